@@ -1,0 +1,53 @@
+# chat: PostgreSQL extension (PGXS) plus the set-up, test and benchmark targets.
+EXTENSION  = chat
+EXTVERSION = 0.1.0
+
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+
+all:
+
+MODULE_big = chat
+OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c)))
+DATA_built = sql/chat--$(EXTVERSION).sql
+DATA       = $(wildcard sql/chat--*--*.sql)
+EXTRA_CLEAN = sql/chat--$(EXTVERSION).sql
+# PostgreSQL's headers are system headers: -Werror applies to our code only.
+PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server 2>/dev/null)
+PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+endif
+
+sql/chat--$(EXTVERSION).sql: sql/chat.sql
+	cp $< $@
+
+# Local cluster of `make run` lives under the project folder.
+RUN_DIR  ?= $(CURDIR)/.pgdata
+RUN_PORT ?= 5433
+
+.PHONY: deps run stop test bench
+deps:
+	test/install-deps.sh
+
+run: deps
+	$(MAKE) all
+	$(MAKE) install
+	test/cluster.sh start $(RUN_DIR) $(RUN_PORT)
+	test/cluster.sh createdb $(RUN_DIR) $(RUN_PORT) chat
+	test/cluster.sh seed $(RUN_DIR) $(RUN_PORT) chat
+	@test/cluster.sh hello $(RUN_DIR) $(RUN_PORT) chat
+
+stop:
+	test/cluster.sh stop $(RUN_DIR)
+
+test: deps
+	$(MAKE) all
+	$(MAKE) install
+	test/run-tests.sh
+
+bench: deps
+	$(MAKE) all
+	$(MAKE) install
+	bench/run.sh

@@ -1,0 +1,387 @@
+/*
+ * api_message.c: send_message, edit_message, delete_message.
+ *
+ * Every write of a chat first locks the chat row (ChatLoadAccess with
+ * for_update). That lock orders the chat's writers, so seq and rev are the
+ * chat's counters plus one: gap-free, and in commit order, because the next
+ * writer reads them only after this one committed.
+ */
+#include "chat.h"
+
+#include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+PG_FUNCTION_INFO_V1(send_message);
+PG_FUNCTION_INFO_V1(edit_message);
+PG_FUNCTION_INFO_V1(delete_message);
+
+/* Validate attachment_ids: one dimension, no NULLs, no repeats, at most 10. */
+static int
+AttachmentIds(ArrayType *arr, int64 **ids)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i,
+				j;
+
+	*ids = NULL;
+	if (arr == NULL)
+		return 0;
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("attachment_ids must be a one-dimensional array")));
+	n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	if (n > CHAT_MAX_ATTACHMENTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a message carries at most %d attachments, not %d", CHAT_MAX_ATTACHMENTS, n)));
+	if (n == 0)
+		return 0;
+	deconstruct_array(arr, INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	*ids = palloc(sizeof(int64) * n);
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("attachment_ids must not contain null")));
+		(*ids)[i] = DatumGetInt64(elems[i]);
+		for (j = 0; j < i; j++)
+			if ((*ids)[j] == (*ids)[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("attachment %lld is listed twice", (long long) (*ids)[i])));
+	}
+	return n;
+}
+
+/* Sort attachments by id. */
+static int
+AttachmentCmp(const void *a, const void *b)
+{
+	int64		x = ((const ChatAttachment *) a)->id;
+	int64		y = ((const ChatAttachment *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Link the sender's pending uploads of this chat to the message; anything
+ * else (someone else's, another chat's, already sent, unknown) refuses the
+ * whole send, so nothing is linked.
+ */
+static void
+LinkAttachments(ChatMessage *msg, const int64 *ids, int n)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[4] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID};
+	Datum		values[4];
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+	uint64		r;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	ChatPlanOnce(&plan,
+				 "UPDATE chat.attachments SET message_seq = $3 "
+				 "WHERE attachment_id = ANY ($4) AND chat_id = $1 AND uploader_id = $2 "
+				 "AND message_seq IS NULL "
+				 "RETURNING attachment_id, file_name, content_type, size",
+				 4, types);
+	values[0] = Int64GetDatum(msg->chat_id);
+	values[1] = Int64GetDatum(msg->sender_id);
+	values[2] = Int64GetDatum(msg->seq);
+	values[3] = PointerGetDatum(construct_array(elems, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	ChatExec(plan, values, NULL, false, 0);
+	if (SPI_processed != (uint64) n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("attachments must be your own pending uploads in this chat"),
+				 errdetail("%d of the %d attachments given are not.", n - (int) SPI_processed, n)));
+
+	msg->natt = n;
+	msg->att = palloc(sizeof(ChatAttachment) * n);
+	for (r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		msg->att[r].id = ChatGetInt8(tup, desc, 1, NULL);
+		msg->att[r].name = TextDatumGetCString(ChatGetDatum(tup, desc, 2, &isnull));
+		msg->att[r].content_type = TextDatumGetCString(ChatGetDatum(tup, desc, 3, &isnull));
+		msg->att[r].size = ChatGetInt8(tup, desc, 4, NULL);
+	}
+	qsort(msg->att, n, sizeof(ChatAttachment), AttachmentCmp);
+}
+
+/* A message of this chat sent with client_id within chat.idempotency_window. */
+static bool
+FindByClientId(const ChatAccess *acc, pg_uuid_t *client_id, ChatMessage *msg)
+{
+	ChatPartition **parts;
+	int			n = ChatPartitions(&parts);
+	TimestampTz since = GetCurrentTimestamp() - (int64) chat_idempotency_window * USECS_PER_SEC;
+	Datum		values[2];
+	int			i;
+
+	if (!acc->has_last_message)
+		return false;
+	values[0] = Int64GetDatum(acc->chat_id);
+	values[1] = UUIDPGetDatum(client_id);
+	for (i = 0; i < n; i++)
+	{
+		if (!ChatPartitionOverlaps(parts[i], Max(since, acc->created_at), acc->last_message_at))
+			continue;
+		ChatExec(ChatPartitionPlan(parts[i], PP_BY_CLIENT_ID), values, NULL, false, 1);
+		if (SPI_processed == 1)
+		{
+			ChatMessageFromTuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, msg);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Bytes of the first CHAT_PREVIEW_CHARS characters of body. */
+static Datum
+Preview(const char *body)
+{
+	int			len = strlen(body);
+
+	return PointerGetDatum(cstring_to_text_with_len(body, pg_mbcharcliplen(body, len, CHAT_PREVIEW_CHARS)));
+}
+
+/* Store a new message and update the chat summary and the members' state. */
+static void
+StoreMessage(ChatMessage *msg, int64 **recipients, int *nrecipients)
+{
+	static SPIPlanPtr plan_insert = NULL;
+	static SPIPlanPtr plan_chat = NULL;
+	static SPIPlanPtr plan_members = NULL;
+	static const Oid t_insert[8] = {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, UUIDOID,
+	TIMESTAMPTZOID, INT2OID};
+	static const Oid t_chat[6] = {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID};
+	static const Oid t_members[4] = {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID};
+	Datum		v[8];
+	char		nulls[8] = "        ";
+	uint64		i;
+
+	ChatPlanOnce(&plan_insert,
+				 "INSERT INTO chat.messages (chat_id, seq, rev, sender_id, body, client_id, created_at, n_attachments) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+				 8, t_insert);
+	v[0] = Int64GetDatum(msg->chat_id);
+	v[1] = Int64GetDatum(msg->seq);
+	v[2] = Int64GetDatum(msg->rev);
+	v[3] = Int64GetDatum(msg->sender_id);
+	v[4] = CStringGetTextDatum(msg->body);
+	v[5] = msg->has_client_id ? UUIDPGetDatum(&msg->client_id) : (Datum) 0;
+	nulls[5] = msg->has_client_id ? ' ' : 'n';
+	v[6] = TimestampTzGetDatum(msg->created_at);
+	v[7] = Int16GetDatum(msg->n_attachments);
+	if (ChatExec(plan_insert, v, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "chat: message insert failed");
+
+	ChatPlanOnce(&plan_chat,
+				 "UPDATE chat.chats SET last_seq = $2, last_rev = $3, last_message_at = $4, "
+				 "last_sender_id = $5, last_preview = $6, last_deleted = false WHERE chat_id = $1",
+				 6, t_chat);
+	v[0] = Int64GetDatum(msg->chat_id);
+	v[1] = Int64GetDatum(msg->seq);
+	v[2] = Int64GetDatum(msg->rev);
+	v[3] = TimestampTzGetDatum(msg->created_at);
+	v[4] = Int64GetDatum(msg->sender_id);
+	v[5] = Preview(msg->body);
+	ChatExec(plan_chat, v, NULL, false, 0);
+
+	/* sending reads the chat up to one's own message */
+	ChatPlanOnce(&plan_members,
+				 "UPDATE chat.members SET sort_at = $4, "
+				 "  unread = CASE WHEN user_id = $2 THEN 0 ELSE unread + 1 END, "
+				 "  read_seq = CASE WHEN user_id = $2 THEN $3 ELSE read_seq END "
+				 "WHERE chat_id = $1 RETURNING user_id",
+				 4, t_members);
+	v[0] = Int64GetDatum(msg->chat_id);
+	v[1] = Int64GetDatum(msg->sender_id);
+	v[2] = Int64GetDatum(msg->seq);
+	v[3] = TimestampTzGetDatum(msg->created_at);
+	ChatExec(plan_members, v, NULL, false, 0);
+	*nrecipients = (int) SPI_processed;
+	*recipients = palloc(sizeof(int64) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+		(*recipients)[i] = ChatGetInt8(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, NULL);
+}
+
+/* send_message(user_id, chat_id, body, client_id, attachment_ids) → message */
+Datum
+send_message(PG_FUNCTION_ARGS)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	ChatAccess	acc;
+	ChatMessage msg;
+	int64	   *att_ids;
+	int			natt;
+	int64	   *recipients;
+	int			nrecipients;
+	Jsonb	   *json;
+
+	ChatRequireArg(fcinfo, 0, "user_id");
+	ChatRequireArg(fcinfo, 1, "chat_id");
+	ChatRequireArg(fcinfo, 2, "body");
+	memset(&msg, 0, sizeof(msg));
+	msg.sender_id = PG_GETARG_INT64(0);
+	msg.chat_id = PG_GETARG_INT64(1);
+	msg.body = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	msg.has_client_id = !PG_ARGISNULL(3);
+	if (msg.has_client_id)
+		memcpy(&msg.client_id, PG_GETARG_UUID_P(3), sizeof(pg_uuid_t));
+	natt = AttachmentIds(PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4), &att_ids);
+	ChatCheckBody(msg.body, natt > 0);
+
+	SPI_connect();
+	ChatLoadAccess(msg.sender_id, msg.chat_id, true, &acc);
+	if (acc.blocked)
+		ChatDenied();
+
+	if (msg.has_client_id && FindByClientId(&acc, &msg.client_id, &msg))
+	{
+		/* a retry: answer with the first message, store and announce nothing */
+		ChatLoadAttachments(&msg, 1);
+		json = ChatCopyOut(outer, ChatMessageToJsonb(&msg));
+		SPI_finish();
+		PG_RETURN_JSONB_P(json);
+	}
+
+	msg.seq = acc.last_seq + 1;
+	msg.rev = acc.last_rev + 1;
+	/* stamps rise with seq even if the clock steps back: history relies on it */
+	msg.created_at = GetCurrentTimestamp();
+	if (acc.has_last_message && msg.created_at < acc.last_message_at)
+		msg.created_at = acc.last_message_at;
+	if (msg.created_at < acc.created_at)
+		msg.created_at = acc.created_at;
+	msg.n_attachments = natt;
+
+	StoreMessage(&msg, &recipients, &nrecipients);
+	if (natt > 0)
+		LinkAttachments(&msg, att_ids, natt);
+
+	json = ChatMessageToJsonb(&msg);
+	ChatEventMessage("message", &msg, json, recipients, nrecipients);
+	json = ChatCopyOut(outer, json);
+	SPI_finish();
+	PG_RETURN_JSONB_P(json);
+}
+
+/*
+ * Change a message: new body (edit) or body cleared and deleted (delete).
+ * Only its sender may; a deleted message stays deleted.
+ */
+static Datum
+ChangeMessage(FunctionCallInfo fcinfo, bool is_delete)
+{
+	static SPIPlanPtr plan_chat = NULL;
+	static const Oid t_chat[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, BOOLOID};
+	MemoryContext outer = CurrentMemoryContext;
+	int64		user_id,
+				chat_id,
+				seq;
+	char	   *body = NULL;
+	ChatAccess	acc;
+	ChatMessage msg;
+	ChatPartition *part;
+	Datum		v[6];
+	int64	   *recipients;
+	int			nrecipients;
+	Jsonb	   *json;
+
+	ChatRequireArg(fcinfo, 0, "user_id");
+	ChatRequireArg(fcinfo, 1, "chat_id");
+	ChatRequireArg(fcinfo, 2, "seq");
+	user_id = PG_GETARG_INT64(0);
+	chat_id = PG_GETARG_INT64(1);
+	seq = PG_GETARG_INT64(2);
+	if (!is_delete)
+	{
+		ChatRequireArg(fcinfo, 3, "body");
+		body = text_to_cstring(PG_GETARG_TEXT_PP(3));
+		ChatCheckBody(body, false);
+	}
+
+	SPI_connect();
+	ChatLoadAccess(user_id, chat_id, true, &acc);
+	/* a blocked sender may delete but not rewrite what the blocker sees */
+	if (acc.blocked && !is_delete)
+		ChatDenied();
+	if (!ChatFindMessage(&acc, seq, &part, &msg))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("message %lld does not exist in this chat", (long long) seq)));
+	if (msg.sender_id != user_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only the sender can %s a message", is_delete ? "delete" : "edit")));
+	if (msg.deleted)
+	{
+		if (!is_delete)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message %lld is deleted and cannot be edited", (long long) seq)));
+		/* deleting twice changes nothing and announces nothing */
+		json = ChatCopyOut(outer, ChatMessageToJsonb(&msg));
+		SPI_finish();
+		PG_RETURN_JSONB_P(json);
+	}
+
+	v[0] = Int64GetDatum(chat_id);
+	v[1] = Int64GetDatum(seq);
+	v[2] = CStringGetTextDatum(is_delete ? "" : body);
+	v[3] = TimestampTzGetDatum(GetCurrentTimestamp());
+	v[4] = BoolGetDatum(is_delete);
+	v[5] = Int64GetDatum(acc.last_rev + 1);
+	ChatExec(ChatPartitionPlan(part, PP_UPDATE), v, NULL, false, 0);
+	if (SPI_processed != 1)
+		elog(ERROR, "chat: message %lld vanished under the chat lock", (long long) seq);
+	ChatMessageFromTuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, &msg);
+
+	ChatPlanOnce(&plan_chat,
+				 "UPDATE chat.chats SET last_rev = $2, "
+				 "  last_preview = CASE WHEN last_seq = $3 THEN $4 ELSE last_preview END, "
+				 "  last_deleted = CASE WHEN last_seq = $3 THEN $5 ELSE last_deleted END "
+				 "WHERE chat_id = $1",
+				 5, t_chat);
+	v[0] = Int64GetDatum(chat_id);
+	v[1] = Int64GetDatum(msg.rev);
+	v[2] = Int64GetDatum(seq);
+	v[3] = Preview(msg.body);
+	v[4] = BoolGetDatum(is_delete);
+	ChatExec(plan_chat, v, NULL, false, 0);
+
+	ChatLoadAttachments(&msg, 1);
+	json = ChatMessageToJsonb(&msg);
+	nrecipients = ChatMemberIds(chat_id, 0, &recipients);
+	ChatEventMessage(is_delete ? "delete" : "edit", &msg, json, recipients, nrecipients);
+	json = ChatCopyOut(outer, json);
+	SPI_finish();
+	PG_RETURN_JSONB_P(json);
+}
+
+/* edit_message(user_id, chat_id, seq, body) → message */
+Datum
+edit_message(PG_FUNCTION_ARGS)
+{
+	return ChangeMessage(fcinfo, false);
+}
+
+/* delete_message(user_id, chat_id, seq) → message */
+Datum
+delete_message(PG_FUNCTION_ARGS)
+{
+	return ChangeMessage(fcinfo, true);
+}

@@ -1,0 +1,133 @@
+/*
+ * chat.h: shared types, constants and prototypes of the chat extension.
+ */
+#ifndef CHAT_H
+#define CHAT_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/tuplestore.h"
+
+#define CHAT_EVENT_CHANNEL		"chat_events"
+#define CHAT_EVENT_VERSION		1
+/* NOTIFY refuses payloads of 8000 bytes or more */
+#define CHAT_NOTIFY_MAX			7999
+#define CHAT_PREVIEW_CHARS		200
+#define CHAT_MAX_PAGE			1000
+#define CHAT_MAX_ATTACHMENTS	10
+
+/* GUCs (chat.c) */
+extern int	chat_max_body_length;
+extern int	chat_idempotency_window;
+
+/* A row of chat.messages, as read by every message query. */
+#define CHAT_MESSAGE_COLS \
+	"chat_id, seq, rev, sender_id, body, client_id, created_at, edited_at, deleted, n_attachments"
+
+typedef struct ChatMessage
+{
+	int64		chat_id;
+	int64		seq;
+	int64		rev;
+	int64		sender_id;
+	char	   *body;
+	bool		has_client_id;
+	pg_uuid_t	client_id;
+	TimestampTz created_at;
+	bool		has_edited_at;
+	TimestampTz edited_at;
+	bool		deleted;
+	int16		n_attachments;
+	/* filled by ChatLoadAttachments */
+	int			natt;
+	struct ChatAttachment *att;
+} ChatMessage;
+
+typedef struct ChatAttachment
+{
+	int64		id;
+	char	   *name;
+	char	   *content_type;
+	int64		size;
+} ChatAttachment;
+
+/* The acting user's view of a chat, read under the membership check. */
+typedef struct ChatAccess
+{
+	int64		chat_id;
+	TimestampTz created_at;
+	bool		has_last_message;
+	TimestampTz last_message_at;
+	int64		last_seq;
+	int64		last_rev;
+	bool		blocked;		/* a member has blocked the acting user */
+} ChatAccess;
+
+/* spi_util.c */
+extern void ChatPlanOnce(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes);
+extern int	ChatExec(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only, long count);
+extern int64 ChatGetInt8(HeapTuple tup, TupleDesc desc, int col, bool *isnull);
+extern Datum ChatGetDatum(HeapTuple tup, TupleDesc desc, int col, bool *isnull);
+extern Tuplestorestate *ChatSrfBegin(FunctionCallInfo fcinfo);
+extern void ChatSrfPut(FunctionCallInfo fcinfo, Tuplestorestate *ts, Jsonb *row);
+extern Jsonb *ChatCopyOut(MemoryContext outer, Jsonb *j);
+
+/* checks.c */
+extern void ChatRequireArg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern void ChatCheckPageSize(int32 page_size);
+extern void ChatCheckBody(const char *body, bool allow_empty);
+extern pg_attribute_noreturn() void ChatDenied(void);
+extern void ChatLoadAccess(int64 user_id, int64 chat_id, bool for_update, ChatAccess *acc);
+
+/* message_json.c */
+extern void ChatMessageFromTuple(HeapTuple tup, TupleDesc desc, ChatMessage *msg);
+extern Jsonb *ChatMessageToJsonb(const ChatMessage *msg);
+extern void ChatLoadAttachments(ChatMessage *msgs, int n);
+extern void JbKey(JsonbParseState **st, const char *key);
+extern void JbInt8(JsonbParseState **st, const char *key, int64 v);
+extern void JbText(JsonbParseState **st, const char *key, const char *s);
+extern void JbBool(JsonbParseState **st, const char *key, bool v);
+extern void JbNull(JsonbParseState **st, const char *key);
+extern void JbTimestamp(JsonbParseState **st, const char *key, TimestampTz ts);
+
+/* partitions.c */
+typedef enum ChatPartPlan
+{
+	PP_HISTORY,					/* page before a seq, newest first */
+	PP_CATCH_UP,				/* changes after a rev, oldest first */
+	PP_BY_SEQ,					/* one message */
+	PP_BY_CLIENT_ID,			/* idempotent send */
+	PP_UPDATE,					/* edit or delete */
+	PP_COUNT
+} ChatPartPlan;
+
+typedef struct ChatPartition
+{
+	Oid			relid;
+	char	   *qualname;
+	bool		is_default;
+	TimestampTz lower;			/* DT_NOBEGIN when unbounded */
+	TimestampTz upper;			/* DT_NOEND when unbounded */
+	SPIPlanPtr	plans[PP_COUNT];
+} ChatPartition;
+
+extern int	ChatPartitions(ChatPartition ***parts);
+extern bool ChatPartitionOverlaps(const ChatPartition *p, TimestampTz from, TimestampTz to);
+extern SPIPlanPtr ChatPartitionPlan(ChatPartition *p, ChatPartPlan kind);
+extern bool ChatFindMessage(const ChatAccess *acc, int64 seq, ChatPartition **where, ChatMessage *msg);
+
+/* events.c */
+extern void ChatPublish(const char *payload);
+extern void ChatEventBegin(StringInfo buf, const char *type, int64 chat_id);
+extern void ChatEventRecipients(StringInfo buf, const int64 *users, int n);
+extern void ChatEventMessage(const char *type, const ChatMessage *msg, Jsonb *json,
+							 const int64 *recipients, int nrecipients);
+extern int	ChatMemberIds(int64 chat_id, int64 except_user, int64 **users);
+
+#endif							/* CHAT_H */

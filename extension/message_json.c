@@ -1,0 +1,208 @@
+/*
+ * message_json.c: a chat.messages row as a C struct and as the jsonb message
+ * object of the contract, with its attachments loaded in one query per page.
+ */
+#include "chat.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/json.h"
+#include "utils/numeric.h"
+
+/* Read a row selected with CHAT_MESSAGE_COLS into msg (current context). */
+void
+ChatMessageFromTuple(HeapTuple tup, TupleDesc desc, ChatMessage *msg)
+{
+	bool		isnull;
+	Datum		d;
+
+	msg->chat_id = ChatGetInt8(tup, desc, 1, NULL);
+	msg->seq = ChatGetInt8(tup, desc, 2, NULL);
+	msg->rev = ChatGetInt8(tup, desc, 3, NULL);
+	msg->sender_id = ChatGetInt8(tup, desc, 4, NULL);
+	msg->body = TextDatumGetCString(ChatGetDatum(tup, desc, 5, &isnull));
+	d = ChatGetDatum(tup, desc, 6, &isnull);
+	msg->has_client_id = !isnull;
+	if (!isnull)
+		memcpy(&msg->client_id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+	msg->created_at = DatumGetTimestampTz(ChatGetDatum(tup, desc, 7, &isnull));
+	d = ChatGetDatum(tup, desc, 8, &isnull);
+	msg->has_edited_at = !isnull;
+	msg->edited_at = isnull ? 0 : DatumGetTimestampTz(d);
+	msg->deleted = DatumGetBool(ChatGetDatum(tup, desc, 9, &isnull));
+	msg->n_attachments = DatumGetInt16(ChatGetDatum(tup, desc, 10, &isnull));
+	msg->natt = 0;
+	msg->att = NULL;
+}
+
+/* Push an object key. */
+void
+JbKey(JsonbParseState **st, const char *key)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.len = strlen(key);
+	v.val.string.val = (char *) key;
+	pushJsonbValue(st, WJB_KEY, &v);
+}
+
+/* Push key: int64 number. */
+void
+JbInt8(JsonbParseState **st, const char *key, int64 n)
+{
+	JsonbValue	v;
+
+	JbKey(st, key);
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(n);
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/* Push key: string. */
+void
+JbText(JsonbParseState **st, const char *key, const char *s)
+{
+	JsonbValue	v;
+
+	JbKey(st, key);
+	v.type = jbvString;
+	v.val.string.len = strlen(s);
+	v.val.string.val = (char *) s;
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/* Push key: boolean. */
+void
+JbBool(JsonbParseState **st, const char *key, bool b)
+{
+	JsonbValue	v;
+
+	JbKey(st, key);
+	v.type = jbvBool;
+	v.val.boolean = b;
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/* Push key: null. */
+void
+JbNull(JsonbParseState **st, const char *key)
+{
+	JsonbValue	v;
+
+	JbKey(st, key);
+	v.type = jbvNull;
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/* Push key: ISO 8601 timestamp with time zone, as to_jsonb() writes it. */
+void
+JbTimestamp(JsonbParseState **st, const char *key, TimestampTz ts)
+{
+	/* allocated: the parse state keeps the pointer until the jsonb is built */
+	JbText(st, key, JsonEncodeDateTime(NULL, TimestampTzGetDatum(ts), TIMESTAMPTZOID, NULL));
+}
+
+/* The contract's message object. */
+Jsonb *
+ChatMessageToJsonb(const ChatMessage *msg)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	int			i;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	JbInt8(&st, "chat_id", msg->chat_id);
+	JbInt8(&st, "seq", msg->seq);
+	JbInt8(&st, "cursor", msg->rev);
+	JbInt8(&st, "sender_id", msg->sender_id);
+	JbText(&st, "body", msg->body);
+	JbTimestamp(&st, "created_at", msg->created_at);
+	if (msg->has_edited_at)
+		JbTimestamp(&st, "edited_at", msg->edited_at);
+	else
+		JbNull(&st, "edited_at");
+	JbBool(&st, "deleted", msg->deleted);
+	if (msg->has_client_id)
+		JbText(&st, "client_id",
+			   DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&msg->client_id))));
+	else
+		JbNull(&st, "client_id");
+
+	JbKey(&st, "attachments");
+	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	for (i = 0; i < msg->natt; i++)
+	{
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		JbInt8(&st, "id", msg->att[i].id);
+		JbText(&st, "name", msg->att[i].name);
+		JbText(&st, "content_type", msg->att[i].content_type);
+		JbInt8(&st, "size", msg->att[i].size);
+		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	}
+	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/*
+ * Attach attachment metadata to the messages of one chat that have any, with
+ * one query for the whole page. Deleted messages show none.
+ */
+void
+ChatLoadAttachments(ChatMessage *msgs, int n)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, INT8ARRAYOID};
+	Datum	   *seqs;
+	int			nseqs = 0;
+	int			i;
+	int			m = 0;
+	Datum		values[2];
+	uint64		r;
+
+	seqs = palloc(sizeof(Datum) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		if (msgs[i].n_attachments > 0 && !msgs[i].deleted)
+			seqs[nseqs++] = Int64GetDatum(msgs[i].seq);
+	if (nseqs == 0)
+		return;
+
+	ChatPlanOnce(&plan,
+				 "SELECT message_seq, attachment_id, file_name, content_type, size "
+				 "FROM chat.attachments WHERE chat_id = $1 AND message_seq = ANY ($2) "
+				 "ORDER BY message_seq, attachment_id",
+				 2, types);
+	values[0] = Int64GetDatum(msgs[0].chat_id);
+	values[1] = PointerGetDatum(construct_array(seqs, nseqs, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	ChatExec(plan, values, NULL, true, 0);
+
+	for (r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		int64		seq = ChatGetInt8(tup, desc, 1, NULL);
+		ChatMessage *msg = NULL;
+		ChatAttachment *a;
+		bool		isnull;
+
+		/* rows come in seq order; pages are in either order, so search */
+		for (i = 0; i < n && msg == NULL; i++, m = (m + 1) % n)
+			if (msgs[m].seq == seq)
+				msg = &msgs[m];
+		if (msg == NULL)
+			continue;
+		if (msg->att == NULL)
+			msg->att = palloc(sizeof(ChatAttachment) * msg->n_attachments);
+		if (msg->natt >= msg->n_attachments)
+			continue;
+		a = &msg->att[msg->natt++];
+		a->id = ChatGetInt8(tup, desc, 2, NULL);
+		a->name = TextDatumGetCString(ChatGetDatum(tup, desc, 3, &isnull));
+		a->content_type = TextDatumGetCString(ChatGetDatum(tup, desc, 4, &isnull));
+		a->size = ChatGetInt8(tup, desc, 5, NULL);
+	}
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Manages a private PostgreSQL 15 cluster for `make run`, `make test` and
+# `make bench`. initdb and postgres refuse root, so they run as the postgres
+# OS user; the socket lives in the data directory and the server listens on
+# 127.0.0.1 only.
+#   cluster.sh start DIR PORT         initdb if needed, start if stopped
+#   cluster.sh stop DIR               stop (fast)
+#   cluster.sh createdb DIR PORT DB   create DB with the extension if missing
+#   cluster.sh seed DIR PORT DB       load demo data once
+#   cluster.sh hello DIR PORT DB      print how to connect
+set -euo pipefail
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+here=$(cd "$(dirname "$0")" && pwd)
+cmd=$1 dir=$2 port=${3:-} db=${4:-}
+
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+psql_db() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres "$@"; }
+
+case $cmd in
+start)
+	if [ ! -f "$dir/PG_VERSION" ]; then
+		mkdir -p "$dir"
+		[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir"
+		chmod 700 "$dir"
+		if ! as_pg test -w "$dir"; then
+			echo "the postgres OS user cannot reach $dir: put the project where every user can traverse its path" >&2
+			exit 1
+		fi
+		as_pg "$PGBIN/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+		cat >>"$dir/postgresql.conf" <<CONF
+# chat: private cluster
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+shared_preload_libraries = 'chat'
+max_connections = 200
+shared_buffers = 512MB
+logging_collector = off
+log_line_prefix = '%m [%p] '
+CONF
+	fi
+	if ! as_pg "$PGBIN/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
+		as_pg "$PGBIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start >/dev/null
+	fi
+	;;
+stop)
+	if [ -f "$dir/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
+		as_pg "$PGBIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null
+	fi
+	;;
+createdb)
+	if ! psql_db -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+		psql_db -d postgres -c "CREATE DATABASE \"$db\""
+	fi
+	psql_db -d "$db" -c "CREATE EXTENSION IF NOT EXISTS chat"
+	;;
+seed)
+	if [ "$(psql_db -d "$db" -tAc 'SELECT count(*) FROM chat.chats')" = 0 ]; then
+		psql_db -d "$db" -f "$here/demo_seed.sql" >/dev/null
+	fi
+	;;
+hello)
+	cat <<MSG
+
+chat is running: PostgreSQL 15 with the chat extension, data in $dir
+  connect:  psql -h $dir -p $port -U postgres $db
+  try:      SELECT * FROM chat.list_chats(1);
+  stop:     make stop
+MSG
+	;;
+*)
+	echo "usage: $0 start|stop|createdb|seed|hello DIR [PORT] [DB]" >&2
+	exit 2
+	;;
+esac
