@@ -60,20 +60,11 @@ AttachmentIds(ArrayType *arr, int64 **ids)
 	return n;
 }
 
-/* Sort attachments by id. */
-static int
-AttachmentCmp(const void *a, const void *b)
-{
-	int64		x = ((const ChatAttachment *) a)->id;
-	int64		y = ((const ChatAttachment *) b)->id;
-
-	return (x > y) - (x < y);
-}
-
 /*
- * Link the sender's pending uploads of this chat to the message; anything
- * else (someone else's, another chat's, already sent, unknown) refuses the
- * whole send, so nothing is linked.
+ * Link the sender's pending, unexpired uploads of this chat to the message,
+ * in the order given; anything else (someone else's, another chat's, already
+ * sent, expired, unknown) refuses the whole send with the chat refusal, so
+ * nothing is linked and attachment ids cannot be probed.
  */
 static void
 LinkAttachments(ChatMessage *msg, const int64 *ids, int n)
@@ -88,10 +79,12 @@ LinkAttachments(ChatMessage *msg, const int64 *ids, int n)
 	for (i = 0; i < n; i++)
 		elems[i] = Int64GetDatum(ids[i]);
 	ChatPlanOnce(&plan,
-				 "UPDATE chat.attachments SET message_seq = $3 "
+				 "UPDATE chat.attachments "
+				 "SET message_seq = $3, position = array_position($4, attachment_id) - 1 "
 				 "WHERE attachment_id = ANY ($4) AND chat_id = $1 AND uploader_id = $2 "
-				 "AND message_seq IS NULL "
-				 "RETURNING attachment_id, file_name, content_type, size",
+				 "AND message_seq IS NULL AND created_at > now() - make_interval(secs => "
+				 "  coalesce((SELECT pending_upload_ttl FROM chat.storage_config WHERE singleton), 86400)) "
+				 "RETURNING attachment_id, file_name, content_type, size, position",
 				 4, types);
 	values[0] = Int64GetDatum(msg->chat_id);
 	values[1] = Int64GetDatum(msg->sender_id);
@@ -101,8 +94,8 @@ LinkAttachments(ChatMessage *msg, const int64 *ids, int n)
 	if (SPI_processed != (uint64) n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("attachments must be your own pending uploads in this chat"),
-				 errdetail("%d of the %d attachments given are not.", n - (int) SPI_processed, n)));
+				 errmsg("chat not found or access denied"),
+				 errdetail("Attachments must be the sender's own pending uploads in this chat.")));
 
 	msg->natt = n;
 	msg->att = palloc(sizeof(ChatAttachment) * n);
@@ -111,13 +104,17 @@ LinkAttachments(ChatMessage *msg, const int64 *ids, int n)
 		HeapTuple	tup = SPI_tuptable->vals[r];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
+		int			pos = DatumGetInt16(ChatGetDatum(tup, desc, 5, &isnull));
+		ChatAttachment *a;
 
-		msg->att[r].id = ChatGetInt8(tup, desc, 1, NULL);
-		msg->att[r].name = TextDatumGetCString(ChatGetDatum(tup, desc, 2, &isnull));
-		msg->att[r].content_type = TextDatumGetCString(ChatGetDatum(tup, desc, 3, &isnull));
-		msg->att[r].size = ChatGetInt8(tup, desc, 4, NULL);
+		if (isnull || pos < 0 || pos >= n)
+			elog(ERROR, "chat: attachment position out of range");
+		a = &msg->att[pos];
+		a->id = ChatGetInt8(tup, desc, 1, NULL);
+		a->name = TextDatumGetCString(ChatGetDatum(tup, desc, 2, &isnull));
+		a->content_type = TextDatumGetCString(ChatGetDatum(tup, desc, 3, &isnull));
+		a->size = ChatGetInt8(tup, desc, 4, NULL);
 	}
-	qsort(msg->att, n, sizeof(ChatAttachment), AttachmentCmp);
 }
 
 /* A message of this chat sent with client_id within chat.idempotency_window. */

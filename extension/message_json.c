@@ -148,36 +148,53 @@ ChatMessageToJsonb(const ChatMessage *msg)
 	return JsonbValueToJsonb(res);
 }
 
+/* Order message pointers by seq. */
+static int
+MsgSeqCmp(const void *a, const void *b)
+{
+	int64		x = (*(ChatMessage *const *) a)->seq;
+	int64		y = (*(ChatMessage *const *) b)->seq;
+
+	return (x > y) - (x < y);
+}
+
 /*
  * Attach attachment metadata to the messages of one chat that have any, with
- * one query for the whole page. Deleted messages show none.
+ * one query for the whole page (never one per message). Deleted messages
+ * show none. Rows come ordered by seq and position, and are matched to the
+ * page's messages sorted by seq in one merge pass.
  */
 void
 ChatLoadAttachments(ChatMessage *msgs, int n)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[2] = {INT8OID, INT8ARRAYOID};
+	ChatMessage **with;
 	Datum	   *seqs;
-	int			nseqs = 0;
-	int			i;
-	int			m = 0;
+	int			nwith = 0;
+	int			i,
+				j = 0;
 	Datum		values[2];
 	uint64		r;
 
-	seqs = palloc(sizeof(Datum) * Max(n, 1));
+	with = palloc(sizeof(ChatMessage *) * Max(n, 1));
 	for (i = 0; i < n; i++)
 		if (msgs[i].n_attachments > 0 && !msgs[i].deleted)
-			seqs[nseqs++] = Int64GetDatum(msgs[i].seq);
-	if (nseqs == 0)
+			with[nwith++] = &msgs[i];
+	if (nwith == 0)
 		return;
+	qsort(with, nwith, sizeof(ChatMessage *), MsgSeqCmp);
+	seqs = palloc(sizeof(Datum) * nwith);
+	for (i = 0; i < nwith; i++)
+		seqs[i] = Int64GetDatum(with[i]->seq);
 
 	ChatPlanOnce(&plan,
 				 "SELECT message_seq, attachment_id, file_name, content_type, size "
 				 "FROM chat.attachments WHERE chat_id = $1 AND message_seq = ANY ($2) "
-				 "ORDER BY message_seq, attachment_id",
+				 "ORDER BY message_seq, position",
 				 2, types);
-	values[0] = Int64GetDatum(msgs[0].chat_id);
-	values[1] = PointerGetDatum(construct_array(seqs, nseqs, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	values[0] = Int64GetDatum(with[0]->chat_id);
+	values[1] = PointerGetDatum(construct_array(seqs, nwith, INT8OID, 8, true, TYPALIGN_DOUBLE));
 	ChatExec(plan, values, NULL, true, 0);
 
 	for (r = 0; r < SPI_processed; r++)
@@ -185,20 +202,19 @@ ChatLoadAttachments(ChatMessage *msgs, int n)
 		HeapTuple	tup = SPI_tuptable->vals[r];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		int64		seq = ChatGetInt8(tup, desc, 1, NULL);
-		ChatMessage *msg = NULL;
+		ChatMessage *msg;
 		ChatAttachment *a;
 		bool		isnull;
 
-		/* rows come in seq order; pages are in either order, so search */
-		for (i = 0; i < n && msg == NULL; i++, m = (m + 1) % n)
-			if (msgs[m].seq == seq)
-				msg = &msgs[m];
-		if (msg == NULL)
+		while (j < nwith && with[j]->seq < seq)
+			j++;
+		if (j == nwith)
+			break;
+		msg = with[j];
+		if (msg->seq != seq || msg->natt >= msg->n_attachments)
 			continue;
 		if (msg->att == NULL)
 			msg->att = palloc(sizeof(ChatAttachment) * msg->n_attachments);
-		if (msg->natt >= msg->n_attachments)
-			continue;
 		a = &msg->att[msg->natt++];
 		a->id = ChatGetInt8(tup, desc, 2, NULL);
 		a->name = TextDatumGetCString(ChatGetDatum(tup, desc, 3, &isnull));

@@ -66,16 +66,90 @@ CREATE TABLE chat.attachments (
 	attachment_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	chat_id       bigint NOT NULL REFERENCES chat.chats ON DELETE CASCADE,
 	uploader_id   bigint NOT NULL,
+	-- made by the server (chat/<chat_id>/<random>), never from the file name
 	object_key    text NOT NULL UNIQUE,
+	-- the cleaned file name, as shown and offered for download
 	file_name     text NOT NULL,
 	content_type  text NOT NULL,
 	size          bigint NOT NULL CHECK (size >= 0),
 	created_at    timestamptz NOT NULL DEFAULT now(),
-	-- NULL while pending (uploaded, not yet sent with a message)
-	message_seq   bigint
+	-- NULL while pending (upload URL issued, not yet sent with a message)
+	message_seq   bigint,
+	-- 0-based place in the message's attachment_ids; NULL while pending
+	position      smallint
 );
 -- history / catch_up: attachments of a page of messages in one query
-CREATE INDEX attachments_message ON chat.attachments (chat_id, message_seq) WHERE message_seq IS NOT NULL;
+CREATE INDEX attachments_message ON chat.attachments (chat_id, message_seq, position) WHERE message_seq IS NOT NULL;
+-- attachment_upload: a user's pending uploads (the cap); expire_uploads
+CREATE INDEX attachments_pending ON chat.attachments (uploader_id, created_at) WHERE message_seq IS NULL;
+
+-- Object storage (one row). Read by the extension's SECURITY DEFINER
+-- functions as the owner; no privilege for anyone else, so chat_app cannot
+-- read the secret key. Deliberately without CHECK / NOT NULL constraints: a
+-- violated constraint prints the whole failing row, secret included, in the
+-- error and the server log. chat.configure_storage() validates instead.
+-- Not registered with pg_extension_config_dump: dumps carry no secret;
+-- configure again after a restore.
+CREATE TABLE chat.storage_config (
+	singleton            boolean PRIMARY KEY DEFAULT true,
+	endpoint             text,      -- http(s)://host[:port] the database side reaches
+	public_endpoint      text,      -- what browsers reach, when it differs
+	bucket               text,
+	region               text DEFAULT 'us-east-1',
+	access_key           text,
+	secret_key           text,
+	virtual_host         boolean DEFAULT false,
+	upload_url_lifetime  integer DEFAULT 900,      -- s, PUT URLs
+	default_url_lifetime integer DEFAULT 900,      -- s, GET and DELETE URLs
+	max_url_lifetime     integer DEFAULT 86400,    -- s, at most 604800 (S3: 7 days)
+	max_upload_size      bigint DEFAULT 104857600, -- bytes over every kind (100 MB)
+	max_pending_uploads  integer DEFAULT 20,       -- per user
+	pending_upload_ttl   integer DEFAULT 86400     -- s until an unsent upload expires
+);
+INSERT INTO chat.storage_config DEFAULT VALUES;
+
+-- Upload allow-list: content types by kind, each kind with its size limit
+-- (the smaller of it and storage_config.max_upload_size applies). The owner
+-- edits these tables directly. SVG and HTML are left out on purpose: served
+-- from the bucket's origin they could run scripts.
+CREATE TABLE chat.upload_kinds (
+	kind     text PRIMARY KEY,
+	max_size bigint NOT NULL CHECK (max_size > 0)
+);
+CREATE TABLE chat.upload_types (
+	content_type text PRIMARY KEY
+		CHECK (content_type ~ '^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$'),
+	kind         text NOT NULL REFERENCES chat.upload_kinds ON UPDATE CASCADE
+);
+INSERT INTO chat.upload_kinds (kind, max_size) VALUES
+	('image',     20 * 1024 * 1024),
+	('video',    100 * 1024 * 1024),
+	('audio',     50 * 1024 * 1024),
+	('document',  50 * 1024 * 1024),
+	('archive',  100 * 1024 * 1024);
+INSERT INTO chat.upload_types (content_type, kind) VALUES
+	('image/jpeg', 'image'), ('image/png', 'image'), ('image/gif', 'image'),
+	('image/webp', 'image'), ('image/heic', 'image'), ('image/heif', 'image'),
+	('image/avif', 'image'),
+	('video/mp4', 'video'), ('video/webm', 'video'), ('video/quicktime', 'video'),
+	('video/3gpp', 'video'),
+	('audio/mpeg', 'audio'), ('audio/mp4', 'audio'), ('audio/aac', 'audio'),
+	('audio/ogg', 'audio'), ('audio/webm', 'audio'), ('audio/wav', 'audio'),
+	('audio/flac', 'audio'),
+	('application/pdf', 'document'), ('text/plain', 'document'), ('text/csv', 'document'),
+	('application/rtf', 'document'),
+	('application/msword', 'document'),
+	('application/vnd.openxmlformats-officedocument.wordprocessingml.document', 'document'),
+	('application/vnd.ms-excel', 'document'),
+	('application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', 'document'),
+	('application/vnd.ms-powerpoint', 'document'),
+	('application/vnd.openxmlformats-officedocument.presentationml.presentation', 'document'),
+	('application/vnd.oasis.opendocument.text', 'document'),
+	('application/vnd.oasis.opendocument.spreadsheet', 'document'),
+	('application/vnd.oasis.opendocument.presentation', 'document'),
+	('application/zip', 'archive'), ('application/x-7z-compressed', 'archive'),
+	('application/gzip', 'archive'), ('application/x-tar', 'archive'),
+	('application/vnd.rar', 'archive');
 
 CREATE TABLE chat.blocks (
 	blocker_id bigint NOT NULL,
@@ -178,6 +252,136 @@ CREATE FUNCTION chat.typing(user_id bigint, chat_id bigint)
 RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'typing';
 
+-- Attachments (extension/attachment.c, s3_sign.c).
+
+CREATE FUNCTION chat.attachment_upload(user_id bigint, chat_id bigint, file_name text,
+	content_type text, size bigint)
+RETURNS jsonb LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'attachment_upload';
+
+CREATE FUNCTION chat.attachment_url(user_id bigint, attachment_id bigint,
+	expires_s int DEFAULT NULL, inline bool DEFAULT false)
+RETURNS text LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'attachment_url';
+
+-- Maintenance (not for chat_app): chat.maintain() calls it.
+CREATE FUNCTION chat.expire_uploads(at timestamptz DEFAULT now(), max_rows int DEFAULT 1000)
+RETURNS jsonb LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'expire_uploads';
+
+-- The low-level signer: every key is an argument, so it needs no privilege
+-- and gets none for chat_app.
+CREATE FUNCTION chat.s3_presign(method text, endpoint text, bucket text, key text,
+	expires_s int, at timestamptz, region text, access_key text, secret_key text,
+	virtual_host bool DEFAULT false, signed_headers jsonb DEFAULT NULL,
+	query_params jsonb DEFAULT NULL)
+RETURNS text LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 's3_presign';
+
+-- Storage settings without the secret (the owner's view; not for chat_app).
+CREATE FUNCTION chat.storage_settings()
+RETURNS jsonb LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT to_jsonb(c) - 'singleton' - 'secret_key'
+		|| jsonb_build_object('secret_key_set', c.secret_key IS NOT NULL)
+	FROM chat.storage_config c WHERE c.singleton
+$$;
+
+-- Change storage settings: keys of `settings` replace those columns (null
+-- clears). secret_key_file reads the secret from a server file, so it never
+-- appears in SQL text. Errors never repeat the secret, and the statement is
+-- not logged with them (log_min_error_statement); see docs/operations.md
+-- for log_statement.
+CREATE FUNCTION chat.configure_storage(settings jsonb)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET log_min_error_statement = panic
+AS $$
+DECLARE
+	cfg chat.storage_config;
+	k text;
+BEGIN
+	IF settings IS NULL OR jsonb_typeof(settings) <> 'object' THEN
+		RAISE EXCEPTION 'settings must be a json object' USING ERRCODE = '22023';
+	END IF;
+	FOR k IN SELECT jsonb_object_keys(settings) LOOP
+		IF k NOT IN ('endpoint', 'public_endpoint', 'bucket', 'region', 'access_key',
+				'secret_key', 'secret_key_file', 'virtual_host', 'upload_url_lifetime',
+				'default_url_lifetime', 'max_url_lifetime', 'max_upload_size',
+				'max_pending_uploads', 'pending_upload_ttl') THEN
+			RAISE EXCEPTION 'unknown storage setting "%"', k USING ERRCODE = '22023',
+				HINT = 'See chat.storage_settings() for the names.';
+		END IF;
+	END LOOP;
+	IF settings ? 'secret_key_file' THEN
+		IF settings ? 'secret_key' THEN
+			RAISE EXCEPTION 'give secret_key or secret_key_file, not both' USING ERRCODE = '22023';
+		END IF;
+		settings := (settings - 'secret_key_file')
+			|| jsonb_build_object('secret_key',
+				btrim(pg_read_file(settings ->> 'secret_key_file'), E' \t\r\n'));
+	END IF;
+
+	SELECT * INTO cfg FROM chat.storage_config WHERE singleton FOR UPDATE;
+	IF NOT FOUND THEN
+		INSERT INTO chat.storage_config DEFAULT VALUES RETURNING * INTO cfg;
+	END IF;
+	cfg := jsonb_populate_record(cfg, settings);
+
+	IF cfg.upload_url_lifetime IS NULL OR cfg.upload_url_lifetime NOT BETWEEN 1 AND 604800 THEN
+		RAISE EXCEPTION 'upload_url_lifetime must be between 1 and 604800 seconds' USING ERRCODE = '22023';
+	END IF;
+	IF cfg.max_url_lifetime IS NULL OR cfg.max_url_lifetime NOT BETWEEN 1 AND 604800 THEN
+		RAISE EXCEPTION 'max_url_lifetime must be between 1 and 604800 seconds (7 days, the S3 limit)'
+			USING ERRCODE = '22023';
+	END IF;
+	IF cfg.default_url_lifetime IS NULL OR cfg.default_url_lifetime NOT BETWEEN 1 AND cfg.max_url_lifetime THEN
+		RAISE EXCEPTION 'default_url_lifetime must be between 1 and max_url_lifetime (% seconds)',
+			cfg.max_url_lifetime USING ERRCODE = '22023';
+	END IF;
+	IF cfg.max_upload_size IS NULL OR cfg.max_upload_size < 1 THEN
+		RAISE EXCEPTION 'max_upload_size must be a positive number of bytes' USING ERRCODE = '22023';
+	END IF;
+	IF cfg.max_pending_uploads IS NULL OR cfg.max_pending_uploads < 1 THEN
+		RAISE EXCEPTION 'max_pending_uploads must be positive' USING ERRCODE = '22023';
+	END IF;
+	IF cfg.pending_upload_ttl IS NULL OR cfg.pending_upload_ttl < 60 THEN
+		RAISE EXCEPTION 'pending_upload_ttl must be at least 60 seconds' USING ERRCODE = '22023';
+	END IF;
+	IF cfg.virtual_host IS NULL THEN
+		RAISE EXCEPTION 'virtual_host must be true or false' USING ERRCODE = '22023';
+	END IF;
+	IF cfg.region IS NULL THEN
+		RAISE EXCEPTION 'region must not be null' USING ERRCODE = '22023';
+	END IF;
+	IF cfg.public_endpoint IS NOT NULL AND cfg.endpoint IS NULL THEN
+		RAISE EXCEPTION 'public_endpoint needs endpoint' USING ERRCODE = '22023';
+	END IF;
+	-- endpoint, bucket and region formats: sign a dummy request with a dummy secret
+	IF cfg.endpoint IS NOT NULL OR cfg.bucket IS NOT NULL THEN
+		PERFORM chat.s3_presign('GET', coalesce(cfg.endpoint, 'https://example.com'),
+			coalesce(cfg.bucket, 'example'), 'check', 1, now(), cfg.region, 'check', 'check',
+			cfg.virtual_host);
+		PERFORM chat.s3_presign('GET', coalesce(cfg.public_endpoint, 'https://example.com'),
+			coalesce(cfg.bucket, 'example'), 'check', 1, now(), cfg.region, 'check', 'check',
+			cfg.virtual_host);
+	END IF;
+	IF cfg.access_key = '' OR cfg.secret_key = '' THEN
+		RAISE EXCEPTION 'access_key and secret_key must not be empty' USING ERRCODE = '22023';
+	END IF;
+
+	UPDATE chat.storage_config SET
+		endpoint = cfg.endpoint, public_endpoint = cfg.public_endpoint, bucket = cfg.bucket,
+		region = cfg.region, access_key = cfg.access_key, secret_key = cfg.secret_key,
+		virtual_host = cfg.virtual_host, upload_url_lifetime = cfg.upload_url_lifetime,
+		default_url_lifetime = cfg.default_url_lifetime, max_url_lifetime = cfg.max_url_lifetime,
+		max_upload_size = cfg.max_upload_size, max_pending_uploads = cfg.max_pending_uploads,
+		pending_upload_ttl = cfg.pending_upload_ttl
+	WHERE singleton;
+	RETURN chat.storage_settings();
+END
+$$;
+
 -- The application role: EXECUTE on the API, no privilege on any table.
 DO $$
 BEGIN
@@ -204,5 +408,7 @@ GRANT EXECUTE ON FUNCTION
 	chat.set_muted(bigint, bigint, bool),
 	chat.block_user(bigint, bigint),
 	chat.unblock_user(bigint, bigint),
-	chat.typing(bigint, bigint)
+	chat.typing(bigint, bigint),
+	chat.attachment_upload(bigint, bigint, text, text, bigint),
+	chat.attachment_url(bigint, bigint, int, bool)
 TO chat_app;
