@@ -36,6 +36,7 @@ wait_for() {
 	done
 }
 
+new_osd() { ceph -c "$conf" --connect-timeout 3 osd new "$1" >"$dir/osd-id"; }
 osd_up() { ceph -c "$conf" --connect-timeout 3 osd stat | grep -q "1 up"; }
 
 case $cmd in
@@ -45,6 +46,8 @@ start)
 	stop
 	rm -rf "$dir"
 	mkdir -p "$dir"/{run,log,mon,osd}
+	# a failed start leaves nothing running
+	trap 'status=$?; [ $status -ne 0 ] && stop; exit $status' EXIT
 	fsid=$(uuidgen)
 	conf=$dir/ceph.conf
 	cat >"$conf" <<CONF
@@ -87,7 +90,9 @@ CONF
 	ceph-mon -c "$conf" -i a
 	wait_for 30 ceph -c "$conf" --connect-timeout 3 health
 	uuid=$(uuidgen)
-	id=$(ceph -c "$conf" osd new "$uuid")
+	# the monitor may answer health before it takes OSD commands: retry
+	wait_for 30 new_osd "$uuid"
+	id=$(cat "$dir/osd-id")
 	mkdir -p "$dir/osd/osd.$id"
 	ceph-osd -c "$conf" -i "$id" --mkfs --osd-uuid "$uuid" >/dev/null 2>&1
 	ceph-osd -c "$conf" -i "$id"
