@@ -9,6 +9,10 @@ packages=(
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	libpq-dev libjansson-dev libwebsockets-dev libjwt-dev libssl-dev
 	python3 python3-psycopg2 python3-pytest python3-websockets
+	# attachments: independent SigV4 implementation, HTTP client, and an
+	# S3-compatible server that verifies signatures (Ceph RADOS Gateway on a
+	# one-OSD in-memory cluster, test/s3/rgw.sh)
+	python3-botocore curl uuid-runtime ceph-mon ceph-osd ceph-common radosgw
 )
 
 missing=()

@@ -58,7 +58,16 @@ def rgw():
     port = int(os.environ.get('S3_TEST_PORT', int(os.environ.get('PGPORT', '54329')) + 40))
     workdir = tempfile.mkdtemp(prefix='chat-rgw.')
     script = os.path.join(HERE, '..', 's3', 'rgw.sh')
-    subprocess.run([script, 'start', workdir, str(port), S3_ACCESS, S3_SECRET], check=True, timeout=240)
+    # a one-node Ceph start is occasionally refused by a daemon: try twice
+    for attempt in (1, 2):
+        started = subprocess.run([script, 'start', workdir, str(port), S3_ACCESS, S3_SECRET],
+                                 capture_output=True, text=True, timeout=240)
+        if started.returncode == 0:
+            break
+        print(f'rgw.sh start, attempt {attempt}, failed ({started.returncode}): {started.stderr}')
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+        pytest.fail(f'test/s3/rgw.sh start failed ({started.returncode}):\n{started.stdout}\n{started.stderr}')
     endpoint = f'http://127.0.0.1:{port}'
     try:
         import botocore.session

@@ -46,7 +46,8 @@ start)
 	stop
 	rm -rf "$dir"
 	mkdir -p "$dir"/{run,log,mon,osd}
-	# a failed start leaves nothing running
+	# a failed start says what failed and leaves nothing running
+	trap 'echo "rgw.sh: failed ($?): $BASH_COMMAND" >&2' ERR
 	trap 'status=$?; [ $status -ne 0 ] && stop; exit $status' EXIT
 	fsid=$(uuidgen)
 	conf=$dir/ceph.conf
@@ -94,8 +95,8 @@ CONF
 	wait_for 30 new_osd "$uuid"
 	id=$(cat "$dir/osd-id")
 	mkdir -p "$dir/osd/osd.$id"
-	ceph-osd -c "$conf" -i "$id" --mkfs --osd-uuid "$uuid" >/dev/null 2>&1
-	ceph-osd -c "$conf" -i "$id"
+	ceph-osd -c "$conf" -i "$id" --no-mon-config --mkfs --osd-uuid "$uuid" >/dev/null 2>&1
+	ceph-osd -c "$conf" -i "$id" --no-mon-config
 	wait_for 60 osd_up
 	# --no-mon-config: pacific radosgw can crash applying config from the monitor
 	radosgw -c "$conf" -n client.rgw.e2e --no-mon-config

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Benchmark: a history page of 50 messages with 2 attachments each against a
+# page of 50 messages without attachments, in one run on one cluster.
+# pgbench over loopback TCP, one client, prepared protocol; the two pages
+# alternate for ROUNDS rounds of SECONDS seconds each and the medians are
+# reported. Target: the page with attachments takes at most 1.3 times as
+# long. Bounded: about 2 * ROUNDS * SECONDS seconds plus a minute of set-up.
+#   bench/attachments.sh            (make install first; PGBIN as for test/cluster.sh)
+# Environment: BENCH_PORT (54780), ROUNDS (5), SECONDS_PER_RUN (10),
+# OTHER_ATTACHMENTS (200000 rows of other chats, so the index is not tiny).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+port=${BENCH_PORT:-54780}
+rounds=${ROUNDS:-5}
+secs=${SECONDS_PER_RUN:-10}
+others=${OTHER_ATTACHMENTS:-200000}
+dir=$(mktemp -d /tmp/chat-bench-att.XXXXXX)
+chmod 755 "$dir"
+data=$dir/data
+mkdir -p "$root/bench/results"
+out=$root/bench/results/attachments-$(date -u +%Y%m%dT%H%M%SZ).txt
+
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+cleanup() {
+	PGBIN=$PGBIN "$root/test/cluster.sh" stop "$data" || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+PGBIN=$PGBIN "$root/test/cluster.sh" start "$data" "$port"
+PGBIN=$PGBIN "$root/test/cluster.sh" createdb "$data" "$port" bench
+psql_b() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$data" -p "$port" -U postgres -d bench "$@"; }
+
+echo "== set-up: two chats of 50 messages (one with 2 attachments each), $others other attachments"
+psql_b <<SQL
+SELECT chat.configure_storage('{"endpoint": "http://127.0.0.1:9", "bucket": "bench",
+	"access_key": "AK", "secret_key": "SK"}') IS NOT NULL AS configured;
+-- background: other chats' attachments, so the index has realistic depth
+SELECT chat.open_chat(900000 + g, 'listing', g, 800000) IS NOT NULL FROM generate_series(1, 200) g \g /dev/null
+INSERT INTO chat.attachments (chat_id, uploader_id, object_key, file_name, content_type, size, message_seq, position)
+SELECT c.chat_id, 800000, 'chat/' || c.chat_id || '/' || md5(g::text), 'photo-' || g || '.jpg', 'image/jpeg', 100000,
+       g / 2 + 1, g % 2
+FROM generate_series(0, $others - 1) g
+JOIN chat.chats c ON c.context_id = 1 + g % 200 AND c.kind = 'listing' AND c.user_b = 800000;
+DO \$\$
+DECLARE
+	att bigint := chat.open_chat(1, 'listing', 777001, 2);
+	plain bigint := chat.open_chat(1, 'listing', 777002, 2);
+	a1 bigint; a2 bigint;
+BEGIN
+	FOR i IN 1..50 LOOP
+		a1 := chat.attachment_upload(1, att, 'IMG_' || i || '_a.jpg', 'image/jpeg', 2000000 + i) ->> 'attachment_id';
+		a2 := chat.attachment_upload(1, att, 'IMG_' || i || '_b.jpg', 'image/jpeg', 2100000 + i) ->> 'attachment_id';
+		PERFORM chat.send_message(1, att, 'Here are two more photos of the bike, number ' || i, NULL, ARRAY[a1, a2]);
+		PERFORM chat.send_message(1, plain, 'Here are two more photos of the bike, number ' || i);
+	END LOOP;
+END
+\$\$;
+VACUUM ANALYZE;
+SQL
+att=$(psql_b -tAc "SELECT chat_id FROM chat.chats WHERE context_id = 777001")
+plain=$(psql_b -tAc "SELECT chat_id FROM chat.chats WHERE context_id = 777002")
+check=$(psql_b -tAc "SELECT sum(jsonb_array_length(h -> 'attachments')) FROM chat.history(2, $att, NULL, 50) h")
+[ "$check" = 100 ] || { echo "expected 100 attachments on the page, got $check" >&2; exit 1; }
+
+echo "SELECT chat.history(2, $att, NULL, 50);" >"$dir/att.sql"
+echo "SELECT chat.history(2, $plain, NULL, 50);" >"$dir/plain.sql"
+chmod 644 "$dir"/*.sql
+
+# One pgbench run; prints transactions per second.
+run() {
+	as_pg "$PGBIN/pgbench" -n -M prepared -c 1 -j 1 -T "$secs" -h 127.0.0.1 -p "$port" -U postgres \
+		-f "$dir/$1.sql" bench 2>/dev/null | awk '/^tps = / { print $3 }'
+}
+
+echo "== $rounds rounds of $secs s each, alternating (pgbench -c 1 -M prepared over 127.0.0.1)"
+run att >/dev/null   # warm-up
+run plain >/dev/null
+att_tps=() plain_tps=()
+for r in $(seq 1 "$rounds"); do
+	a=$(run att)
+	p=$(run plain)
+	att_tps+=("$a")
+	plain_tps+=("$p")
+	printf 'round %d: with attachments %s tps, without %s tps\n' "$r" "$a" "$p"
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ma=$(median "${att_tps[@]}")
+mp=$(median "${plain_tps[@]}")
+{
+	echo "chat attachments benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores"
+	echo "history page of 50 messages, pgbench -c 1 -M prepared, $rounds x ${secs}s each, medians"
+	awk -v a="$ma" -v p="$mp" 'BEGIN {
+		printf "| page | tps | ms per page |\n|---|---|---|\n"
+		printf "| 50 messages, no attachments | %.0f | %.3f |\n", p, 1000 / p
+		printf "| 50 messages, 2 attachments each | %.0f | %.3f |\n", a, 1000 / a
+		r = p / a
+		printf "\nratio (time with / time without): %.2f (target <= 1.30): %s\n", r, r <= 1.3 ? "met" : "NOT met"
+	}'
+} | tee "$out"
+echo "(saved in ${out#$root/})"
