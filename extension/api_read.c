@@ -4,6 +4,7 @@
 #include "chat.h"
 
 #include "catalog/pg_type.h"
+#include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(history);
 PG_FUNCTION_INFO_V1(catch_up);
@@ -55,16 +56,33 @@ RevAsc(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Emit up to limit messages of the list, with their attachments, as rows. */
+/*
+ * Emit up to limit messages of the list, with their attachments, as rows.
+ * Each message is built in a context reset after the tuplestore copied it:
+ * a page's garbage would otherwise grow the heap, and the C library would
+ * give it back and fault it in again on every call.
+ */
 static void
 EmitMessages(FunctionCallInfo fcinfo, Tuplestorestate *ts, MessageList *list, int limit)
 {
 	int			n = Min(list->n, limit);
 	int			i;
+	MemoryContext tmp,
+				old;
 
 	ChatLoadAttachments(list->items, n);
+	tmp = AllocSetContextCreate(CurrentMemoryContext, "chat message json", ALLOCSET_DEFAULT_SIZES);
 	for (i = 0; i < n; i++)
-		ChatSrfPut(fcinfo, ts, ChatMessageToJsonb(&list->items[i]));
+	{
+		Jsonb	   *json;
+
+		old = MemoryContextSwitchTo(tmp);
+		json = ChatMessageToJsonb(&list->items[i]);
+		MemoryContextSwitchTo(old);
+		ChatSrfPut(fcinfo, ts, json);
+		MemoryContextReset(tmp);
+	}
+	MemoryContextDelete(tmp);
 }
 
 /*

@@ -75,6 +75,8 @@ typedef struct ChatAccess
 
 /* spi_util.c */
 extern void ChatPlanOnce(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes);
+extern void ChatPlanOnceOpts(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes,
+							 int options);
 extern int	ChatExec(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only, long count);
 extern int64 ChatGetInt8(HeapTuple tup, TupleDesc desc, int col, bool *isnull);
 extern Datum ChatGetDatum(HeapTuple tup, TupleDesc desc, int col, bool *isnull);

@@ -13,11 +13,22 @@
 void
 ChatPlanOnce(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
 {
+	ChatPlanOnceOpts(slot, sql, nargs, argtypes, 0);
+}
+
+/*
+ * ChatPlanOnce with cursor options: CURSOR_OPT_GENERIC_PLAN for a query the
+ * plan cache would otherwise plan anew on every call, because a custom plan
+ * looks cheaper than the generic one even counting its planning time.
+ */
+void
+ChatPlanOnceOpts(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes, int options)
+{
 	SPIPlanPtr	plan;
 
 	if (*slot != NULL)
 		return;
-	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+	plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes, options);
 	if (plan == NULL)
 		elog(ERROR, "chat: SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));
