@@ -29,7 +29,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PGBIN=$PGBIN "$root/test/cluster.sh" start "$data" "$port"
+# a port of the range may still be held (TIME_WAIT of an earlier run): try a few
+for try in 0 1 2 3 4; do
+	if PGBIN=$PGBIN "$root/test/cluster.sh" start "$data" "$((port + try))" 2>/dev/null; then
+		port=$((port + try))
+		break
+	fi
+	PGBIN=$PGBIN "$root/test/cluster.sh" stop "$data" || true
+	rm -rf "$data"
+	[ "$try" = 4 ] && { echo "could not start a cluster on ports $port-$((port + 4))" >&2; exit 1; }
+done
 PGBIN=$PGBIN "$root/test/cluster.sh" createdb "$data" "$port" bench
 psql_b() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$data" -p "$port" -U postgres -d bench "$@"; }
 
