@@ -105,45 +105,92 @@ JbTimestamp(JsonbParseState **st, const char *key, TimestampTz ts)
 	JbText(st, key, JsonEncodeDateTime(NULL, TimestampTzGetDatum(ts), TIMESTAMPTZOID, NULL));
 }
 
-/* The contract's message object. */
+/* A jsonb string value (s is not copied). */
+static void
+SetString(JsonbValue *v, const char *s)
+{
+	v->type = jbvString;
+	v->val.string.val = (char *) s;
+	v->val.string.len = strlen(s);
+}
+
+/* A jsonb number value. */
+static void
+SetInt8(JsonbValue *v, int64 n)
+{
+	v->type = jbvNumeric;
+	v->val.numeric = int64_to_numeric(n);
+}
+
+/* The next pair of an object being filled in jsonb key order. */
+static JsonbValue *
+Pair(JsonbValue *obj, const char *key)
+{
+	JsonbPair  *p = &obj->val.object.pairs[obj->val.object.nPairs];
+
+	SetString(&p->key, key);
+	p->order = obj->val.object.nPairs++;
+	return &p->value;
+}
+
+/* An empty object with room for n pairs. */
+static void
+InitObject(JsonbValue *obj, int n)
+{
+	obj->type = jbvObject;
+	obj->val.object.nPairs = 0;
+	obj->val.object.pairs = palloc(sizeof(JsonbPair) * n);
+}
+
+/*
+ * The contract's message object. Built as a JsonbValue tree whose keys are
+ * already in jsonb's order (shorter keys first, then bytewise), which
+ * JsonbValueToJsonb takes as it is: no push-down parser state and no key
+ * sort per object, which matters on pages with many attachments.
+ */
 Jsonb *
 ChatMessageToJsonb(const ChatMessage *msg)
 {
-	JsonbParseState *st = NULL;
-	JsonbValue *res;
+	JsonbValue	root;
+	JsonbValue *v;
 	int			i;
 
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	JbInt8(&st, "chat_id", msg->chat_id);
-	JbInt8(&st, "seq", msg->seq);
-	JbInt8(&st, "cursor", msg->rev);
-	JbInt8(&st, "sender_id", msg->sender_id);
-	JbText(&st, "body", msg->body);
-	JbTimestamp(&st, "created_at", msg->created_at);
-	if (msg->has_edited_at)
-		JbTimestamp(&st, "edited_at", msg->edited_at);
-	else
-		JbNull(&st, "edited_at");
-	JbBool(&st, "deleted", msg->deleted);
+	InitObject(&root, 10);
+	SetInt8(Pair(&root, "seq"), msg->seq);
+	SetString(Pair(&root, "body"), msg->body);
+	SetInt8(Pair(&root, "cursor"), msg->rev);
+	SetInt8(Pair(&root, "chat_id"), msg->chat_id);
+	v = Pair(&root, "deleted");
+	v->type = jbvBool;
+	v->val.boolean = msg->deleted;
+	v = Pair(&root, "client_id");
 	if (msg->has_client_id)
-		JbText(&st, "client_id",
-			   DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&msg->client_id))));
+		SetString(v, DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&msg->client_id))));
 	else
-		JbNull(&st, "client_id");
+		v->type = jbvNull;
+	v = Pair(&root, "edited_at");
+	if (msg->has_edited_at)
+		SetString(v, JsonEncodeDateTime(NULL, TimestampTzGetDatum(msg->edited_at), TIMESTAMPTZOID, NULL));
+	else
+		v->type = jbvNull;
+	SetInt8(Pair(&root, "sender_id"), msg->sender_id);
+	SetString(Pair(&root, "created_at"),
+			  JsonEncodeDateTime(NULL, TimestampTzGetDatum(msg->created_at), TIMESTAMPTZOID, NULL));
 
-	JbKey(&st, "attachments");
-	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	v = Pair(&root, "attachments");
+	v->type = jbvArray;
+	v->val.array.rawScalar = false;
+	v->val.array.nElems = msg->natt;
+	v->val.array.elems = palloc(sizeof(JsonbValue) * Max(msg->natt, 1));
 	for (i = 0; i < msg->natt; i++)
 	{
-		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		JbInt8(&st, "id", msg->att[i].id);
-		JbText(&st, "name", msg->att[i].name);
-		JbText(&st, "content_type", msg->att[i].content_type);
-		JbInt8(&st, "size", msg->att[i].size);
-		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	}
-	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+		JsonbValue *a = &v->val.array.elems[i];
 
-	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(res);
+		InitObject(a, 4);
+		SetInt8(Pair(a, "id"), msg->att[i].id);
+		SetString(Pair(a, "name"), msg->att[i].name);
+		SetInt8(Pair(a, "size"), msg->att[i].size);
+		SetString(Pair(a, "content_type"), msg->att[i].content_type);
+	}
+	return JsonbValueToJsonb(&root);
 }
