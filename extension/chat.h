@@ -12,6 +12,8 @@
 #include "utils/uuid.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "port/atomics.h"
+#include "storage/lwlock.h"
 #include "utils/tuplestore.h"
 
 #define CHAT_EVENT_CHANNEL		"chat_events"
@@ -23,8 +25,16 @@
 #define CHAT_MAX_ATTACHMENTS	10
 
 /* GUCs (chat.c) */
+typedef enum ChatEventMode
+{
+	CHAT_EVENTS_DEFERRED,		/* queue + publisher worker (needs preload) */
+	CHAT_EVENTS_DIRECT			/* NOTIFY in the writing transaction */
+} ChatEventMode;
+
 extern int	chat_max_body_length;
 extern int	chat_idempotency_window;
+extern int	chat_event_mode;
+extern int	chat_event_queue_size;	/* kB per database */
 
 /* A row of chat.messages, as read by every message query. */
 #define CHAT_MESSAGE_COLS \
@@ -122,7 +132,41 @@ extern bool ChatPartitionOverlaps(const ChatPartition *p, TimestampTz from, Time
 extern SPIPlanPtr ChatPartitionPlan(ChatPartition *p, ChatPartPlan kind);
 extern bool ChatFindMessage(const ChatAccess *acc, int64 seq, ChatPartition **where, ChatMessage *msg);
 
+/* event_queue.c: deferred publication through shared memory */
+#define CHAT_QUEUE_DATABASES 4
+
+typedef struct ChatQueueSlot
+{
+	Oid			dboid;			/* InvalidOid: free */
+	pid_t		publisher_pid;
+	struct Latch *publisher_latch;
+	uint64		head;			/* next byte to reserve, grows forever */
+	uint64		tail;			/* next byte to publish */
+	pg_atomic_uint32 resync_pending;	/* events were dropped */
+	uint64		published_events;
+	uint64		dropped_events;
+} ChatQueueSlot;
+
+typedef struct ChatQueueShared
+{
+	LWLock	   *lock;
+	Size		ring_size;		/* bytes per database */
+	ChatQueueSlot slots[CHAT_QUEUE_DATABASES];
+} ChatQueueShared;
+
+extern void ChatQueueInit(void);
+extern bool ChatQueueAvailable(void);
+extern void ChatQueueStage(const char *payload);
+extern ChatQueueShared *ChatQueue(void);
+extern void ChatQueueSlotInit(ChatQueueSlot *slot, Oid dboid);
+extern char *ChatQueueRing(ChatQueueSlot *slot);
+extern int	ChatQueueTake(ChatQueueSlot *slot, StringInfo batch);
+
+/* publisher.c */
+extern PGDLLEXPORT void chat_publisher_main(Datum main_arg);
+
 /* events.c */
+extern void ChatNotifyDirect(const char *payload);
 extern void ChatPublish(const char *payload);
 extern void ChatEventBegin(StringInfo buf, const char *type, int64 chat_id);
 extern void ChatEventRecipients(StringInfo buf, const int64 *users, int n);

@@ -28,3 +28,5 @@ runuser -u postgres -- psql -X -q -h "$PGDATA_DIR" -p "$port" -U postgres -d cha
 export PGHOST="$PGDATA_DIR" PGPORT="$port" PGUSER=postgres PGDATABASE=chat_test
 echo "== pgTAP suites"
 pg_prove --failures "$here"/pgtap/*.sql
+echo "== event publication (pytest)"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider "$here/events"
