@@ -6,10 +6,17 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "nodes/execnodes.h"
 #include "utils/tuplestore.h"
 
-/* Prepare sql into *slot unless already there; the plan outlives SPI_finish. */
+/*
+ * Prepare sql into *slot unless already there; the plan outlives SPI_finish.
+ * Plans are generic from the first call: every query here is an index probe
+ * whose plan does not depend on the values, and custom plans would be
+ * re-planned on every call (the planner keeps choosing them when it cannot
+ * tell the two apart by cost).
+ */
 void
 ChatPlanOnce(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
 {
@@ -17,7 +24,7 @@ ChatPlanOnce(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
 
 	if (*slot != NULL)
 		return;
-	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+	plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "chat: SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));
