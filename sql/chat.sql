@@ -101,6 +101,24 @@ BEGIN
 END
 $$;
 
+-- pg_dump keeps the data of extension tables only when told to.
+SELECT pg_catalog.pg_extension_config_dump('chat.chats', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.chats_chat_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.members', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.attachments', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.attachments_attachment_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.blocks', '');
+DO $$
+DECLARE
+	part regclass;
+BEGIN
+	FOR part IN SELECT inhrelid::regclass FROM pg_catalog.pg_inherits
+				WHERE inhparent = 'chat.messages'::regclass LOOP
+		PERFORM pg_catalog.pg_extension_config_dump(part, '');
+	END LOOP;
+END
+$$;
+
 -- API: C functions, SECURITY DEFINER with a pinned search_path.
 
 CREATE FUNCTION chat.open_chat(user_id bigint, kind text, context_id bigint, peer_id bigint)

@@ -28,5 +28,8 @@ runuser -u postgres -- psql -X -q -h "$PGDATA_DIR" -p "$port" -U postgres -d cha
 export PGHOST="$PGDATA_DIR" PGPORT="$port" PGUSER=postgres PGDATABASE=chat_test
 echo "== pgTAP suites"
 pg_prove --failures "$here"/pgtap/*.sql
+echo "== README tour"
+"$here/readme_tour.sh" >/dev/null
+echo "README tour: ok"
 echo "== event publication (pytest)"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$here/events"
