@@ -178,6 +178,11 @@ CREATE FUNCTION chat.typing(user_id bigint, chat_id bigint)
 RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'typing';
 
+-- For the DBA: how events are being published in this database.
+CREATE FUNCTION chat.publisher_status()
+RETURNS jsonb LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'publisher_status';
+
 -- The application role: EXECUTE on the API, no privilege on any table.
 DO $$
 BEGIN
