@@ -16,6 +16,10 @@ EXTRA_CLEAN = sql/chat--$(EXTVERSION).sql
 PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server 2>/dev/null)
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 
+# No LLVM bitcode: JIT inlining gains nothing for SPI-bound C functions, and
+# it would need clang on every build machine.
+override with_llvm = no
+
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 endif

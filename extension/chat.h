@@ -172,6 +172,6 @@ extern void ChatEventBegin(StringInfo buf, const char *type, int64 chat_id);
 extern void ChatEventRecipients(StringInfo buf, const int64 *users, int n);
 extern void ChatEventMessage(const char *type, const ChatMessage *msg, Jsonb *json,
 							 const int64 *recipients, int nrecipients);
-extern int	ChatMemberIds(int64 chat_id, int64 except_user, int64 **users);
+extern int	ChatMemberIds(int64 chat_id, bool exclude, int64 except_user, int64 **users);
 
 #endif							/* CHAT_H */

@@ -87,9 +87,9 @@ ChatEventMessage(const char *type, const ChatMessage *msg, Jsonb *json,
 	pfree(buf.data);
 }
 
-/* The members of a chat, except one user (0 for none); returns the count. */
+/* The members of a chat, except one user when exclude; returns the count. */
 int
-ChatMemberIds(int64 chat_id, int64 except_user, int64 **users)
+ChatMemberIds(int64 chat_id, bool exclude, int64 except_user, int64 **users)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[1] = {INT8OID};
@@ -106,7 +106,7 @@ ChatMemberIds(int64 chat_id, int64 except_user, int64 **users)
 	{
 		int64		u = ChatGetInt8(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, NULL);
 
-		if (u != except_user)
+		if (!exclude || u != except_user)
 			(*users)[n++] = u;
 	}
 	return n;
