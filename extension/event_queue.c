@@ -344,10 +344,14 @@ QueueSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 		return;
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
+		/* the aborting subtransaction's memory is about to go */
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
 		foreach(lc, staged)
 			if (((Staged *) lfirst(lc))->nest_level < level)
 				kept = lappend(kept, lfirst(lc));
 		staged = kept;
+		MemoryContextSwitchTo(old);
 	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{

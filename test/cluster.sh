@@ -46,7 +46,8 @@ CONF
 	;;
 stop)
 	if [ -f "$dir/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
-		as_pg "$PGBIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null
+		as_pg "$PGBIN/pg_ctl" -D "$dir" -m fast -w -t 30 stop >/dev/null ||
+			as_pg "$PGBIN/pg_ctl" -D "$dir" -m immediate -w -t 30 stop >/dev/null
 	fi
 	;;
 createdb)
