@@ -24,6 +24,7 @@ data=$work/data
 trap '"$top/test/cluster.sh" stop "$data" || true; rm -rf "$work"' EXIT
 
 gcc -O2 -Wall -Wextra -Werror -I"$(pg_config --includedir)" -o "$work/listen_stats" "$here/listen_stats.c" -lpq
+gcc -O2 -Wall -Wextra -Werror -I"$(pg_config --includedir)" -o "$work/commit_latency" "$here/commit_latency.c" -lpq
 "$top/test/cluster.sh" start "$data" "$port"
 "$top/test/cluster.sh" createdb "$data" "$port" bench
 psql_b() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h "$data" -p "$port" -U postgres -d bench "$@"; }
@@ -99,4 +100,17 @@ for n in $clients; do
 		[ "$name" = raw ] && { ratio="-"; nps="-"; p50="-"; p99="-"; }
 		printf "| %s | %s | %.0f | %s | %s | %s | %s |\n" "$name" "$n" "$tps" "$ratio" "$nps" "$p50" "$p99" | tee -a "$out/events.md"
 	done
+done
+
+# Light load: acknowledged commit -> event at the listener, 200 sends/s.
+printf "\n| mode | sends | rate/s | ack -> event p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|\n" | tee -a "$out/events.md"
+for mode in deferred direct; do
+	: >"$work/cell"
+	for r in $(seq "$runs"); do
+		"$work/commit_latency" "host=$data port=$port user=postgres dbname=bench" "$mode" 1000 200 >>"$work/cell"
+	done
+	p50=$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' "$work/cell" | awk '{printf "%.2f\n", $1 / 1000}' | median)
+	p99=$(sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' "$work/cell" | awk '{printf "%.2f\n", $1 / 1000}' | median)
+	max=$(sed -n 's/.*max_us=\([0-9]*\).*/\1/p' "$work/cell" | awk '{printf "%.2f\n", $1 / 1000}' | median)
+	printf "| %s | 1000 | 200 | %s | %s | %s |\n" "$mode" "$p50" "$p99" "$max" | tee -a "$out/events.md"
 done

@@ -70,7 +70,8 @@ scan_payload(const char *payload, double received)
 	long		events = 0;
 	const char *p;
 
-	for (p = payload; (p = strstr(p, "\"type\"")) != NULL; p += 6)
+	/* every chat event names its recipients; resync does not and is not counted */
+	for (p = payload; (p = strstr(p, "\"recipients\"")) != NULL; p += 12)
 		events++;
 	for (p = payload; (p = strstr(p, "\"created_at\"")) != NULL;)
 	{
