@@ -244,12 +244,46 @@ http_request(struct lws *wsi, struct conn *c, const char *path)
 	return http_reply(wsi, c, 404, "text/plain", body, len);
 }
 
-/* Refuse an upgrade with an HTTP status. */
+/*
+ * Refuse an upgrade with an HTTP status. The response is written whole here
+ * (lws_return_http_status would answer HTTP/1.0 at this stage, which
+ * WebSocket clients reject as malformed), then the connection closes.
+ */
 static int
 refuse(struct lws *wsi, unsigned int status, const char *why)
 {
+	unsigned char buf[LWS_PRE + 512];
+	const char *reason;
+	int			n;
+
+	switch (status)
+	{
+		case 400:
+			reason = "Bad Request";
+			break;
+		case 401:
+			reason = "Unauthorized";
+			break;
+		case 403:
+			reason = "Forbidden";
+			break;
+		case 404:
+			reason = "Not Found";
+			break;
+		case 429:
+			reason = "Too Many Requests";
+			break;
+		default:
+			reason = "Service Unavailable";
+			break;
+	}
 	log_info("upgrade refused (%u): %s", status, why);
-	lws_return_http_status(wsi, status, why);
+	n = snprintf((char *) buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+				 "HTTP/1.1 %u %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
+				 "connection: close\r\ncache-control: no-store\r\n\r\n%s\n",
+				 status, reason, strlen(why) + 1, why);
+	if (lws_write(wsi, buf + LWS_PRE, (size_t) n, LWS_WRITE_HTTP_HEADERS) != n)
+		return -1;
 	return 1;
 }
 
@@ -284,7 +318,7 @@ upgrade_token(struct lws *wsi, bool *too_large)
 
 	*too_large = false;
 	v = lws_get_urlarg_by_name(wsi, "access_token=", buf, (int) cap);
-	if (v)
+	if (v && *v)
 	{
 		char	   *tok = strdup(v);
 
