@@ -147,7 +147,7 @@ PublishPresence(int64 user_id, bool online, TimestampTz last_seen)
 				 "WHERE m1.user_id = $1 AND m2.user_id <> $1",
 				 1, types);
 	v[0] = Int64GetDatum(user_id);
-	ChatExec(plan, v, NULL, true, 0);
+	ChatExec(plan, v, NULL, false, 0);
 	n = SPI_processed;
 	if (n == 0)
 		return;
@@ -214,7 +214,7 @@ ApplyPresence(text *relay_id, int64 user_id, bool online)
 	changed = SPI_processed == 1;
 	if (!changed)
 		return;
-	ChatExec(plan_any, v, NULL, true, 0);
+	ChatExec(plan_any, v, NULL, false, 0);
 	rows = (uint64) ChatGetInt8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, NULL);
 	/* online: this is the first row; offline: no row is left */
 	if ((online && rows == 1) || (!online && rows == 0))
