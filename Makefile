@@ -41,7 +41,7 @@ clean: relay-clean
 RUN_DIR  ?= $(CURDIR)/.pgdata
 RUN_PORT ?= 5433
 
-.PHONY: deps run stop test bench
+.PHONY: deps run stop test bench bench-relay
 deps:
 	test/install-deps.sh
 
@@ -65,4 +65,8 @@ test: deps
 bench: deps
 	$(MAKE) all
 	$(MAKE) install
-	bench/run.sh
+	if [ -x bench/run.sh ]; then bench/run.sh; fi
+	bench/relay.sh
+
+bench-relay:
+	bench/relay.sh
