@@ -61,7 +61,8 @@ rss_kb() { awk '/^VmRSS/ {print $2}' /proc/$relay_pid/status; }
 cpu_s() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' /proc/$relay_pid/stat; }
 loadgen() {   # which n hold measure -> runs in background, sets lg_pid
 	local auth=()
-	[ "$1" = ours ] && auth=(--secret "$DIR/secret" --origin http://bench.local)
+	# lws 4.1 clients prefix the Origin with http://
+	[ "$1" = ours ] && auth=(--secret "$DIR/secret" --origin bench.local)
 	rm -f "$DIR/ready"
 	"$DIR/loadgen" --port "$port" --n "$2" --hold "$3" --measure "$4" --ready-file "$DIR/ready" "${auth[@]}" \
 		>"$DIR/loadgen.out" 2>"$DIR/loadgen.err" &
