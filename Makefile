@@ -5,7 +5,7 @@ EXTVERSION = 0.1.0
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
-all:
+all: relay
 
 MODULE_big = chat
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c)))
@@ -27,11 +27,25 @@ endif
 sql/chat--$(EXTVERSION).sql: sql/chat.sql
 	cp $< $@
 
+# The relay (relay/Makefile): built by `make` / `make all`; not installed by
+# `make install`, which stays the extension's.
+.PHONY: relay relay-asan relay-clean
+relay:
+	$(MAKE) -C relay PG_CONFIG=$(PG_CONFIG)
+
+relay-asan:
+	$(MAKE) -C relay asan PG_CONFIG=$(PG_CONFIG)
+
+relay-clean:
+	$(MAKE) -C relay clean
+
+clean: relay-clean
+
 # Local cluster of `make run` lives under the project folder.
 RUN_DIR  ?= $(CURDIR)/.pgdata
 RUN_PORT ?= 5433
 
-.PHONY: deps run stop test bench
+.PHONY: deps run stop test bench bench-relay
 deps:
 	test/install-deps.sh
 
@@ -48,10 +62,15 @@ stop:
 
 test: deps
 	$(MAKE) all
+	$(MAKE) relay-asan
 	$(MAKE) install
 	test/run-tests.sh
 
 bench: deps
 	$(MAKE) all
 	$(MAKE) install
-	bench/run.sh
+	if [ -x bench/run.sh ]; then bench/run.sh; fi
+	bench/relay.sh
+
+bench-relay:
+	bench/relay.sh

@@ -86,6 +86,30 @@ CREATE TABLE chat.blocks (
 	CHECK (blocker_id <> blocked_id)
 );
 
+-- Presence across relays (extension/presence.c). A row per (user, relay)
+-- while the user has a connection on that relay; online = any row.
+CREATE TABLE chat.relays (
+	relay_id     text PRIMARY KEY,
+	started_at   timestamptz NOT NULL DEFAULT now(),
+	heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE chat.presence (
+	-- the PK serves "is the user online anywhere" and the per-user changes
+	user_id  bigint NOT NULL,
+	relay_id text NOT NULL,
+	since    timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (user_id, relay_id)
+);
+-- presence_sync / relay_gone: the users of one relay
+CREATE INDEX presence_relay ON chat.presence (relay_id, user_id);
+
+CREATE TABLE chat.last_seen (
+	-- its row lock orders every presence change of one user
+	user_id   bigint PRIMARY KEY,
+	last_seen timestamptz NOT NULL
+);
+
 -- Partitions for the current month and the next three; later months are
 -- made by maintenance, and the default partition catches anything else.
 DO $$
@@ -108,6 +132,7 @@ SELECT pg_catalog.pg_extension_config_dump('chat.members', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.attachments', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.attachments_attachment_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.blocks', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.last_seen', '');
 DO $$
 DECLARE
 	part regclass;
@@ -178,6 +203,31 @@ CREATE FUNCTION chat.typing(user_id bigint, chat_id bigint)
 RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'typing';
 
+-- Presence and relays (extension/presence.c), called by chat-relay.
+CREATE FUNCTION chat.relay_register(relay_id text)
+RETURNS boolean LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'relay_register';
+
+CREATE FUNCTION chat.relay_heartbeat(relay_id text, grace_s int DEFAULT 15)
+RETURNS int LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'relay_heartbeat';
+
+CREATE FUNCTION chat.relay_gone(relay_id text)
+RETURNS int LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'relay_gone';
+
+CREATE FUNCTION chat.presence_update(relay_id text, online bigint[], offline bigint[])
+RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'presence_update';
+
+CREATE FUNCTION chat.presence_sync(relay_id text, online bigint[])
+RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'presence_sync';
+
+CREATE FUNCTION chat.presence(user_id bigint, user_ids bigint[])
+RETURNS SETOF jsonb LANGUAGE c STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'presence';
+
 -- For the DBA: how events are being published in this database.
 CREATE FUNCTION chat.publisher_status()
 RETURNS jsonb LANGUAGE c VOLATILE
@@ -209,5 +259,11 @@ GRANT EXECUTE ON FUNCTION
 	chat.set_muted(bigint, bigint, bool),
 	chat.block_user(bigint, bigint),
 	chat.unblock_user(bigint, bigint),
-	chat.typing(bigint, bigint)
+	chat.typing(bigint, bigint),
+	chat.relay_register(text),
+	chat.relay_heartbeat(text, int),
+	chat.relay_gone(text),
+	chat.presence_update(text, bigint[], bigint[]),
+	chat.presence_sync(text, bigint[]),
+	chat.presence(bigint, bigint[])
 TO chat_app;

@@ -8,7 +8,7 @@ packages=(
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	libpq-dev libjansson-dev libwebsockets-dev libjwt-dev libssl-dev
-	python3 python3-psycopg2 python3-pytest python3-websockets
+	python3 python3-psycopg2 python3-pytest python3-websockets python3-cryptography
 )
 
 missing=()
