@@ -79,7 +79,7 @@ struct cf_entry
 #define NOLIM 0, 0
 static const struct cf_entry cf_table[] = {
 	{"listen", CF_STR, &cf_listen, false, "127.0.0.1:8090", NOLIM, "HOST:PORT to serve WebSocket and HTTP on"},
-	{"db", CF_STR, &cf_db, false, "dbname=chat", NOLIM, "libpq connection string (role chat_app)"},
+	{"db", CF_STR, &cf_db, false, "dbname=chat", NOLIM, "libpq connection string (role chat_relay)"},
 	{"relay_id", CF_STR, &cf_relay_id, false, "", NOLIM, "unique name of this relay (empty: hostname:port)"},
 	{"jwt_alg", CF_STR, &cf_jwt_alg, true, "HS256", NOLIM, "HS256, RS256 or ES256; tokens with another alg are refused"},
 	{"jwt_secret_file", CF_STR, &cf_jwt_secret_file, true, "", NOLIM, "file with the HS256 secret"},

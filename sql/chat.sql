@@ -260,10 +260,23 @@ GRANT EXECUTE ON FUNCTION
 	chat.block_user(bigint, bigint),
 	chat.unblock_user(bigint, bigint),
 	chat.typing(bigint, bigint),
+	chat.presence(bigint, bigint[])
+TO chat_app;
+
+-- The relay's role: the API plus the functions that say who is connected,
+-- which no application should be able to call.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'chat_relay') THEN
+		CREATE ROLE chat_relay NOLOGIN;
+	END IF;
+END
+$$;
+GRANT chat_app TO chat_relay;
+GRANT EXECUTE ON FUNCTION
 	chat.relay_register(text),
 	chat.relay_heartbeat(text, int),
 	chat.relay_gone(text),
 	chat.presence_update(text, bigint[], bigint[]),
-	chat.presence_sync(text, bigint[]),
-	chat.presence(bigint, bigint[])
-TO chat_app;
+	chat.presence_sync(text, bigint[])
+TO chat_relay;

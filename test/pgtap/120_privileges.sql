@@ -4,9 +4,9 @@
 -- work for chat_app. Users 12000..12099.
 BEGIN;
 \ir _helpers.psql
-SELECT plan(39);
+SELECT plan(43);
 
--- The API (contract, plus set_muted).
+-- The API (contract, plus set_muted and presence).
 CREATE TEMP TABLE api (sig regprocedure PRIMARY KEY);
 INSERT INTO api VALUES
 	('chat.open_chat(bigint, text, bigint, bigint)'),
@@ -22,7 +22,8 @@ INSERT INTO api VALUES
 	('chat.set_muted(bigint, bigint, bool)'),
 	('chat.block_user(bigint, bigint)'),
 	('chat.unblock_user(bigint, bigint)'),
-	('chat.typing(bigint, bigint)');
+	('chat.typing(bigint, bigint)'),
+	('chat.presence(bigint, bigint[])');
 
 SELECT has_role('chat_app', 'the role chat_app exists');
 SELECT ok(NOT (SELECT rolcanlogin OR rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls FROM pg_roles WHERE rolname = 'chat_app'),
@@ -89,6 +90,15 @@ SELECT is((SELECT m ->> 'body' FROM chat.history(12002, :c) m), 'sent as chat_ap
 SELECT is((SELECT r ->> 'unread' FROM chat.list_chats(12002) r), '1', 'as chat_app, list_chats works');
 RESET ROLE;
 SELECT is((SELECT body FROM chat.messages WHERE chat_id = :c), 'sent as chat_app', 'the message sent as chat_app is stored');
+
+-- The relay's presence functions belong to chat_relay (chat_app plus them), not to applications.
+SELECT ok(NOT has_function_privilege('chat_app', 'chat.presence_update(text, bigint[], bigint[])', 'EXECUTE')
+	AND NOT has_function_privilege('chat_app', 'chat.relay_register(text)', 'EXECUTE'),
+	'chat_app may not report presence or register a relay');
+SELECT ok(has_function_privilege('chat_relay', 'chat.presence_update(text, bigint[], bigint[])', 'EXECUTE')
+	AND has_function_privilege('chat_relay', 'chat.relay_heartbeat(text, int)', 'EXECUTE'),
+	'chat_relay may report presence and heartbeats');
+SELECT ok(pg_has_role('chat_relay', 'chat_app', 'MEMBER'), 'chat_relay has the whole API through chat_app');
 
 SELECT * FROM finish();
 ROLLBACK;
