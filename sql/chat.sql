@@ -86,39 +86,6 @@ CREATE TABLE chat.blocks (
 	CHECK (blocker_id <> blocked_id)
 );
 
--- Partitions for the current month and the next three; later months are
--- made by maintenance, and the default partition catches anything else.
-DO $$
-DECLARE
-	m date := date_trunc('month', now());
-BEGIN
-	FOR i IN 0..3 LOOP
-		EXECUTE format('CREATE TABLE chat.%I PARTITION OF chat.messages FOR VALUES FROM (%L) TO (%L)',
-			'messages_' || to_char(m + make_interval(months => i), 'YYYY_MM'),
-			(m + make_interval(months => i))::timestamptz,
-			(m + make_interval(months => i + 1))::timestamptz);
-	END LOOP;
-END
-$$;
-
--- pg_dump keeps the data of extension tables only when told to.
-SELECT pg_catalog.pg_extension_config_dump('chat.chats', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.chats_chat_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.members', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.attachments', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.attachments_attachment_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.blocks', '');
-DO $$
-DECLARE
-	part regclass;
-BEGIN
-	FOR part IN SELECT inhrelid::regclass FROM pg_catalog.pg_inherits
-				WHERE inhparent = 'chat.messages'::regclass LOOP
-		PERFORM pg_catalog.pg_extension_config_dump(part, '');
-	END LOOP;
-END
-$$;
-
 -- API: C functions, SECURITY DEFINER with a pinned search_path.
 
 CREATE FUNCTION chat.open_chat(user_id bigint, kind text, context_id bigint, peer_id bigint)
@@ -178,6 +145,44 @@ CREATE FUNCTION chat.typing(user_id bigint, chat_id bigint)
 RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'typing';
 
+-- Partition maintenance (DBA only: not granted to chat_app).
+
+CREATE FUNCTION chat.maintain(at timestamptz DEFAULT now())
+RETURNS jsonb LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'maintain';
+
+-- Commits after each step, so it cannot be SECURITY DEFINER nor pin settings.
+CREATE PROCEDURE chat.maintain_procedure(at timestamptz DEFAULT now(), INOUT report jsonb DEFAULT NULL)
+LANGUAGE c AS 'MODULE_PATHNAME', 'maintain_procedure';
+
+CREATE FUNCTION chat.partitions()
+RETURNS TABLE (partition regclass, is_default boolean, range_from timestamptz, range_to timestamptz,
+               estimated_rows bigint, total_bytes bigint)
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'partitions';
+
+-- The first partitions: this month and chat.premake_months ahead (UTC months),
+-- made by maintenance itself, so they match what it makes later.
+SELECT chat.maintain();
+
+-- pg_dump keeps the data of extension tables only when told to.
+SELECT pg_catalog.pg_extension_config_dump('chat.chats', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.chats_chat_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.members', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.attachments', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.attachments_attachment_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.blocks', '');
+DO $$
+DECLARE
+	part regclass;
+BEGIN
+	FOR part IN SELECT inhrelid::regclass FROM pg_catalog.pg_inherits
+				WHERE inhparent = 'chat.messages'::regclass LOOP
+		PERFORM pg_catalog.pg_extension_config_dump(part, '');
+	END LOOP;
+END
+$$;
+
 -- The application role: EXECUTE on the API, no privilege on any table.
 DO $$
 BEGIN
@@ -189,6 +194,7 @@ $$;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA chat FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA chat FROM PUBLIC;
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA chat FROM PUBLIC;
 GRANT USAGE ON SCHEMA chat TO chat_app;
 GRANT EXECUTE ON FUNCTION
 	chat.open_chat(bigint, text, bigint, bigint),
