@@ -133,6 +133,7 @@ typedef struct ChatPartition
 } ChatPartition;
 
 extern int	ChatPartitions(ChatPartition ***parts);
+extern int	ChatPartitionsForRead(ChatPartition ***parts);
 extern bool ChatPartitionOverlaps(const ChatPartition *p, TimestampTz from, TimestampTz to);
 extern SPIPlanPtr ChatPartitionPlan(ChatPartition *p, ChatPartPlan kind);
 extern bool ChatFindMessage(const ChatAccess *acc, int64 seq, ChatPartition **where, ChatMessage *msg);

@@ -39,6 +39,7 @@
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "pgtime.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "utils/array.h"
@@ -60,6 +61,8 @@ typedef struct MaintMonth
 	TimestampTz hi;
 	char	   *relname;
 	Oid			relid;			/* the standalone table, once it exists */
+	bool		made;			/* made by this run */
+	bool		attached;
 } MaintMonth;
 
 /* A partition to retire. */
@@ -528,6 +531,7 @@ Prepare(MaintRun *run)
 		m->relid = get_relname_relid(m->relname, run->nsp);
 		if (!OidIsValid(m->relid))
 			elog(ERROR, "chat: table %s vanished after creation", qual);
+		m->made = true;
 	}
 	if (run->action == CHAT_RETENTION_DROP)
 		foreach(lc, run->olds)
@@ -606,6 +610,7 @@ AttachMonth(MaintRun *run, MaintMonth *m)
 				  quote_identifier(psprintf("%s_range", m->relname))));
 
 	run->created = lappend(run->created, qual);
+	m->attached = true;
 	if (moved > 0)
 	{
 		MaintNote  *n = palloc0(sizeof(MaintNote));
@@ -712,6 +717,26 @@ DeferUnit(MaintRun *run, MaintUnit *u)
 		Note(&run->deferred, ChatQual(((MaintMonth *) lfirst(lc))->relname), "attach", reason);
 	foreach(lc, u->olds)
 		Note(&run->deferred, ChatQual(((MaintOld *) lfirst(lc))->relname), "retire", reason);
+}
+
+/*
+ * Drop the standalone tables this run made for months it could not attach,
+ * so that a deferral leaves nothing behind (a table left by a crash between
+ * preparation and attaching is reused by the next run instead). Nobody else
+ * uses them; one that cannot be locked at once is left for the next run.
+ */
+static void
+DiscardDeferred(MaintRun *run)
+{
+	ListCell   *lc;
+
+	foreach(lc, run->months)
+	{
+		MaintMonth *m = lfirst(lc);
+
+		if (m->made && !m->attached && ConditionalLockRelationOid(m->relid, AccessExclusiveLock))
+			Exec(psprintf("DROP TABLE %s", ChatQual(m->relname)));
+	}
 }
 
 /*
@@ -891,6 +916,7 @@ ChatMaintain(TimestampTz at, ChatCommitHook commit, void *commit_arg,
 		}
 		else
 			RunAtomic(run);
+		DiscardDeferred(run);
 	}
 	PG_FINALLY();
 	{

@@ -31,3 +31,5 @@ pg_prove --failures "$here"/pgtap/*.sql
 echo "== README tour"
 "$here/readme_tour.sh" >/dev/null
 echo "README tour: ok"
+echo "== partition maintenance (pytest)"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider "$here/maintenance"
