@@ -71,6 +71,7 @@ typedef struct MaintOld
 	Oid			relid;
 	char	   *relname;
 	bool		member;			/* made by CREATE EXTENSION: a member of it */
+	bool		detached;		/* not (or no longer) a partition */
 	int			natt;			/* attachments of its messages */
 	Datum	   *att_ids;
 } MaintOld;
@@ -87,9 +88,10 @@ typedef struct MaintNote
 /* One transaction's (or subtransaction's) worth of work. */
 typedef struct MaintUnit
 {
-	LOCKMODE	parent_mode;
-	List	   *months;
-	List	   *olds;
+	LOCKMODE	parent_mode;	/* NoLock: the unit does not touch chat.messages */
+	List	   *months;			/* to attach */
+	List	   *olds;			/* to detach unless detached already */
+	bool		dispose;		/* and then drop or archive */
 } MaintUnit;
 
 typedef struct MaintRun
@@ -121,6 +123,8 @@ typedef struct MaintRun
 	List	   *deferred;		/* MaintNote */
 	List	   *skipped;		/* MaintNote */
 } MaintRun;
+
+static void Leftovers(MaintRun *run);
 
 /* The first instant of the UTC month holding t. */
 static TimestampTz
@@ -485,6 +489,58 @@ Survey(MaintRun *run)
 		}
 		run->olds = lappend(run->olds, o);
 	}
+	Leftovers(run);
+}
+
+/*
+ * Detached months left in schema chat past the cutoff: a step-by-step run
+ * detaches a month and drops it in the next transaction, and may have been
+ * stopped in between. They are retired like partitions, without the detach.
+ */
+static void
+Leftovers(MaintRun *run)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[1] = {OIDOID};
+	Datum		v[1];
+	uint64		i;
+	List	   *found = NIL;
+	ListCell   *lc;
+
+	v[0] = ObjectIdGetDatum(run->nsp);
+	ExecKept(&plan,
+			 "SELECT c.oid, c.relname::text FROM pg_catalog.pg_class c "
+			 "WHERE c.relnamespace = $1 AND c.relkind = 'r' AND NOT c.relispartition "
+			 "AND c.relname ~ '^messages_[0-9]{4}_[0-9]{2}$' ORDER BY c.relname",
+			 1, types, v);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		MaintOld   *o = palloc0(sizeof(MaintOld));
+
+		o->relid = DatumGetObjectId(ChatGetDatum(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		o->relname = TextDatumGetCString(ChatGetDatum(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		found = lappend(found, o);
+	}
+	foreach(lc, found)
+	{
+		MaintOld   *o = lfirst(lc);
+		int			year,
+					month;
+		struct pg_tm tm = {0};
+		TimestampTz lo;
+
+		if (sscanf(o->relname, "messages_%4d_%2d", &year, &month) != 2 || month < 1 || month > 12)
+			continue;
+		tm.tm_year = year;
+		tm.tm_mon = month;
+		tm.tm_mday = 1;
+		if (tm2timestamp(&tm, 0, NULL, &lo) != 0 || AddMonths(lo, 1) > run->cutoff)
+			continue;
+		o->detached = true;
+		o->member = IsExtensionMember(o->relid);
+		run->olds = lappend(run->olds, o);
+	}
 }
 
 /* The ids of the attachments of a partition's messages. */
@@ -545,12 +601,14 @@ UnitLocks(MaintRun *run, MaintUnit *u)
 	int			t = chat_maintenance_lock_timeout;
 	ListCell   *lc;
 
-	if (!ChatLockWithin(run->parent, u->parent_mode, t))
+	if (u->parent_mode == NoLock)
+		;						/* only detached tables */
+	else if (!ChatLockWithin(run->parent, u->parent_mode, t))
 	{
 		run->blocker = "chat.messages";
 		return false;
 	}
-	if (OidIsValid(run->def) && !ChatLockWithin(run->def, AccessExclusiveLock, t))
+	if (u->parent_mode != NoLock && OidIsValid(run->def) && !ChatLockWithin(run->def, AccessExclusiveLock, t))
 	{
 		run->blocker = run->def_qual;
 		return false;
@@ -622,9 +680,22 @@ AttachMonth(MaintRun *run, MaintMonth *m)
 	}
 }
 
-/* Detach a partition, then drop it with its attachments rows or archive it. */
+/* Detach a partition from chat.messages (and from the extension). */
 static void
-RetirePartition(MaintRun *run, MaintOld *o)
+DetachPartition(MaintRun *run, MaintOld *o)
+{
+	char	   *qual = ChatQual(o->relname);
+
+	if (o->member)
+		Exec(psprintf("ALTER EXTENSION chat DROP TABLE %s", qual));
+	o->member = false;
+	Exec(psprintf("ALTER TABLE chat.messages DETACH PARTITION %s", qual));
+	o->detached = true;
+}
+
+/* Drop a detached month with its attachments rows, or archive it. */
+static void
+DisposeDetached(MaintRun *run, MaintOld *o)
 {
 	static SPIPlanPtr plan_att = NULL;
 	static const Oid t_att[1] = {INT8ARRAYOID};
@@ -633,7 +704,6 @@ RetirePartition(MaintRun *run, MaintOld *o)
 
 	if (o->member)
 		Exec(psprintf("ALTER EXTENSION chat DROP TABLE %s", qual));
-	Exec(psprintf("ALTER TABLE chat.messages DETACH PARTITION %s", qual));
 	if (run->action == CHAT_RETENTION_DETACH)
 	{
 		const char *owner = quote_identifier(GetUserNameFromId(run->owner, false));
@@ -689,7 +759,11 @@ RunUnit(MaintRun *run, MaintUnit *u)
 			foreach(lc, u->months)
 				AttachMonth(run, lfirst(lc));
 			foreach(lc, u->olds)
-				RetirePartition(run, lfirst(lc));
+				if (!((MaintOld *) lfirst(lc))->detached)
+					DetachPartition(run, lfirst(lc));
+			if (u->dispose)
+				foreach(lc, u->olds)
+					DisposeDetached(run, lfirst(lc));
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(cxt);
 			CurrentResourceOwner = owner;
@@ -741,31 +815,56 @@ DiscardDeferred(MaintRun *run)
 
 /*
  * All in the caller's transaction: one unit with every lock, ACCESS
- * EXCLUSIVE on the parent when anything is retired; if that is refused,
- * the months alone under SHARE UPDATE EXCLUSIVE.
+ * EXCLUSIVE on the parent when a partition is detached (taken first, so the
+ * default partition is never held while waiting for the parent); if that is
+ * refused, the months alone under SHARE UPDATE EXCLUSIVE, and detached
+ * leftovers alone.
  */
 static void
 RunAtomic(MaintRun *run)
 {
-	MaintUnit	all = {run->olds ? AccessExclusiveLock : ShareUpdateExclusiveLock, run->months, run->olds};
-	MaintUnit	months = {ShareUpdateExclusiveLock, run->months, NIL};
-	MaintUnit	olds = {AccessExclusiveLock, NIL, run->olds};
+	List	   *attached = NIL;
+	List	   *leftovers = NIL;
+	ListCell   *lc;
+	MaintUnit	all,
+				months = {ShareUpdateExclusiveLock, run->months, NIL, false},
+				rest = {NoLock, NIL, NIL, true},
+				olds = {AccessExclusiveLock, NIL, NIL, true};
 
+	foreach(lc, run->olds)
+	{
+		if (((MaintOld *) lfirst(lc))->detached)
+			leftovers = lappend(leftovers, lfirst(lc));
+		else
+			attached = lappend(attached, lfirst(lc));
+	}
+	all.parent_mode = attached ? AccessExclusiveLock : run->months ? ShareUpdateExclusiveLock : NoLock;
+	all.months = run->months;
+	all.olds = run->olds;
+	all.dispose = true;
 	if (all.months == NIL && all.olds == NIL)
 		return;
 	if (RunUnit(run, &all))
 		return;
-	if (all.olds == NIL || all.months == NIL)
+	if (attached == NIL || (run->months == NIL && leftovers == NIL))
 	{
 		DeferUnit(run, &all);
 		return;
 	}
+	olds.olds = attached;
 	DeferUnit(run, &olds);
-	if (!RunUnit(run, &months))
+	if (run->months && !RunUnit(run, &months))
 		DeferUnit(run, &months);
+	rest.olds = leftovers;
+	if (leftovers && !RunUnit(run, &rest))
+		DeferUnit(run, &rest);
 }
 
-/* One transaction per month made and per partition retired. */
+/*
+ * One short transaction per step: attach a month; detach a partition (the
+ * only step holding ACCESS EXCLUSIVE on chat.messages, for the catalog
+ * change alone); drop or archive it, which no longer involves the parent.
+ */
 static void
 RunSteps(MaintRun *run, ChatCommitHook commit, void *arg)
 {
@@ -773,7 +872,7 @@ RunSteps(MaintRun *run, ChatCommitHook commit, void *arg)
 
 	foreach(lc, run->months)
 	{
-		MaintUnit	u = {ShareUpdateExclusiveLock, list_make1(lfirst(lc)), NIL};
+		MaintUnit	u = {ShareUpdateExclusiveLock, list_make1(lfirst(lc)), NIL, false};
 
 		if (!RunUnit(run, &u))
 			DeferUnit(run, &u);
@@ -781,10 +880,22 @@ RunSteps(MaintRun *run, ChatCommitHook commit, void *arg)
 	}
 	foreach(lc, run->olds)
 	{
-		MaintUnit	u = {AccessExclusiveLock, NIL, list_make1(lfirst(lc))};
+		MaintOld   *o = lfirst(lc);
+		MaintUnit	detach = {AccessExclusiveLock, NIL, list_make1(o), false};
+		MaintUnit	dispose = {NoLock, NIL, list_make1(o), true};
 
-		if (!RunUnit(run, &u))
-			DeferUnit(run, &u);
+		if (!o->detached)
+		{
+			if (!RunUnit(run, &detach))
+			{
+				DeferUnit(run, &detach);
+				commit(arg);
+				continue;
+			}
+			commit(arg);
+		}
+		if (!RunUnit(run, &dispose))
+			DeferUnit(run, &dispose);
 		commit(arg);
 	}
 }
