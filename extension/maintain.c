@@ -720,8 +720,12 @@ DisposeDetached(MaintRun *run, MaintOld *o)
 		Datum		v[1];
 
 		v[0] = PointerGetDatum(construct_array(o->att_ids, o->natt, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		/* the object store is cleaned from chat.deleted_objects */
 		ExecKept(&plan_att,
-				 "DELETE FROM chat.attachments WHERE attachment_id = ANY ($1) RETURNING object_key",
+				 "WITH gone AS (DELETE FROM chat.attachments WHERE attachment_id = ANY ($1) RETURNING object_key), "
+				 "queued AS (INSERT INTO chat.deleted_objects (object_key) SELECT object_key FROM gone "
+				 "ON CONFLICT (object_key) DO NOTHING) "
+				 "SELECT object_key FROM gone ORDER BY object_key",
 				 1, t_att, v);
 		for (i = 0; i < SPI_processed; i++)
 		{

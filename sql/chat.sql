@@ -77,6 +77,13 @@ CREATE TABLE chat.attachments (
 -- history / catch_up: attachments of a page of messages in one query
 CREATE INDEX attachments_message ON chat.attachments (chat_id, message_seq) WHERE message_seq IS NOT NULL;
 
+-- Object keys whose attachments rows retention deleted: the object store
+-- still holds them. A cleaner deletes each object, then its row here.
+CREATE TABLE chat.deleted_objects (
+	object_key text PRIMARY KEY,
+	deleted_at timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE chat.blocks (
 	blocker_id bigint NOT NULL,
 	blocked_id bigint NOT NULL,
@@ -172,6 +179,7 @@ SELECT pg_catalog.pg_extension_config_dump('chat.members', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.attachments', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.attachments_attachment_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.blocks', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.deleted_objects', '');
 DO $$
 DECLARE
 	part regclass;

@@ -2,7 +2,7 @@
 -- chat.retention_months with their attachments rows (object keys reported),
 -- or detaches them into chat.archive_schema.
 BEGIN;
-SELECT plan(23);
+SELECT plan(24);
 SET TimeZone = 'UTC';
 
 CREATE TEMP TABLE t AS
@@ -39,6 +39,8 @@ CREATE TEMP TABLE r AS SELECT chat.maintain((SELECT base FROM t) + interval '13 
 SELECT is(pg_temp.arr(r->'dropped'), ARRAY[pg_temp.pname(0)], 'the month wholly older than 12 months is dropped') FROM r;
 SELECT is(pg_temp.arr(r->'attachment_keys'), '{test/this-month.jpg}', 'the report gives its attachments'' object keys') FROM r;
 SELECT is(to_regclass(pg_temp.pname(0)), NULL, 'the table is gone');
+SELECT is((SELECT array_agg(object_key) FROM chat.deleted_objects), '{test/this-month.jpg}',
+	'the key is queued in chat.deleted_objects for the object-store cleaner');
 SELECT is((SELECT array_agg(object_key ORDER BY object_key) FROM chat.attachments),
 	'{test/next-month.jpg,test/pending.jpg}', 'its attachments rows are gone, the others stay');
 SELECT is((SELECT array_agg(h->>'seq') FROM t, chat.history(2001, t.c) h), '{2}', 'history shows what is kept');
