@@ -27,7 +27,7 @@ sql/chat--$(EXTVERSION).sql: sql/chat.sql
 RUN_DIR  ?= $(CURDIR)/.pgdata
 RUN_PORT ?= 5433
 
-.PHONY: deps run stop test bench
+.PHONY: deps run stop test bench bench-maintenance
 deps:
 	test/install-deps.sh
 
@@ -50,4 +50,11 @@ test: deps
 bench: deps
 	$(MAKE) all
 	$(MAKE) install
-	bench/run.sh
+	if [ -x bench/run.sh ]; then bench/run.sh; fi
+	bench/maintenance.sh
+
+# chat.maintain against pg_partman (SMALL=1 for a quick run)
+bench-maintenance: deps
+	$(MAKE) all
+	$(MAKE) install
+	bench/maintenance.sh

@@ -142,6 +142,12 @@ extern bool ChatFindMessage(const ChatAccess *acc, int64 seq, ChatPartition **wh
 extern bool ChatLockWithin(Oid relid, LOCKMODE mode, int timeout_ms);
 extern void ChatSleepMs(int ms);
 
+/* months.c */
+extern TimestampTz ChatMonthStart(TimestampTz t);
+extern TimestampTz ChatAddMonths(TimestampTz t, int n);
+extern char *ChatMonthLiteral(TimestampTz t);
+extern char *ChatMonthRelname(TimestampTz lo);
+
 /* maintain.c: partition maintenance (premake, rescue, retention) */
 typedef void (*ChatCommitHook) (void *arg);
 

@@ -24,13 +24,17 @@
  * Two ways to run. Atomic (SQL function chat.maintain, inside the caller's
  * transaction): everything in one transaction, all locks taken at once at the
  * end, after the slow preparation. Step by step (the procedure and the
- * background worker, commit != NULL): one short transaction per month made
- * or retired. Concurrent runs are serialised by an advisory lock.
+ * background worker, commit != NULL): the preparation, then one short
+ * transaction per month attached, per partition detached (the only step with
+ * ACCESS EXCLUSIVE on the parent) and per partition dropped or archived. A
+ * month detached but not dropped (a run stopped in between) is retired by the
+ * next run. Concurrent runs are serialised by an advisory lock.
  *
  * DDL names differ per month, so these statements are one-shot SPI calls
  * built with quote_identifier(); catalog look-ups are kept plans.
  */
 #include "chat.h"
+#include "maintain.h"
 
 #include "access/table.h"
 #include "access/xact.h"
@@ -54,147 +58,7 @@
 #define CHAT_MAINT_LOCK_KEY1	0x63686174
 #define CHAT_MAINT_LOCK_KEY2	1
 
-/* A month to make: [lo, hi) as chat.<relname>. */
-typedef struct MaintMonth
-{
-	TimestampTz lo;
-	TimestampTz hi;
-	char	   *relname;
-	Oid			relid;			/* the standalone table, once it exists */
-	bool		made;			/* made by this run */
-	bool		attached;
-} MaintMonth;
-
-/* A partition to retire. */
-typedef struct MaintOld
-{
-	Oid			relid;
-	char	   *relname;
-	bool		member;			/* made by CREATE EXTENSION: a member of it */
-	bool		detached;		/* not (or no longer) a partition */
-	int			natt;			/* attachments of its messages */
-	Datum	   *att_ids;
-} MaintOld;
-
-/* A step that was not done this round. */
-typedef struct MaintNote
-{
-	char	   *partition;
-	const char *action;
-	char	   *reason;
-	int64		rows;
-} MaintNote;
-
-/* One transaction's (or subtransaction's) worth of work. */
-typedef struct MaintUnit
-{
-	LOCKMODE	parent_mode;	/* NoLock: the unit does not touch chat.messages */
-	List	   *months;			/* to attach */
-	List	   *olds;			/* to detach unless detached already */
-	bool		dispose;		/* and then drop or archive */
-} MaintUnit;
-
-typedef struct MaintRun
-{
-	MemoryContext cxt;
-	TimestampTz at;
-	bool		has_cutoff;
-	TimestampTz cutoff;			/* retire partitions ending at or before */
-	int			premake;
-	int			retention;
-	int			action;
-	char	   *archive;
-	Oid			nsp;
-	Oid			parent;
-	Oid			owner;
-	Oid			def;			/* default partition, or InvalidOid */
-	char	   *def_qual;
-	char	   *columns;		/* quoted column list of chat.messages */
-	List	   *months;
-	List	   *olds;
-	const char *blocker;		/* the lock last not granted */
-	/* report */
-	List	   *created;
-	List	   *rescued;		/* MaintNote with rows */
-	int64		moved;
-	List	   *dropped;
-	List	   *archived;
-	List	   *keys;
-	List	   *deferred;		/* MaintNote */
-	List	   *skipped;		/* MaintNote */
-} MaintRun;
-
 static void Leftovers(MaintRun *run);
-
-/* The first instant of the UTC month holding t. */
-static TimestampTz
-MonthStart(TimestampTz t)
-{
-	struct pg_tm tm;
-	fsec_t		fsec;
-	TimestampTz result;
-
-	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
-	tm.tm_mday = 1;
-	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-	if (tm2timestamp(&tm, 0, NULL, &result) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
-	return result;
-}
-
-/* t moved by n months in UTC, the day clamped to the month's length. */
-static TimestampTz
-AddMonths(TimestampTz t, int n)
-{
-	struct pg_tm tm;
-	fsec_t		fsec;
-	TimestampTz result;
-	int			months;
-
-	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
-	months = tm.tm_year * 12 + (tm.tm_mon - 1) + n;
-	tm.tm_year = months / 12;
-	tm.tm_mon = months % 12 + 1;
-	tm.tm_mday = Min(tm.tm_mday, day_tab[isleap(tm.tm_year)][tm.tm_mon - 1]);
-	if (tm2timestamp(&tm, fsec, NULL, &result) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
-	return result;
-}
-
-/* A month start as an SQL literal in UTC: '2027-03-01 00:00:00+00'. */
-static char *
-MonthLiteral(TimestampTz t)
-{
-	struct pg_tm tm;
-	fsec_t		fsec;
-
-	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
-		elog(ERROR, "chat: month bound out of range");
-	return psprintf("'%04d-%02d-%02d %02d:%02d:%02d+00'",
-					tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
-/* The partition name of the month starting at lo: messages_YYYY_MM. */
-static char *
-MonthRelname(TimestampTz lo)
-{
-	struct pg_tm tm;
-	fsec_t		fsec;
-
-	if (timestamp2tm(lo, NULL, &tm, &fsec, NULL, NULL) != 0)
-		elog(ERROR, "chat: month bound out of range");
-	return psprintf("messages_%04d_%02d", tm.tm_year, tm.tm_mon);
-}
 
 /* chat.<relname>, quoted. */
 static char *
@@ -367,8 +231,8 @@ IsExtensionMember(Oid relid)
 static void
 WantMonth(MaintRun *run, ChatPartition **parts, int nparts, TimestampTz lo, bool has_rows)
 {
-	TimestampTz hi = AddMonths(lo, 1);
-	char	   *relname = MonthRelname(lo);
+	TimestampTz hi = ChatAddMonths(lo, 1);
+	char	   *relname = ChatMonthRelname(lo);
 	MaintMonth *m;
 	ListCell   *lc;
 	int			i;
@@ -426,8 +290,8 @@ Survey(MaintRun *run)
 {
 	ChatPartition **parts;
 	int			nparts;
-	TimestampTz first = MonthStart(run->at);
-	TimestampTz last = AddMonths(first, run->premake);
+	TimestampTz first = ChatMonthStart(run->at);
+	TimestampTz last = ChatAddMonths(first, run->premake);
 	TimestampTz *dmonths;
 	int			ndmonths;
 	TimestampTz m;
@@ -447,8 +311,8 @@ Survey(MaintRun *run)
 			run->def_qual = pstrdup(parts[i]->qualname);
 		}
 
-	for (m = first; m <= last; m = AddMonths(m, 1))
-		if (!run->has_cutoff || AddMonths(m, 1) > run->cutoff)
+	for (m = first; m <= last; m = ChatAddMonths(m, 1))
+		if (!run->has_cutoff || ChatAddMonths(m, 1) > run->cutoff)
 			WantMonth(run, parts, nparts, m, false);
 
 	ndmonths = DefaultMonths(run, &dmonths);
@@ -535,7 +399,7 @@ Leftovers(MaintRun *run)
 		tm.tm_year = year;
 		tm.tm_mon = month;
 		tm.tm_mday = 1;
-		if (tm2timestamp(&tm, 0, NULL, &lo) != 0 || AddMonths(lo, 1) > run->cutoff)
+		if (tm2timestamp(&tm, 0, NULL, &lo) != 0 || ChatAddMonths(lo, 1) > run->cutoff)
 			continue;
 		o->detached = true;
 		o->member = IsExtensionMember(o->relid);
@@ -580,7 +444,7 @@ Prepare(MaintRun *run)
 		Exec(psprintf("CREATE TABLE %s (LIKE chat.messages INCLUDING ALL)", qual));
 		Exec(psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (created_at >= %s AND created_at < %s)",
 					  qual, quote_identifier(psprintf("%s_range", m->relname)),
-					  MonthLiteral(m->lo), MonthLiteral(m->hi)));
+					  ChatMonthLiteral(m->lo), ChatMonthLiteral(m->hi)));
 		if (GetUserId() != run->owner)
 			Exec(psprintf("ALTER TABLE %s OWNER TO %s", qual,
 						  quote_identifier(GetUserNameFromId(run->owner, false))));
@@ -662,7 +526,7 @@ AttachMonth(MaintRun *run, MaintMonth *m)
 		moved = (int64) SPI_processed;
 	}
 	Exec(psprintf("ALTER TABLE chat.messages ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
-				  qual, MonthLiteral(m->lo), MonthLiteral(m->hi)));
+				  qual, ChatMonthLiteral(m->lo), ChatMonthLiteral(m->hi)));
 	/* the partition constraint now says the same */
 	Exec(psprintf("ALTER TABLE %s DROP CONSTRAINT %s", qual,
 				  quote_identifier(psprintf("%s_range", m->relname))));
@@ -904,76 +768,6 @@ RunSteps(MaintRun *run, ChatCommitHook commit, void *arg)
 	}
 }
 
-/* Push a JSON array of strings. */
-static void
-JbStrings(JsonbParseState **st, const char *key, List *list)
-{
-	ListCell   *lc;
-	JsonbValue	v;
-
-	JbKey(st, key);
-	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
-	foreach(lc, list)
-	{
-		v.type = jbvString;
-		v.val.string.val = lfirst(lc);
-		v.val.string.len = strlen(v.val.string.val);
-		pushJsonbValue(st, WJB_ELEM, &v);
-	}
-	pushJsonbValue(st, WJB_END_ARRAY, NULL);
-}
-
-/* Push a JSON array of notes. */
-static void
-JbNotes(JsonbParseState **st, const char *key, List *list, bool with_rows)
-{
-	ListCell   *lc;
-
-	JbKey(st, key);
-	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
-	foreach(lc, list)
-	{
-		MaintNote  *n = lfirst(lc);
-
-		pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-		JbText(st, "partition", n->partition);
-		if (with_rows)
-			JbInt8(st, "rows", n->rows);
-		else
-		{
-			JbText(st, "action", n->action);
-			JbText(st, "reason", n->reason);
-		}
-		pushJsonbValue(st, WJB_END_OBJECT, NULL);
-	}
-	pushJsonbValue(st, WJB_END_ARRAY, NULL);
-}
-
-/* The report of a run. */
-static Jsonb *
-Report(MaintRun *run, long ms)
-{
-	JsonbParseState *st = NULL;
-	JsonbValue *res;
-
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	JbTimestamp(&st, "at", run->at);
-	JbInt8(&st, "premake_months", run->premake);
-	JbInt8(&st, "retention_months", run->retention);
-	JbText(&st, "retention_action", run->action == CHAT_RETENTION_DROP ? "drop" : "detach");
-	JbStrings(&st, "created", run->created);
-	JbInt8(&st, "moved_rows", run->moved);
-	JbNotes(&st, "rescued", run->rescued, true);
-	JbStrings(&st, "dropped", run->dropped);
-	JbStrings(&st, "archived", run->archived);
-	JbStrings(&st, "attachment_keys", run->keys);
-	JbNotes(&st, "deferred", run->deferred, false);
-	JbNotes(&st, "skipped", run->skipped, false);
-	JbInt8(&st, "duration_ms", ms);
-	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(res);
-}
-
 /*
  * Run maintenance as of `at`. With commit NULL everything happens in the
  * current transaction; otherwise commit(commit_arg) ends each step's
@@ -992,8 +786,8 @@ ChatMaintain(TimestampTz at, ChatCommitHook commit, void *commit_arg,
 	bool		session = commit != NULL;
 	Jsonb	   *report;
 
-	if (TIMESTAMP_NOT_FINITE(at) || at < AddMonths(start, -12 * 200) ||
-		at > AddMonths(start, 12 * 200))
+	if (TIMESTAMP_NOT_FINITE(at) || at < ChatAddMonths(start, -12 * 200) ||
+		at > ChatAddMonths(start, 12 * 200))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("at must be a finite time within 200 years of now")));
@@ -1011,7 +805,7 @@ ChatMaintain(TimestampTz at, ChatCommitHook commit, void *commit_arg,
 	run->archive = pstrdup(chat_archive_schema);
 	run->has_cutoff = run->retention > 0;
 	if (run->has_cutoff)
-		run->cutoff = AddMonths(at, -run->retention);
+		run->cutoff = ChatAddMonths(at, -run->retention);
 
 	/* one run at a time per database; the wait is not bounded by lock_timeout */
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, CHAT_MAINT_LOCK_KEY1, CHAT_MAINT_LOCK_KEY2, 2);
@@ -1042,7 +836,7 @@ ChatMaintain(TimestampTz at, ChatCommitHook commit, void *commit_arg,
 	PG_END_TRY();
 
 	MemoryContextSwitchTo(keep);
-	report = Report(run, TimestampDifferenceMilliseconds(start, GetCurrentTimestamp()));
+	report = MaintReport(run, TimestampDifferenceMilliseconds(start, GetCurrentTimestamp()));
 	if (counts)
 	{
 		counts->created = list_length(run->created);
