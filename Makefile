@@ -45,7 +45,7 @@ clean: relay-clean
 RUN_DIR  ?= $(CURDIR)/.pgdata
 RUN_PORT ?= 5433
 
-.PHONY: deps run stop test bench bench-relay
+.PHONY: deps run stop test bench bench-relay bench-maintenance
 deps:
 	test/install-deps.sh
 
@@ -71,6 +71,13 @@ bench: deps
 	$(MAKE) install
 	if [ -x bench/run.sh ]; then bench/run.sh; fi
 	bench/relay.sh
+	bench/maintenance.sh
 
 bench-relay:
 	bench/relay.sh
+
+# chat.maintain against pg_partman (SMALL=1 for a quick run)
+bench-maintenance: deps
+	$(MAKE) all
+	$(MAKE) install
+	bench/maintenance.sh

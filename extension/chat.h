@@ -15,6 +15,7 @@
 #include "port/atomics.h"
 #include "storage/lwlock.h"
 #include "utils/tuplestore.h"
+#include "storage/lockdefs.h"
 
 #define CHAT_EVENT_CHANNEL		"chat_events"
 #define CHAT_EVENT_VERSION		1
@@ -35,6 +36,21 @@ extern int	chat_max_body_length;
 extern int	chat_idempotency_window;
 extern int	chat_event_mode;
 extern int	chat_event_queue_size;	/* kB per database */
+
+extern int	chat_premake_months;
+extern int	chat_retention_months;
+extern int	chat_retention_action;
+extern char *chat_archive_schema;
+extern int	chat_maintenance_interval;
+extern int	chat_maintenance_lock_timeout;
+extern int	chat_maintenance_lock_retries;
+
+/* chat.retention_action */
+typedef enum ChatRetentionAction
+{
+	CHAT_RETENTION_DROP,
+	CHAT_RETENTION_DETACH
+} ChatRetentionAction;
 
 /* A row of chat.messages, as read by every message query. */
 #define CHAT_MESSAGE_COLS \
@@ -128,6 +144,7 @@ typedef struct ChatPartition
 } ChatPartition;
 
 extern int	ChatPartitions(ChatPartition ***parts);
+extern int	ChatPartitionsForRead(ChatPartition ***parts);
 extern bool ChatPartitionOverlaps(const ChatPartition *p, TimestampTz from, TimestampTz to);
 extern SPIPlanPtr ChatPartitionPlan(ChatPartition *p, ChatPartPlan kind);
 extern bool ChatFindMessage(const ChatAccess *acc, int64 seq, ChatPartition **where, ChatMessage *msg);
@@ -164,6 +181,35 @@ extern int	ChatQueueTake(ChatQueueSlot *slot, StringInfo batch);
 
 /* publisher.c */
 extern PGDLLEXPORT void chat_publisher_main(Datum main_arg);
+
+/* locks.c: lock acquisition that never sits in a lock queue for long */
+extern bool ChatLockWithin(Oid relid, LOCKMODE mode, int timeout_ms);
+extern void ChatSleepMs(int ms);
+
+/* months.c */
+extern TimestampTz ChatMonthStart(TimestampTz t);
+extern TimestampTz ChatAddMonths(TimestampTz t, int n);
+extern char *ChatMonthLiteral(TimestampTz t);
+extern char *ChatMonthRelname(TimestampTz lo);
+
+/* maintain.c: partition maintenance (premake, rescue, retention) */
+typedef void (*ChatCommitHook) (void *arg);
+
+typedef struct ChatMaintainCounts
+{
+	int			created;
+	int			dropped;
+	int			archived;
+	int			deferred;
+	int64		moved;
+	int			attachment_keys;
+} ChatMaintainCounts;
+
+extern Jsonb *ChatMaintain(TimestampTz at, ChatCommitHook commit, void *commit_arg,
+						   MemoryContext keep, ChatMaintainCounts *counts);
+
+/* worker.c */
+extern void ChatRegisterMaintenanceLauncher(void);
 
 /* events.c */
 extern void ChatNotifyDirect(const char *payload);

@@ -77,6 +77,13 @@ CREATE TABLE chat.attachments (
 -- history / catch_up: attachments of a page of messages in one query
 CREATE INDEX attachments_message ON chat.attachments (chat_id, message_seq) WHERE message_seq IS NOT NULL;
 
+-- Object keys whose attachments rows retention deleted: the object store
+-- still holds them. A cleaner deletes each object, then its row here.
+CREATE TABLE chat.deleted_objects (
+	object_key text PRIMARY KEY,
+	deleted_at timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE chat.blocks (
 	blocker_id bigint NOT NULL,
 	blocked_id bigint NOT NULL,
@@ -109,40 +116,6 @@ CREATE TABLE chat.last_seen (
 	user_id   bigint PRIMARY KEY,
 	last_seen timestamptz NOT NULL
 );
-
--- Partitions for the current month and the next three; later months are
--- made by maintenance, and the default partition catches anything else.
-DO $$
-DECLARE
-	m date := date_trunc('month', now());
-BEGIN
-	FOR i IN 0..3 LOOP
-		EXECUTE format('CREATE TABLE chat.%I PARTITION OF chat.messages FOR VALUES FROM (%L) TO (%L)',
-			'messages_' || to_char(m + make_interval(months => i), 'YYYY_MM'),
-			(m + make_interval(months => i))::timestamptz,
-			(m + make_interval(months => i + 1))::timestamptz);
-	END LOOP;
-END
-$$;
-
--- pg_dump keeps the data of extension tables only when told to.
-SELECT pg_catalog.pg_extension_config_dump('chat.chats', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.chats_chat_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.members', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.attachments', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.attachments_attachment_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.blocks', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.last_seen', '');
-DO $$
-DECLARE
-	part regclass;
-BEGIN
-	FOR part IN SELECT inhrelid::regclass FROM pg_catalog.pg_inherits
-				WHERE inhparent = 'chat.messages'::regclass LOOP
-		PERFORM pg_catalog.pg_extension_config_dump(part, '');
-	END LOOP;
-END
-$$;
 
 -- API: C functions, SECURITY DEFINER with a pinned search_path.
 
@@ -233,6 +206,46 @@ CREATE FUNCTION chat.publisher_status()
 RETURNS jsonb LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'publisher_status';
 
+-- Partition maintenance (DBA only: not granted to chat_app).
+
+CREATE FUNCTION chat.maintain(at timestamptz DEFAULT now())
+RETURNS jsonb LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'maintain';
+
+-- Commits after each step, so it cannot be SECURITY DEFINER nor pin settings.
+CREATE PROCEDURE chat.maintain_procedure(at timestamptz DEFAULT now(), INOUT report jsonb DEFAULT NULL)
+LANGUAGE c AS 'MODULE_PATHNAME', 'maintain_procedure';
+
+CREATE FUNCTION chat.partitions()
+RETURNS TABLE (partition regclass, is_default boolean, range_from timestamptz, range_to timestamptz,
+               estimated_rows bigint, total_bytes bigint)
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'partitions';
+
+-- The first partitions: this month and chat.premake_months ahead (UTC months),
+-- made by maintenance itself, so they match what it makes later.
+SELECT chat.maintain();
+
+-- pg_dump keeps the data of extension tables only when told to.
+SELECT pg_catalog.pg_extension_config_dump('chat.chats', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.chats_chat_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.members', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.attachments', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.attachments_attachment_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.blocks', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.deleted_objects', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.last_seen', '');
+DO $$
+DECLARE
+	part regclass;
+BEGIN
+	FOR part IN SELECT inhrelid::regclass FROM pg_catalog.pg_inherits
+				WHERE inhparent = 'chat.messages'::regclass LOOP
+		PERFORM pg_catalog.pg_extension_config_dump(part, '');
+	END LOOP;
+END
+$$;
+
 -- The application role: EXECUTE on the API, no privilege on any table.
 DO $$
 BEGIN
@@ -244,6 +257,7 @@ $$;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA chat FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA chat FROM PUBLIC;
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA chat FROM PUBLIC;
 GRANT USAGE ON SCHEMA chat TO chat_app;
 GRANT EXECUTE ON FUNCTION
 	chat.open_chat(bigint, text, bigint, bigint),

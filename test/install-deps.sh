@@ -7,6 +7,7 @@ packages=(
 	build-essential
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
+	postgresql-15-partman
 	libpq-dev libjansson-dev libwebsockets-dev libjwt-dev libssl-dev
 	python3 python3-psycopg2 python3-pytest python3-websockets python3-cryptography
 )
