@@ -162,6 +162,7 @@ typedef struct ChatQueueSlot
 	pg_atomic_uint32 resync_pending;	/* events were dropped */
 	uint64		published_events;
 	uint64		dropped_events;
+	int			failed_starts;	/* publisher starts that did not connect */
 } ChatQueueSlot;
 
 typedef struct ChatQueueShared

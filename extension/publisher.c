@@ -103,6 +103,46 @@ Attach(Oid dboid)
 	return ok;
 }
 
+/*
+ * Count a start before connecting to dboid, whose slot (made again if a crash
+ * restart emptied shared memory) remembers it. A database that was dropped
+ * makes every start fail; after CHAT_PUBLISHER_MAX_FAILED_STARTS the slot is
+ * freed and false tells the worker to stop for good instead of restarting
+ * every second forever.
+ */
+#define CHAT_PUBLISHER_MAX_FAILED_STARTS 10
+
+static bool
+CountStart(Oid dboid)
+{
+	ChatQueueShared *q = ChatQueue();
+	ChatQueueSlot *slot = NULL;
+	ChatQueueSlot *free_slot = NULL;
+	bool		go = true;
+	int			i;
+
+	LWLockAcquire(q->lock, LW_EXCLUSIVE);
+	for (i = 0; i < CHAT_QUEUE_DATABASES; i++)
+	{
+		if (q->slots[i].dboid == dboid)
+			slot = &q->slots[i];
+		else if (free_slot == NULL && q->slots[i].dboid == InvalidOid)
+			free_slot = &q->slots[i];
+	}
+	if (slot == NULL && free_slot != NULL)
+	{
+		ChatQueueSlotInit(free_slot, dboid);
+		slot = free_slot;
+	}
+	if (slot != NULL && ++slot->failed_starts > CHAT_PUBLISHER_MAX_FAILED_STARTS)
+	{
+		slot->dboid = InvalidOid;
+		go = false;
+	}
+	LWLockRelease(q->lock);
+	return go;
+}
+
 /* Entry point of the publisher worker; main_arg is the database oid. */
 void
 chat_publisher_main(Datum main_arg)
@@ -114,14 +154,22 @@ chat_publisher_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	if (ChatQueue() == NULL)
+		proc_exit(0);
+	if (!CountStart(dboid))
+	{
+		ereport(LOG, (errmsg("chat publisher: cannot connect to database %u (dropped?), giving up", dboid)));
+		proc_exit(0);
+	}
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
-	if (ChatQueue() == NULL || !Attach(dboid))
+	if (!Attach(dboid))
 	{
 		ereport(LOG, (errmsg("chat publisher: database %u is already served, exiting", dboid)));
 		proc_exit(0);
 	}
+	my_slot->failed_starts = 0;
 	before_shmem_exit(Detach, (Datum) 0);
 	pgstat_report_appname("chat publisher");
 	StartTransactionCommand();

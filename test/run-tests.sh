@@ -36,6 +36,8 @@ fi
 echo "== README tour"
 "$here/readme_tour.sh" >/dev/null
 echo "README tour: ok"
+echo "== pg_dump and restore"
+"$here/dump_restore.sh"
 echo "== event publication (pytest)"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$here/events"
 echo "== chat-relay (pytest, $( [ -x "$here/../relay/chat-relay-asan" ] && echo "ASan/UBSan build" || echo "plain build"))"
