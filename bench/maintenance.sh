@@ -169,8 +169,9 @@ SQL
 	wait
 	after=$(nparts "$db" messages)
 	stalls=$(/usr/bin/python3 "$here/maintenance_stalls.py" "$t0" "$t1" "$data/server.log" "$offset" "$logs/$name".*)
-	printf '{"run": "%s", "ms": %s, "partitions_before": %s, "partitions_after": %s, "stalls": %s, "report": %s}\n' \
-		"$name" "$(/usr/bin/python3 -c "print(round(($t1 - $t0) * 1000))")" "$before" "$after" "$stalls" "${report:-null}"
+	printf '{"run": "%s", "ms": %s, "load": %s, "partitions_before": %s, "partitions_after": %s, "stalls": %s, "report": %s}\n' \
+		"$name" "$(/usr/bin/python3 -c "print(round(($t1 - $t0) * 1000))")" "$(cut -d' ' -f1 /proc/loadavg)" \
+		"$before" "$after" "$stalls" "${report:-null}"
 }
 
 echo "== scenario A: writers only" >&2
@@ -194,8 +195,10 @@ import json, sys
 path, rows, rate, clients = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 runs = [json.loads(l) for l in open(path)]
 print("\n%d messages over 24 months; pgbench %s clients at %s tx/s in all, 3 writes (INSERT) to 1 read (last 50 of a chat), through the partitioned table\n" % (rows, clients, rate))
-print("| run | duration | partitions before → after | longest lock wait of a pgbench transaction | worst writer latency during the run | worst reader latency during the run | worst writer / reader latency outside the run |")
-print("|---|---:|---|---:|---:|---:|---:|")
+print("Lock wait: the longest a pgbench transaction waited for a lock (server log, log_lock_waits, deadlock_timeout = 5 ms).")
+print("Writer / reader: the longest execution of one transaction overlapping the run, and outside it (pgbench --log, latency minus schedule lag).\n")
+print("| run | duration | partitions before → after | longest lock wait of a pgbench transaction | worst writer during the run | worst reader during the run | worst writer / reader outside the run | load average (%s CPUs) |" % __import__("os").cpu_count())
+print("|---|---:|---|---:|---:|---:|---:|---:|")
 for r in runs:
     w, rd = r["stalls"].get("writer", {}), r["stalls"].get("reader", {})
     rep = r.get("report")
@@ -204,8 +207,9 @@ for r in runs:
         extra = " (made %d, dropped %d, deferred %d)" % (len(rep["created"]), len(rep["dropped"]), len(rep["deferred"]))
     lw = r["stalls"]["lock_waits"]
     wait = "none over 5 ms" if lw["count"] == 0 else "%s ms (%s, %d waits)" % (lw["longest_ms"], lw["mode"], lw["count"])
-    print("| %s | %d ms | %s → %s%s | %s | %s ms | %s ms | %s / %s ms |" % (
+    print("| %s | %d ms | %s → %s%s | %s | %s ms | %s ms | %s / %s ms | %s |" % (
         r["run"], r["ms"], r["partitions_before"], r["partitions_after"], extra, wait,
-        w.get("worst_during_ms"), rd.get("worst_during_ms"), w.get("worst_outside_ms"), rd.get("worst_outside_ms")))
+        w.get("worst_during_ms"), rd.get("worst_during_ms"), w.get("worst_outside_ms"), rd.get("worst_outside_ms"),
+        r["load"]))
 PY
 echo "(raw results: $out)" >&2

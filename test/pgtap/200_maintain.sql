@@ -92,8 +92,11 @@ SELECT is((SELECT count(*) FROM pg_catalog.pg_tables
 		   WHERE schemaname = 'chat' AND tablename ~ '^messages_\d{4}_\d{2}$')::int, 16,
 	'no standalone table left behind');
 SELECT is((SELECT count(*) FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class r ON r.oid = c.conrelid
-		   WHERE r.relnamespace = 'chat'::regnamespace AND c.conname ~ '_range$')::int, 0,
-	'the range constraints used for attaching are gone');
+		   WHERE r.relnamespace = 'chat'::regnamespace AND c.conname ~ '_range$'
+		   AND pg_get_constraintdef(c.oid) <> format('CHECK (((created_at >= %L::timestamp with time zone) AND (created_at < %L::timestamp with time zone)))',
+				(SELECT range_from FROM chat.partitions() WHERE partition = r.oid::regclass),
+				(SELECT range_to FROM chat.partitions() WHERE partition = r.oid::regclass)))::int, 0,
+	'every range constraint used for attaching matches its partition''s bounds');
 SELECT ok((SELECT bool_and(pg_get_indexdef(i.indexrelid) IS NOT NULL AND i.indisvalid) FROM pg_catalog.pg_index i
 		   WHERE i.indrelid = (SELECT partition FROM chat.partitions() ORDER BY range_from DESC NULLS LAST LIMIT 1)),
 	'a made partition has valid indexes');

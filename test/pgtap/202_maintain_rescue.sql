@@ -88,8 +88,10 @@ $$;
 CREATE TEMP TABLE r5 AS SELECT chat.maintain((SELECT base FROM t) + interval '60 months') AS r;
 SELECT is(r->'created'->>0, pg_temp.pname(60), 'a left-over standalone table is attached') FROM r5;
 SELECT ok((SELECT relispartition FROM pg_class WHERE oid = pg_temp.pname(60)::regclass), 'it is a partition now');
-SELECT is((SELECT count(*) FROM pg_constraint WHERE conrelid = pg_temp.pname(60)::regclass AND contype = 'c')::int, 0,
-	'its range constraint is gone');
+SELECT is((SELECT count(*) FROM chat.partitions() WHERE partition = pg_temp.pname(60)::regclass
+		   AND range_from = (SELECT base FROM t) + interval '60 months'
+		   AND range_to = (SELECT base FROM t) + interval '61 months')::int, 1,
+	'with the bounds of its month');
 
 SELECT * FROM finish();
 ROLLBACK;
