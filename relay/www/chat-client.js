@@ -719,6 +719,11 @@ export class ChatClient {
     return p.promise;
   }
 
+  /** A fresh client_id (uuid v4) for send(). */
+  newClientId() {
+    return this._uuid();
+  }
+
   /** Sends not yet acknowledged: [{chat_id, client_id, body}]. */
   pending() {
     return [...this._pending.values()].map((p) => ({ chat_id: p.chatId, client_id: p.clientId, body: p.body }));
