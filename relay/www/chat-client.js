@@ -714,6 +714,8 @@ export class ChatClient {
       this._failSend(p, new ChatError('timeout', `message not sent within ${this.sendTimeout} ms`, { type: 'send' }));
     }, this.sendTimeout);
     this._pending.set(id, p);
+    // the message ends the "typing" shown to others: the next keystroke may say so again
+    this._typingAt.delete(chatId);
     this._emit('pending', { chat_id: chatId, client_id: id, body, attachment_ids: p.attachmentIds });
     this._pumpSends();
     return p.promise;

@@ -172,6 +172,10 @@ test('typing is throttled per chat and only sent while connected', async () => {
   await clock.advance(1);
   assert.equal(client.typing(1), true);
   assert.deepEqual(sockets[0].requests('typing').map((r) => r.chat_id), [1, 2, 1]);
+  // sending a message ends the throttle: typing again right away is told
+  client.send(1, 'done').catch(() => {});
+  assert.equal(client.typing(1), true);
+  assert.deepEqual(sockets[0].requests('typing').map((r) => r.chat_id), [1, 2, 1, 1]);
   // a refused typing notice never surfaces as an unhandled rejection
   sockets[0].error(sockets[0].last('typing'), 'rate_limited');
   await flush();
