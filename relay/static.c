@@ -93,6 +93,20 @@ www_reply(struct lws *wsi, struct conn *c, unsigned int status, const char *ctyp
 		(status == 405 && add_header(wsi, "allow:", "GET", &p, end)) ||
 		lws_finalize_write_http_header(wsi, start, &p, end))
 		return 1;
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
+	{
+		/*
+		 * Not a GET (a refusal): lws waits for the request body and would
+		 * not call HTTP_WRITEABLE, so the small body goes out now.
+		 */
+		int			m = lws_write(wsi, body + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
+
+		free(c->http_body);
+		c->http_body = NULL;
+		if (m < 0)
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
 	lws_callback_on_writable(wsi);
 	return 0;
 }
