@@ -197,19 +197,26 @@ async function devToken(userId) {
   return (await r.json()).token;
 }
 
+let signingIn = false;
+
 async function signIn(userId) {
+  if (signingIn || S) return; // a double click makes one session, one socket
+  signingIn = true;
   try {
     await devToken(userId); // fails early when development tokens are off
   } catch (err) {
     if (err.devTokensOff) $('token-form').hidden = false;
     showLogin(t('signInFailed', { msg: err.message }));
     return;
+  } finally {
+    signingIn = false;
   }
   sessionStorage.setItem('chat-demo-user', String(userId));
   start(userId, () => devToken(userId));
 }
 
 function start(userId, token) {
+  if (S) signOut();
   const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
   const client = new ChatClient({ url: wsUrl, token });
   S = newSession(userId, client);
@@ -368,6 +375,7 @@ async function openChat(chatId) {
   if (rows.length < PAGE) setNoMore();
   scrollToBottom();
   markReadSoon();
+  maybeLoadOlder();
   const peer = peerOf(s.chats.get(chatId) || {});
   if (peer != null && !s.client.presenceOf(peer)) s.client.watchPresence([peer]);
 }
@@ -403,9 +411,12 @@ async function loadOlder() {
   } finally {
     s.loadingOlder = false;
   }
-  // still at the top (a short page or a tall screen): go on
-  const sc = $('scroller');
-  if (S === s && !s.noMore && sc.scrollTop < 200) later(loadOlder, 50);
+  if (S === s) maybeLoadOlder();
+}
+
+/** The top is still in view (short pages, a tall screen): the observer will not fire again, so go on. */
+function maybeLoadOlder() {
+  if (S && !S.noMore && $('scroller').scrollTop < 200) later(loadOlder, 50);
 }
 
 function renderHeader() {
