@@ -44,6 +44,8 @@ clean: relay-clean
 # Local cluster of `make run` lives under the project folder.
 RUN_DIR  ?= $(CURDIR)/.pgdata
 RUN_PORT ?= 5433
+# The demo relay of `make run` (test/demo.sh): HTTP port, or the next free one.
+RUN_HTTP_PORT ?= 8080
 
 .PHONY: deps run stop test bench bench-relay bench-maintenance
 deps:
@@ -55,9 +57,12 @@ run: deps
 	test/cluster.sh start $(RUN_DIR) $(RUN_PORT)
 	test/cluster.sh createdb $(RUN_DIR) $(RUN_PORT) chat
 	test/cluster.sh seed $(RUN_DIR) $(RUN_PORT) chat
+	test/demo.sh start $(RUN_DIR) $(RUN_PORT) chat $(RUN_HTTP_PORT)
 	@test/cluster.sh hello $(RUN_DIR) $(RUN_PORT) chat
+	@test/demo.sh hello
 
 stop:
+	test/demo.sh stop
 	test/cluster.sh stop $(RUN_DIR)
 
 test: deps

@@ -54,6 +54,10 @@ int			cf_presence_grace;
 int			cf_shutdown_timeout;
 char	   *cf_log_level;
 char	   *cf_event_lib;
+char	   *cf_www;
+char	   *cf_www_csp;
+bool		cf_dev_tokens;
+int			cf_dev_token_ttl;
 
 enum cf_type
 {
@@ -115,6 +119,11 @@ static const struct cf_entry cf_table[] = {
 	{"shutdown_timeout", CF_INT, &cf_shutdown_timeout, false, "5", 1, 600, "seconds SIGTERM waits for clients to take their close frame"},
 	{"log_level", CF_STR, &cf_log_level, true, "info", NOLIM, "error, warn, info or debug"},
 	{"event_lib", CF_STR, &cf_event_lib, false, "poll", NOLIM, "event loop: poll or libev (epoll)"},
+	/* static.c, devtoken.c */
+	{"www", CF_STR, &cf_www, false, "", NOLIM, "folder of static files served by GET (the demo: relay/www; empty: none)"},
+	{"www_csp", CF_STR, &cf_www_csp, true, "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data: http: https:; media-src 'self' blob: http: https:; connect-src 'self' ws: wss: http: https:; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'", NOLIM, "Content-Security-Policy of static files"},
+	{"dev_tokens", CF_BOOL, &cf_dev_tokens, true, "false", NOLIM, "GET /dev/token?user=N signs HS256 tokens for anyone: development only"},
+	{"dev_token_ttl", CF_INT, &cf_dev_token_ttl, true, "3600", 60, 604800, "lifetime of development tokens, seconds"},
 };
 #define CF_N ((int) (sizeof(cf_table) / sizeof(cf_table[0])))
 

@@ -53,6 +53,10 @@ extern int	cf_presence_grace;
 extern int	cf_shutdown_timeout;
 extern char *cf_log_level;
 extern char *cf_event_lib;
+extern char *cf_www;			/* static.c */
+extern char *cf_www_csp;
+extern bool cf_dev_tokens;		/* devtoken.c */
+extern int	cf_dev_token_ttl;
 
 /* 0: run; 1: exit 0 (--help); -1: exit 1 (error already printed) */
 int			config_load(int argc, char **argv);

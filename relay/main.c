@@ -13,6 +13,7 @@
 #include "log.h"
 #include "pg.h"
 #include "relay.h"
+#include "static.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -228,6 +229,7 @@ main(int argc, char **argv)
 		config_free();
 		return 2;
 	}
+	www_startup();
 	if (cf_allow_origin.n == 0 && !cf_allow_no_origin)
 		log_warn("no origin is allowed: every client will be refused (see --allow-origin)");
 	srand((unsigned) (time(NULL) ^ getpid()));

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "pg.h"
 #include "relay.h"
+#include "static.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -239,6 +240,12 @@ http_request(struct lws *wsi, struct conn *c, const char *path)
 	{
 		body = (unsigned char *) metrics_render(&len, LWS_PRE);
 		return http_reply(wsi, c, 200, "text/plain; version=0.0.4", body, len);
+	}
+	{
+		int			rc;
+
+		if (www_http(wsi, c, path, &rc))	/* static.c: files under www, /dev/token */
+			return rc;
 	}
 	body = http_body("not found\n", &len);
 	return http_reply(wsi, c, 404, "text/plain", body, len);

@@ -27,6 +27,8 @@ runuser -u postgres -- psql -X -q -h "$PGDATA_DIR" -p "$port" -U postgres -d cha
 
 export PGHOST="$PGDATA_DIR" PGPORT="$port" PGUSER=postgres PGDATABASE=chat_test
 export PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+echo "== chat-client.js (node --test)"
+node --test "$here"/client/*.test.mjs
 echo "== pgTAP suites"
 if compgen -G "$here/pgtap/*.sql" >/dev/null; then
 	pg_prove --failures "$here"/pgtap/*.sql
@@ -44,3 +46,9 @@ echo "== chat-relay (pytest, $( [ -x "$here/../relay/chat-relay-asan" ] && echo 
 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$here/relay"
 echo "== partition maintenance (pytest)"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$here/maintenance"
+echo "== browser: the demo in chromium (playwright-core, $( [ -x "$here/../relay/chat-relay-asan" ] && echo "ASan/UBSan relays" || echo "plain relays"))"
+if [ ! -f "$here/browser/node_modules/playwright-core/package.json" ]; then
+	(cd "$here/browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+fi
+node "$here/browser/run.mjs"
+echo "browser screenshots: $here/browser/artifacts/"
