@@ -19,6 +19,9 @@ PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-ini
 # No LLVM bitcode: JIT inlining gains nothing for SPI-bound C functions, and
 # it would need clang on every build machine.
 override with_llvm = no
+# Rebuild objects when a header they include changes (chat.h holds shared
+# memory structs: a stale object would disagree on their layout).
+override autodepend = yes
 
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
