@@ -163,16 +163,27 @@ open_chat(PG_FUNCTION_ARGS)
 static void
 ParseListCursor(const char *s, TimestampTz *at, int64 *chat_id)
 {
+	char	   *end;
 	long long	a,
 				c;
-	int			used = 0;
 
-	if (sscanf(s, "%lld:%lld%n", &a, &c, &used) != 2 || s[used] != '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("before must be a cursor returned by list_chats, not \"%s\"", s)));
-	*at = (TimestampTz) a;
-	*chat_id = (int64) c;
+	errno = 0;
+	a = strtoll(s, &end, 10);
+	if (errno == 0 && end != s && *end == ':')
+	{
+		const char *rest = end + 1;
+
+		c = strtoll(rest, &end, 10);
+		if (errno == 0 && end != rest && *end == '\0')
+		{
+			*at = (TimestampTz) a;
+			*chat_id = (int64) c;
+			return;
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("before must be a cursor returned by list_chats, not \"%s\"", s)));
 }
 
 /*

@@ -82,7 +82,7 @@ mark_read(PG_FUNCTION_ARGS)
 	{
 		StringInfoData buf;
 		int64	   *members;
-		int			n = ChatMemberIds(chat_id, 0, &members);
+		int			n = ChatMemberIds(chat_id, false, 0, &members);
 
 		initStringInfo(&buf);
 		ChatEventBegin(&buf, "read", chat_id);
@@ -116,7 +116,7 @@ typing(PG_FUNCTION_ARGS)
 	ChatLoadAccess(user_id, chat_id, false, &acc);
 	if (acc.blocked)
 		ChatDenied();
-	n = ChatMemberIds(chat_id, user_id, &others);
+	n = ChatMemberIds(chat_id, true, user_id, &others);
 	initStringInfo(&buf);
 	ChatEventBegin(&buf, "typing", chat_id);
 	appendStringInfo(&buf, ",\"user_id\":" INT64_FORMAT, user_id);

@@ -154,16 +154,98 @@ Preview(const char *body)
 	return PointerGetDatum(cstring_to_text_with_len(body, pg_mbcharcliplen(body, len, CHAT_PREVIEW_CHARS)));
 }
 
-/* Store a new message and update the chat summary and the members' state. */
+/*
+ * Lock the chat row and take the next seq and rev in one statement, refusing
+ * a non-member, a sender blocked by a member and a missing chat alike. The
+ * summary (last message, preview) is set here too; created_at rises with seq
+ * even if the clock steps back, which history relies on.
+ */
+static void
+LockAndAdvance(ChatMessage *msg, ChatAccess *acc)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[3] = {INT8OID, INT8OID, TEXTOID};
+	Datum		v[3];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	ChatPlanOnce(&plan,
+				 "UPDATE chat.chats c SET last_seq = c.last_seq + 1, last_rev = c.last_rev + 1, "
+				 "  last_message_at = greatest(clock_timestamp(), c.last_message_at, c.created_at), "
+				 "  last_sender_id = $2, last_preview = $3, last_deleted = false "
+				 "WHERE c.chat_id = $1 "
+				 "  AND EXISTS (SELECT 1 FROM chat.members m WHERE m.chat_id = $1 AND m.user_id = $2) "
+				 "  AND NOT EXISTS (SELECT 1 FROM chat.members o JOIN chat.blocks b "
+				 "                    ON b.blocker_id = o.user_id AND b.blocked_id = $2 "
+				 "                  WHERE o.chat_id = $1) "
+				 "RETURNING c.last_seq, c.last_rev, c.last_message_at, c.created_at",
+				 3, types);
+	v[0] = Int64GetDatum(msg->chat_id);
+	v[1] = Int64GetDatum(msg->sender_id);
+	v[2] = Preview(msg->body);
+	ChatExec(plan, v, NULL, false, 0);
+	if (SPI_processed != 1)
+		ChatDenied();
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	msg->seq = ChatGetInt8(tup, desc, 1, NULL);
+	msg->rev = ChatGetInt8(tup, desc, 2, NULL);
+	msg->created_at = DatumGetTimestampTz(ChatGetDatum(tup, desc, 3, &isnull));
+	acc->chat_id = msg->chat_id;
+	acc->last_seq = msg->seq;
+	acc->last_rev = msg->rev;
+	acc->has_last_message = true;
+	acc->last_message_at = msg->created_at;
+	acc->created_at = DatumGetTimestampTz(ChatGetDatum(tup, desc, 4, &isnull));
+	acc->blocked = false;
+}
+
+/*
+ * Undo LockAndAdvance for a send that turned out to be a retry: the chat row
+ * is still locked by us, so the previous counters and summary are exact.
+ */
+static void
+Retreat(ChatAccess *acc)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[5] = {INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, BOOLOID};
+	Datum		v[5];
+	char		nulls[5] = "     ";
+	ChatMessage prev;
+	ChatPartition *part;
+
+	acc->last_seq--;
+	if (acc->last_seq > 0 && ChatFindMessage(acc, acc->last_seq, &part, &prev))
+	{
+		v[1] = TimestampTzGetDatum(prev.created_at);
+		v[2] = Int64GetDatum(prev.sender_id);
+		v[3] = Preview(prev.body);
+		v[4] = BoolGetDatum(prev.deleted);
+	}
+	else
+	{
+		/* the retried message was the chat's first: no summary before it */
+		memset(nulls + 1, 'n', 3);
+		v[4] = BoolGetDatum(false);
+	}
+	ChatPlanOnce(&plan,
+				 "UPDATE chat.chats SET last_seq = last_seq - 1, last_rev = last_rev - 1, "
+				 "  last_message_at = $2, last_sender_id = $3, last_preview = $4, last_deleted = $5 "
+				 "WHERE chat_id = $1",
+				 5, types);
+	v[0] = Int64GetDatum(acc->chat_id);
+	ChatExec(plan, v, nulls, false, 0);
+}
+
+/* Store a new message and update the members' state. */
 static void
 StoreMessage(ChatMessage *msg, int64 **recipients, int *nrecipients)
 {
 	static SPIPlanPtr plan_insert = NULL;
-	static SPIPlanPtr plan_chat = NULL;
 	static SPIPlanPtr plan_members = NULL;
 	static const Oid t_insert[8] = {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, UUIDOID,
 	TIMESTAMPTZOID, INT2OID};
-	static const Oid t_chat[6] = {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID};
 	static const Oid t_members[4] = {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID};
 	Datum		v[8];
 	char		nulls[8] = "        ";
@@ -184,18 +266,6 @@ StoreMessage(ChatMessage *msg, int64 **recipients, int *nrecipients)
 	v[7] = Int16GetDatum(msg->n_attachments);
 	if (ChatExec(plan_insert, v, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "chat: message insert failed");
-
-	ChatPlanOnce(&plan_chat,
-				 "UPDATE chat.chats SET last_seq = $2, last_rev = $3, last_message_at = $4, "
-				 "last_sender_id = $5, last_preview = $6, last_deleted = false WHERE chat_id = $1",
-				 6, t_chat);
-	v[0] = Int64GetDatum(msg->chat_id);
-	v[1] = Int64GetDatum(msg->seq);
-	v[2] = Int64GetDatum(msg->rev);
-	v[3] = TimestampTzGetDatum(msg->created_at);
-	v[4] = Int64GetDatum(msg->sender_id);
-	v[5] = Preview(msg->body);
-	ChatExec(plan_chat, v, NULL, false, 0);
 
 	/* sending reads the chat up to one's own message */
 	ChatPlanOnce(&plan_members,
@@ -242,27 +312,23 @@ send_message(PG_FUNCTION_ARGS)
 	ChatCheckBody(msg.body, natt > 0);
 
 	SPI_connect();
-	ChatLoadAccess(msg.sender_id, msg.chat_id, true, &acc);
-	if (acc.blocked)
-		ChatDenied();
+	LockAndAdvance(&msg, &acc);
 
-	if (msg.has_client_id && FindByClientId(&acc, &msg.client_id, &msg))
+	if (msg.has_client_id)
 	{
-		/* a retry: answer with the first message, store and announce nothing */
-		ChatLoadAttachments(&msg, 1);
-		json = ChatCopyOut(outer, ChatMessageToJsonb(&msg));
-		SPI_finish();
-		PG_RETURN_JSONB_P(json);
-	}
+		ChatMessage first;
 
-	msg.seq = acc.last_seq + 1;
-	msg.rev = acc.last_rev + 1;
-	/* stamps rise with seq even if the clock steps back: history relies on it */
-	msg.created_at = GetCurrentTimestamp();
-	if (acc.has_last_message && msg.created_at < acc.last_message_at)
-		msg.created_at = acc.last_message_at;
-	if (msg.created_at < acc.created_at)
-		msg.created_at = acc.created_at;
+		/* under the chat lock, so two concurrent retries cannot both store */
+		if (FindByClientId(&acc, &msg.client_id, &first))
+		{
+			/* a retry: answer with the first message, store and announce nothing */
+			Retreat(&acc);
+			ChatLoadAttachments(&first, 1);
+			json = ChatCopyOut(outer, ChatMessageToJsonb(&first));
+			SPI_finish();
+			PG_RETURN_JSONB_P(json);
+		}
+	}
 	msg.n_attachments = natt;
 
 	StoreMessage(&msg, &recipients, &nrecipients);
@@ -362,7 +428,7 @@ ChangeMessage(FunctionCallInfo fcinfo, bool is_delete)
 
 	ChatLoadAttachments(&msg, 1);
 	json = ChatMessageToJsonb(&msg);
-	nrecipients = ChatMemberIds(chat_id, 0, &recipients);
+	nrecipients = ChatMemberIds(chat_id, false, 0, &recipients);
 	ChatEventMessage(is_delete ? "delete" : "edit", &msg, json, recipients, nrecipients);
 	json = ChatCopyOut(outer, json);
 	SPI_finish();

@@ -5,6 +5,7 @@
 
 #include "catalog/pg_type.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(history);
 PG_FUNCTION_INFO_V1(catch_up);
@@ -90,7 +91,9 @@ EmitMessages(FunctionCallInfo fcinfo, Tuplestorestate *ts, MessageList *list, in
  * before_seq, newest first. Partitions are read newest first and only until
  * the page is full; seq rises with created_at within a chat, so older
  * partitions hold only older messages. The default partition may hold any
- * month, so its rows are merged in.
+ * month, so its rows are merged in. Partitions are read with one snapshot
+ * taken after their locks (ChatPartitionsForRead), so that rows moved by
+ * partition maintenance are seen exactly once.
  */
 Datum
 history(PG_FUNCTION_ARGS)
@@ -125,7 +128,7 @@ history(PG_FUNCTION_ARGS)
 	ChatLoadAccess(user_id, chat_id, false, &acc);
 	if (acc.has_last_message && before > 1)
 	{
-		nparts = ChatPartitions(&parts);
+		nparts = ChatPartitionsForRead(&parts);
 		values[0] = Int64GetDatum(chat_id);
 		values[1] = Int64GetDatum(before);
 		for (i = 0; i < nparts; i++)
@@ -143,6 +146,7 @@ history(PG_FUNCTION_ARGS)
 				qsort(list.items, list.n, sizeof(ChatMessage), SeqDesc);
 		}
 		EmitMessages(fcinfo, ts, &list, page_size);
+		PopActiveSnapshot();
 	}
 	SPI_finish();
 	return (Datum) 0;
@@ -188,7 +192,7 @@ catch_up(PG_FUNCTION_ARGS)
 	/* the common reconnect: nothing changed, no partition touched */
 	if (acc.has_last_message && after < acc.last_rev)
 	{
-		nparts = ChatPartitions(&parts);
+		nparts = ChatPartitionsForRead(&parts);
 		values[0] = Int64GetDatum(chat_id);
 		values[1] = Int64GetDatum(after);
 		values[2] = Int64GetDatum(page_size);
@@ -202,6 +206,7 @@ catch_up(PG_FUNCTION_ARGS)
 		if (list.n > 1)
 			qsort(list.items, list.n, sizeof(ChatMessage), RevAsc);
 		EmitMessages(fcinfo, ts, &list, page_size);
+		PopActiveSnapshot();
 	}
 	SPI_finish();
 	return (Datum) 0;

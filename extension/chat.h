@@ -12,7 +12,10 @@
 #include "utils/uuid.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "port/atomics.h"
+#include "storage/lwlock.h"
 #include "utils/tuplestore.h"
+#include "storage/lockdefs.h"
 
 #define CHAT_EVENT_CHANNEL		"chat_events"
 #define CHAT_EVENT_VERSION		1
@@ -27,8 +30,31 @@
 #define CHAT_DEFAULT_MAX_UPLOAD	((int64) 100 * 1024 * 1024)
 
 /* GUCs (chat.c) */
+typedef enum ChatEventMode
+{
+	CHAT_EVENTS_DEFERRED,		/* queue + publisher worker (needs preload) */
+	CHAT_EVENTS_DIRECT			/* NOTIFY in the writing transaction */
+} ChatEventMode;
+
 extern int	chat_max_body_length;
 extern int	chat_idempotency_window;
+extern int	chat_event_mode;
+extern int	chat_event_queue_size;	/* kB per database */
+
+extern int	chat_premake_months;
+extern int	chat_retention_months;
+extern int	chat_retention_action;
+extern char *chat_archive_schema;
+extern int	chat_maintenance_interval;
+extern int	chat_maintenance_lock_timeout;
+extern int	chat_maintenance_lock_retries;
+
+/* chat.retention_action */
+typedef enum ChatRetentionAction
+{
+	CHAT_RETENTION_DROP,
+	CHAT_RETENTION_DETACH
+} ChatRetentionAction;
 
 /* A row of chat.messages, as read by every message query. */
 #define CHAT_MESSAGE_COLS \
@@ -168,16 +194,81 @@ typedef struct ChatPartition
 } ChatPartition;
 
 extern int	ChatPartitions(ChatPartition ***parts);
+extern int	ChatPartitionsForRead(ChatPartition ***parts);
 extern bool ChatPartitionOverlaps(const ChatPartition *p, TimestampTz from, TimestampTz to);
 extern SPIPlanPtr ChatPartitionPlan(ChatPartition *p, ChatPartPlan kind);
 extern bool ChatFindMessage(const ChatAccess *acc, int64 seq, ChatPartition **where, ChatMessage *msg);
 
+/* event_queue.c: deferred publication through shared memory */
+#define CHAT_QUEUE_DATABASES 4
+
+typedef struct ChatQueueSlot
+{
+	Oid			dboid;			/* InvalidOid: free */
+	pid_t		publisher_pid;
+	struct Latch *publisher_latch;
+	uint64		head;			/* next byte to reserve, grows forever */
+	uint64		tail;			/* next byte to publish */
+	pg_atomic_uint32 resync_pending;	/* events were dropped */
+	uint64		published_events;
+	uint64		dropped_events;
+	int			failed_starts;	/* publisher starts that did not connect */
+} ChatQueueSlot;
+
+typedef struct ChatQueueShared
+{
+	LWLock	   *lock;
+	Size		ring_size;		/* bytes per database */
+	ChatQueueSlot slots[CHAT_QUEUE_DATABASES];
+} ChatQueueShared;
+
+extern void ChatQueueInit(void);
+extern bool ChatQueueAvailable(void);
+extern void ChatQueueStage(const char *payload);
+extern ChatQueueShared *ChatQueue(void);
+extern void ChatQueueSlotInit(ChatQueueSlot *slot, Oid dboid);
+extern char *ChatQueueRing(ChatQueueSlot *slot);
+extern int	ChatQueueTake(ChatQueueSlot *slot, StringInfo batch);
+
+/* publisher.c */
+extern PGDLLEXPORT void chat_publisher_main(Datum main_arg);
+
+/* locks.c: lock acquisition that never sits in a lock queue for long */
+extern bool ChatLockWithin(Oid relid, LOCKMODE mode, int timeout_ms);
+extern void ChatSleepMs(int ms);
+
+/* months.c */
+extern TimestampTz ChatMonthStart(TimestampTz t);
+extern TimestampTz ChatAddMonths(TimestampTz t, int n);
+extern char *ChatMonthLiteral(TimestampTz t);
+extern char *ChatMonthRelname(TimestampTz lo);
+
+/* maintain.c: partition maintenance (premake, rescue, retention) */
+typedef void (*ChatCommitHook) (void *arg);
+
+typedef struct ChatMaintainCounts
+{
+	int			created;
+	int			dropped;
+	int			archived;
+	int			deferred;
+	int64		moved;
+	int			attachment_keys;
+} ChatMaintainCounts;
+
+extern Jsonb *ChatMaintain(TimestampTz at, ChatCommitHook commit, void *commit_arg,
+						   MemoryContext keep, ChatMaintainCounts *counts);
+
+/* worker.c */
+extern void ChatRegisterMaintenanceLauncher(void);
+
 /* events.c */
+extern void ChatNotifyDirect(const char *payload);
 extern void ChatPublish(const char *payload);
 extern void ChatEventBegin(StringInfo buf, const char *type, int64 chat_id);
 extern void ChatEventRecipients(StringInfo buf, const int64 *users, int n);
 extern void ChatEventMessage(const char *type, const ChatMessage *msg, Jsonb *json,
 							 const int64 *recipients, int nrecipients);
-extern int	ChatMemberIds(int64 chat_id, int64 except_user, int64 **users);
+extern int	ChatMemberIds(int64 chat_id, bool exclude, int64 except_user, int64 **users);
 
 #endif							/* CHAT_H */

@@ -1,10 +1,11 @@
 /*
  * events.c: the versioned JSON events of channel chat_events.
  *
- * Every event leaves through ChatPublish, so the way events are published
- * (NOTIFY in the writing transaction today) can change in one place. NOTIFY
- * delivers only if the transaction commits, and in commit order; with seq
- * assigned under the chat row lock a chat's events arrive in seq order.
+ * Every event leaves through ChatPublish, which either stages it for the
+ * publisher worker (event_queue.c, publisher.c) or NOTIFYs in the writing
+ * transaction. Both deliver only if the transaction commits, and in commit
+ * order; with seq assigned under the chat row lock a chat's events arrive in
+ * seq order.
  */
 #include "chat.h"
 
@@ -13,9 +14,23 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 
-/* Publish one event payload (at most CHAT_NOTIFY_MAX bytes). */
+/*
+ * Publish one event payload (at most CHAT_NOTIFY_MAX bytes) of the current
+ * transaction: deferred through the shared queue when the library is
+ * preloaded and chat.event_mode is deferred, else NOTIFY right here.
+ */
 void
 ChatPublish(const char *payload)
+{
+	if (chat_event_mode == CHAT_EVENTS_DEFERRED && ChatQueueAvailable())
+		ChatQueueStage(payload);
+	else
+		ChatNotifyDirect(payload);
+}
+
+/* NOTIFY chat_events in the current transaction. */
+void
+ChatNotifyDirect(const char *payload)
 {
 	Async_Notify(CHAT_EVENT_CHANNEL, payload);
 }
@@ -72,9 +87,9 @@ ChatEventMessage(const char *type, const ChatMessage *msg, Jsonb *json,
 	pfree(buf.data);
 }
 
-/* The members of a chat, except one user (0 for none); returns the count. */
+/* The members of a chat, except one user when exclude; returns the count. */
 int
-ChatMemberIds(int64 chat_id, int64 except_user, int64 **users)
+ChatMemberIds(int64 chat_id, bool exclude, int64 except_user, int64 **users)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[1] = {INT8OID};
@@ -91,7 +106,7 @@ ChatMemberIds(int64 chat_id, int64 except_user, int64 **users)
 	{
 		int64		u = ChatGetInt8(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, NULL);
 
-		if (u != except_user)
+		if (!exclude || u != except_user)
 			(*users)[n++] = u;
 	}
 	return n;

@@ -22,6 +22,8 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "storage/lmgr.h"
 
 static MemoryContext part_cxt = NULL;
 static Oid	cached_parent = InvalidOid;
@@ -160,6 +162,33 @@ ChatPartitions(ChatPartition ***parts)
 	table_close(rel, NoLock);
 	*parts = cached_parts;
 	return cached_n;
+}
+
+/*
+ * The partitions, for a read of several of them that must see rows moving
+ * between partitions exactly once. The statement's snapshot predates the
+ * locks taken here: after waiting behind a DETACH (or an ATTACH moving rows
+ * out of the default partition) the partition list is newer than that
+ * snapshot, and rows moved by that transaction would be missed. So the
+ * parent and the default partition (every such move goes through one of
+ * them) are locked first, the list is read again, and a snapshot taken
+ * after the locks is pushed; the caller pops it with PopActiveSnapshot().
+ */
+int
+ChatPartitionsForRead(ChatPartition ***parts)
+{
+	int			n = ChatPartitions(parts);
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if ((*parts)[i]->is_default)
+		{
+			LockRelationOid((*parts)[i]->relid, AccessShareLock);
+			n = ChatPartitions(parts);
+			break;
+		}
+	PushActiveSnapshot(GetTransactionSnapshot());
+	return n;
 }
 
 /* May partition p hold rows stamped between from and to (inclusive)? */

@@ -6,21 +6,24 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "nodes/execnodes.h"
 #include "utils/tuplestore.h"
 
-/* Prepare sql into *slot unless already there; the plan outlives SPI_finish. */
+/*
+ * Prepare sql into *slot unless already there; the plan outlives SPI_finish.
+ * Plans are generic from the first call: every query here is an index probe
+ * whose plan does not depend on the values, and custom plans would be
+ * re-planned on every call (the planner keeps choosing them when it cannot
+ * tell the two apart by cost).
+ */
 void
 ChatPlanOnce(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
 {
-	ChatPlanOnceOpts(slot, sql, nargs, argtypes, 0);
+	ChatPlanOnceOpts(slot, sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 }
 
-/*
- * ChatPlanOnce with cursor options: CURSOR_OPT_GENERIC_PLAN for a query the
- * plan cache would otherwise plan anew on every call, because a custom plan
- * looks cheaper than the generic one even counting its planning time.
- */
+/* ChatPlanOnce with explicit cursor options (SPI_prepare_cursor). */
 void
 ChatPlanOnceOpts(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes, int options)
 {

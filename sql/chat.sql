@@ -151,6 +151,13 @@ INSERT INTO chat.upload_types (content_type, kind) VALUES
 	('application/gzip', 'archive'), ('application/x-tar', 'archive'),
 	('application/vnd.rar', 'archive');
 
+-- Object keys whose attachments rows retention deleted: the object store
+-- still holds them. A cleaner deletes each object, then its row here.
+CREATE TABLE chat.deleted_objects (
+	object_key text PRIMARY KEY,
+	deleted_at timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE chat.blocks (
 	blocker_id bigint NOT NULL,
 	blocked_id bigint NOT NULL,
@@ -160,38 +167,29 @@ CREATE TABLE chat.blocks (
 	CHECK (blocker_id <> blocked_id)
 );
 
--- Partitions for the current month and the next three; later months are
--- made by maintenance, and the default partition catches anything else.
-DO $$
-DECLARE
-	m date := date_trunc('month', now());
-BEGIN
-	FOR i IN 0..3 LOOP
-		EXECUTE format('CREATE TABLE chat.%I PARTITION OF chat.messages FOR VALUES FROM (%L) TO (%L)',
-			'messages_' || to_char(m + make_interval(months => i), 'YYYY_MM'),
-			(m + make_interval(months => i))::timestamptz,
-			(m + make_interval(months => i + 1))::timestamptz);
-	END LOOP;
-END
-$$;
+-- Presence across relays (extension/presence.c). A row per (user, relay)
+-- while the user has a connection on that relay; online = any row.
+CREATE TABLE chat.relays (
+	relay_id     text PRIMARY KEY,
+	started_at   timestamptz NOT NULL DEFAULT now(),
+	heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
 
--- pg_dump keeps the data of extension tables only when told to.
-SELECT pg_catalog.pg_extension_config_dump('chat.chats', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.chats_chat_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.members', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.attachments', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.attachments_attachment_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('chat.blocks', '');
-DO $$
-DECLARE
-	part regclass;
-BEGIN
-	FOR part IN SELECT inhrelid::regclass FROM pg_catalog.pg_inherits
-				WHERE inhparent = 'chat.messages'::regclass LOOP
-		PERFORM pg_catalog.pg_extension_config_dump(part, '');
-	END LOOP;
-END
-$$;
+CREATE TABLE chat.presence (
+	-- the PK serves "is the user online anywhere" and the per-user changes
+	user_id  bigint NOT NULL,
+	relay_id text NOT NULL,
+	since    timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (user_id, relay_id)
+);
+-- presence_sync / relay_gone: the users of one relay
+CREATE INDEX presence_relay ON chat.presence (relay_id, user_id);
+
+CREATE TABLE chat.last_seen (
+	-- its row lock orders every presence change of one user
+	user_id   bigint PRIMARY KEY,
+	last_seen timestamptz NOT NULL
+);
 
 -- API: C functions, SECURITY DEFINER with a pinned search_path.
 
@@ -382,6 +380,76 @@ BEGIN
 END
 $$;
 
+-- Presence and relays (extension/presence.c), called by chat-relay.
+CREATE FUNCTION chat.relay_register(relay_id text)
+RETURNS boolean LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'relay_register';
+
+CREATE FUNCTION chat.relay_heartbeat(relay_id text, grace_s int DEFAULT 15)
+RETURNS int LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'relay_heartbeat';
+
+CREATE FUNCTION chat.relay_gone(relay_id text)
+RETURNS int LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'relay_gone';
+
+CREATE FUNCTION chat.presence_update(relay_id text, online bigint[], offline bigint[])
+RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'presence_update';
+
+CREATE FUNCTION chat.presence_sync(relay_id text, online bigint[])
+RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'presence_sync';
+
+CREATE FUNCTION chat.presence(user_id bigint, user_ids bigint[])
+RETURNS SETOF jsonb LANGUAGE c STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'presence';
+
+-- For the DBA: how events are being published in this database.
+CREATE FUNCTION chat.publisher_status()
+RETURNS jsonb LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'publisher_status';
+
+-- Partition maintenance (DBA only: not granted to chat_app).
+
+CREATE FUNCTION chat.maintain(at timestamptz DEFAULT now())
+RETURNS jsonb LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'maintain';
+
+-- Commits after each step, so it cannot be SECURITY DEFINER nor pin settings.
+CREATE PROCEDURE chat.maintain_procedure(at timestamptz DEFAULT now(), INOUT report jsonb DEFAULT NULL)
+LANGUAGE c AS 'MODULE_PATHNAME', 'maintain_procedure';
+
+CREATE FUNCTION chat.partitions()
+RETURNS TABLE (partition regclass, is_default boolean, range_from timestamptz, range_to timestamptz,
+               estimated_rows bigint, total_bytes bigint)
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'partitions';
+
+-- The first partitions: this month and chat.premake_months ahead (UTC months),
+-- made by maintenance itself, so they match what it makes later.
+SELECT chat.maintain();
+
+-- pg_dump keeps the data of extension tables only when told to.
+SELECT pg_catalog.pg_extension_config_dump('chat.chats', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.chats_chat_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.members', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.attachments', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.attachments_attachment_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.blocks', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.deleted_objects', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.last_seen', '');
+DO $$
+DECLARE
+	part regclass;
+BEGIN
+	FOR part IN SELECT inhrelid::regclass FROM pg_catalog.pg_inherits
+				WHERE inhparent = 'chat.messages'::regclass LOOP
+		PERFORM pg_catalog.pg_extension_config_dump(part, '');
+	END LOOP;
+END
+$$;
+
 -- The application role: EXECUTE on the API, no privilege on any table.
 DO $$
 BEGIN
@@ -393,6 +461,7 @@ $$;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA chat FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA chat FROM PUBLIC;
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA chat FROM PUBLIC;
 GRANT USAGE ON SCHEMA chat TO chat_app;
 GRANT EXECUTE ON FUNCTION
 	chat.open_chat(bigint, text, bigint, bigint),
@@ -410,5 +479,24 @@ GRANT EXECUTE ON FUNCTION
 	chat.unblock_user(bigint, bigint),
 	chat.typing(bigint, bigint),
 	chat.attachment_upload(bigint, bigint, text, text, bigint),
-	chat.attachment_url(bigint, bigint, int, bool)
+	chat.attachment_url(bigint, bigint, int, bool),
+	chat.presence(bigint, bigint[])
 TO chat_app;
+
+-- The relay's role: the API plus the functions that say who is connected,
+-- which no application should be able to call.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'chat_relay') THEN
+		CREATE ROLE chat_relay NOLOGIN;
+	END IF;
+END
+$$;
+GRANT chat_app TO chat_relay;
+GRANT EXECUTE ON FUNCTION
+	chat.relay_register(text),
+	chat.relay_heartbeat(text, int),
+	chat.relay_gone(text),
+	chat.presence_update(text, bigint[], bigint[]),
+	chat.presence_sync(text, bigint[])
+TO chat_relay;

@@ -8,6 +8,7 @@
 #   cluster.sh createdb DIR PORT DB   create DB with the extension if missing
 #   cluster.sh seed DIR PORT DB       load demo data once
 #   cluster.sh hello DIR PORT DB      print how to connect
+# CHAT_PRELOAD=0 makes a cluster without shared_preload_libraries = 'chat'.
 set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,7 +33,7 @@ start)
 port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir'
-shared_preload_libraries = 'chat'
+shared_preload_libraries = '$( [ "${CHAT_PRELOAD:-1}" = 1 ] && echo chat )'
 max_connections = 200
 shared_buffers = 512MB
 logging_collector = off
@@ -45,7 +46,8 @@ CONF
 	;;
 stop)
 	if [ -f "$dir/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
-		as_pg "$PGBIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null
+		as_pg "$PGBIN/pg_ctl" -D "$dir" -m fast -w -t 30 stop >/dev/null ||
+			as_pg "$PGBIN/pg_ctl" -D "$dir" -m immediate -w -t 30 stop >/dev/null
 	fi
 	;;
 createdb)

@@ -26,10 +26,31 @@ runuser -u postgres -- psql -X -q -h "$PGDATA_DIR" -p "$port" -U postgres -d cha
 	-c "CREATE EXTENSION IF NOT EXISTS pgtap; CREATE EXTENSION IF NOT EXISTS dblink;"
 
 export PGHOST="$PGDATA_DIR" PGPORT="$port" PGUSER=postgres PGDATABASE=chat_test
+export PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+echo "== chat-client.js (node --test)"
+node --test "$here"/client/*.test.mjs
 echo "== pgTAP suites"
-pg_prove --failures "$here"/pgtap/*.sql
+if compgen -G "$here/pgtap/*.sql" >/dev/null; then
+	pg_prove --failures "$here"/pgtap/*.sql
+else
+	echo "no pgTAP suite yet"
+fi
 echo "== README tour"
 "$here/readme_tour.sh" >/dev/null
 echo "README tour: ok"
+echo "== pg_dump and restore"
+"$here/dump_restore.sh"
+echo "== event publication (pytest)"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider "$here/events"
+echo "== chat-relay (pytest, $( [ -x "$here/../relay/chat-relay-asan" ] && echo "ASan/UBSan build" || echo "plain build"))"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider "$here/relay"
+echo "== partition maintenance (pytest)"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider "$here/maintenance"
+echo "== browser: the demo in chromium (playwright-core, $( [ -x "$here/../relay/chat-relay-asan" ] && echo "ASan/UBSan relays" || echo "plain relays"))"
+if [ ! -f "$here/browser/node_modules/playwright-core/package.json" ]; then
+	(cd "$here/browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+fi
+node "$here/browser/run.mjs"
+echo "browser screenshots: $here/browser/artifacts/"
 echo "== attachments (botocore comparison, end to end against radosgw)"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$here/attachments"

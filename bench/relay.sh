@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# bench/relay.sh: chat-relay and the Node.js peer (../shared/peers/node-relay)
+# side by side: same PostgreSQL, same events, same machine, one after the
+# other. Prints JSON lines (also in $DIR/results.jsonl); docs/benchmarks-relay.md
+# records a run. QUICK=1 shortens every phase. Bounded: each phase stops by itself.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+PG_PORT=${BENCH_PG_PORT:-54850}
+DIR=${BENCH_DIR:-/tmp/chat-bench-relay}
+OURS_PORT=${OURS_PORT:-18500}
+NODE_PORT=${NODE_PORT:-18501}
+PEER=${PEER:-$root/../shared/peers/node-relay}
+DUR=${DUR:-10}
+FANOUT_RATES=${FANOUT_RATES:-"50 100 200 300 400"}
+[ "${QUICK:-0}" = 1 ] && DUR=5
+
+mkdir -p "$DIR"
+chmod 755 "$DIR"
+export PGBIN
+"$root/test/cluster.sh" start "$DIR/data" "$PG_PORT"
+"$root/test/cluster.sh" createdb "$DIR/data" "$PG_PORT" chat
+export PGHOST="$DIR/data" PGPORT="$PG_PORT" PGUSER=postgres PGDATABASE=chat
+psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'chat_relay') THEN
+  CREATE ROLE chat_relay LOGIN IN ROLE chat_app; END IF; END$$;
+-- chat k between users 2k-1 and 2k, for the full-path test
+SELECT count(chat.open_chat(2 * k - 1, 'direct', NULL, 2 * k)) FROM generate_series(1, 500) k;
+SQL
+
+make -s -C "$root/relay" >/dev/null
+cc -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -D_GNU_SOURCE \
+	-o "$DIR/loadgen" "$here/loadgen.c" -lwebsockets -lcrypto
+if [ ! -d "$DIR/peer/node_modules" ]; then
+	rm -rf "$DIR/peer" && cp -r "$PEER" "$DIR/peer" && (cd "$DIR/peer" && npm ci --silent)
+fi
+export NODE_PATH="$DIR/peer/node_modules"
+head -c 48 /dev/urandom | base64 | tr -d '\n' > "$DIR/secret"
+
+relay_pid=
+start_relay() {   # ours | node
+	if [ "$1" = ours ]; then
+		"$root/relay/chat-relay" --listen 127.0.0.1:$OURS_PORT \
+			--db "host=$DIR/data port=$PG_PORT dbname=chat user=chat_relay" \
+			--jwt-secret-file "$DIR/secret" --allow-origin http://bench.local --relay-id bench \
+			--rate 1000 --burst 1000 --log-level warn --event-lib "${EVENT_LIB:-poll}" \
+			>"$DIR/ours.log" 2>&1 &
+		relay_pid=$!
+		port=$OURS_PORT
+		for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+	else
+		PORT=$NODE_PORT USERS_FIELD=recipients node "$DIR/peer/relay.js" >"$DIR/node.log" 2>&1 &
+		relay_pid=$!
+		port=$NODE_PORT
+		for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/stats" >/dev/null && break; sleep 0.1; done
+	fi
+}
+stop_relay() { kill "$relay_pid" 2>/dev/null || true; wait "$relay_pid" 2>/dev/null || true; }
+rss_kb() { awk '/^VmRSS/ {print $2}' /proc/$relay_pid/status; }
+cpu_s() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' /proc/$relay_pid/stat; }
+loadgen() {   # which n hold measure -> runs in background, sets lg_pid
+	local auth=()
+	# lws 4.1 clients prefix the Origin with http://
+	[ "$1" = ours ] && auth=(--secret "$DIR/secret" --origin bench.local)
+	rm -f "$DIR/ready"
+	"$DIR/loadgen" --port "$port" --n "$2" --hold "$3" --measure "$4" --ready-file "$DIR/ready" "${auth[@]}" \
+		>"$DIR/loadgen.out" 2>"$DIR/loadgen.err" &
+	lg_pid=$!
+	for _ in $(seq 1200); do [ -f "$DIR/ready" ] && break; sleep 0.1; done
+}
+publish() {   # mode rate fanout
+	MODE=$1 RATE=$2 FANOUT=$3 DURATION=$DUR USERS=1000 node "$here/publisher.js" >"$DIR/pub.out"
+}
+emit() { echo "$1" | tee -a "$DIR/results.jsonl"; }
+
+for which in ours node; do
+	# memory per idle connection
+	for n in 1000 10000; do
+		start_relay $which
+		sleep 1
+		base=$(rss_kb)
+		loadgen $which $n 3 0
+		sleep 2
+		rss=$(rss_kb)
+		wait "$lg_pid" || true
+		emit "{\"relay\":\"$which\",\"test\":\"rss\",\"conns\":$n,\"base_kb\":$base,\"rss_kb\":$rss,\"per_conn_kb\":$(echo "scale=2; ($rss - $base) / $n" | bc)}"
+		stop_relay
+	done
+	# latency at 500 and 2000 events/s to 1000 clients, CPU per frame
+	start_relay $which
+	for rate in 500 2000; do
+		loadgen $which 1000 1 $((DUR + 2))
+		c0=$(cpu_s)
+		publish notify $rate 2
+		c1=$(cpu_s)
+		wait "$lg_pid" || true
+		emit "{\"relay\":\"$which\",\"test\":\"latency\",\"rate\":$rate,\"cpu_s\":$(echo "$c1 - $c0" | bc),\"loadgen\":$(cat "$DIR/loadgen.out")}"
+	done
+	# fan-out: each event to 100 of 1000 connections
+	for rate in $FANOUT_RATES; do
+		loadgen $which 1000 1 $((DUR + 2))
+		c0=$(cpu_s)
+		publish notify $rate 100
+		c1=$(cpu_s)
+		wait "$lg_pid" || true
+		emit "{\"relay\":\"$which\",\"test\":\"fanout\",\"rate\":$rate,\"cpu_s\":$(echo "$c1 - $c0" | bc),\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")}"
+	done
+	# full path: send_message commit -> frame, 2000 messages/s
+	loadgen $which 1000 1 $((DUR + 2))
+	publish send 2000 2
+	wait "$lg_pid" || true
+	emit "{\"relay\":\"$which\",\"test\":\"full_path\",\"rate\":2000,\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")}"
+	stop_relay
+done
+"$root/test/cluster.sh" stop "$DIR/data"

@@ -1,0 +1,67 @@
+/*
+ * config.h: every setting of chat-relay, from one table (config.c).
+ * Flags override the config file; SIGHUP re-reads both and applies the
+ * settings marked reloadable.
+ */
+#ifndef RELAY_CONFIG_H
+#define RELAY_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct cf_list
+{
+	char	  **v;
+	int			n;
+};
+
+extern char *cf_config;
+extern char *cf_listen;
+extern char *cf_db;
+extern char *cf_relay_id;
+extern char *cf_jwt_alg;
+extern char *cf_jwt_secret_file;
+extern char *cf_jwt_public_key_file;
+extern char *cf_jwt_issuer;
+extern char *cf_jwt_audience;
+extern int	cf_jwt_leeway;
+extern int	cf_max_token;
+extern struct cf_list cf_allow_origin;
+extern bool cf_allow_no_origin;
+extern double cf_rate;
+extern int	cf_burst;
+extern double cf_typing_rate;
+extern int	cf_typing_burst;
+extern int	cf_max_frame;
+extern int	cf_max_conns_per_user;
+extern int	cf_max_connections;
+extern int	cf_max_inflight;
+extern int	cf_ping_interval;
+extern int	cf_ping_timeout;
+extern int	cf_send_queue;
+extern int	cf_send_queue_bytes;
+extern int	cf_slow_close_timeout;
+extern int	cf_rx_buffer;
+extern int	cf_pool_size;
+extern int	cf_pipeline_depth;
+extern int	cf_statement_timeout;
+extern int	cf_max_pending;
+extern int	cf_backoff_min_ms;
+extern int	cf_backoff_max_ms;
+extern int	cf_heartbeat_interval;
+extern int	cf_presence_grace;
+extern int	cf_shutdown_timeout;
+extern char *cf_log_level;
+extern char *cf_event_lib;
+extern char *cf_www;			/* static.c */
+extern char *cf_www_csp;
+extern bool cf_dev_tokens;		/* devtoken.c */
+extern int	cf_dev_token_ttl;
+
+/* 0: run; 1: exit 0 (--help); -1: exit 1 (error already printed) */
+int			config_load(int argc, char **argv);
+int			config_reload(void);
+void		config_free(void);
+void		config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,209 @@
+/*
+ * devtoken.c: GET /dev/token?user=N, development tokens for the demo app.
+ *
+ * Off unless `dev_tokens` is set (403 otherwise). It signs an HS256 token
+ * with the relay's own secret (jwt_secret_file), for any positive user id,
+ * with `exp` dev_token_ttl seconds ahead and the configured `iss` / `aud`:
+ * whoever can reach the relay can then act as any user, so this is for
+ * `make run` and tests only. A request that carries an Origin must come
+ * from an allowed origin.
+ */
+#include "config.h"
+#include "log.h"
+#include "relay.h"
+#include "static.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* base64url without padding of len bytes; returns a malloc'd string. */
+static char *
+b64url(const unsigned char *in, size_t len)
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	char	   *out = malloc(len * 4 / 3 + 4);
+	char	   *p = out;
+	size_t		i;
+
+	for (i = 0; i + 2 < len; i += 3)
+	{
+		uint32_t	v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8 | in[i + 2];
+
+		*p++ = a[v >> 18 & 63];
+		*p++ = a[v >> 12 & 63];
+		*p++ = a[v >> 6 & 63];
+		*p++ = a[v & 63];
+	}
+	if (len - i == 1)
+	{
+		uint32_t	v = (uint32_t) in[i] << 16;
+
+		*p++ = a[v >> 18 & 63];
+		*p++ = a[v >> 12 & 63];
+	}
+	else if (len - i == 2)
+	{
+		uint32_t	v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8;
+
+		*p++ = a[v >> 18 & 63];
+		*p++ = a[v >> 12 & 63];
+		*p++ = a[v >> 6 & 63];
+	}
+	*p = '\0';
+	return out;
+}
+
+/* The HS256 secret, as auth.c reads it (trailing newlines dropped); NULL on error. */
+static unsigned char *
+read_secret(size_t *len)
+{
+	FILE	   *f = fopen(cf_jwt_secret_file, "rb");
+	unsigned char *buf;
+	size_t		n;
+
+	if (f == NULL)
+		return NULL;
+	buf = malloc(65537);
+	n = fread(buf, 1, 65537, f);
+	fclose(f);
+	if (n > 65536)
+	{
+		free(buf);
+		return NULL;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	*len = n;
+	return buf;
+}
+
+/* Is the request's Origin, if any, allowed? */
+static bool
+origin_allowed(struct lws *wsi)
+{
+	char		origin[512];
+	int			n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+
+	if (n <= 0)
+		return true;
+	if (n >= (int) sizeof(origin) || lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) < 0)
+		return false;
+	for (int i = 0; i < cf_allow_origin.n; i++)
+		if (strcmp(origin, cf_allow_origin.v[i]) == 0)
+			return true;
+	return false;
+}
+
+/* A JSON error answer. */
+static int
+refuse(struct lws *wsi, struct conn *c, unsigned int status, const char *why)
+{
+	json_t	   *o = json_pack("{s:s}", "error", why);
+	char	   *s = json_dumps(o, JSON_COMPACT);
+	size_t		len;
+	unsigned char *b = www_body(s, &len);
+
+	free(s);
+	json_decref(o);
+	log_info("dev token refused (%u): %s", status, why);
+	return www_reply(wsi, c, status, "application/json", b, len, "no-store", true);
+}
+
+/* Sign claims (a JSON object) with HS256; a malloc'd token or NULL. */
+static char *
+sign(json_t *claims)
+{
+	const char *header = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	char	   *payload = json_dumps(claims, JSON_COMPACT);
+	char	   *h64 = b64url((const unsigned char *) header, strlen(header));
+	char	   *p64 = b64url((const unsigned char *) payload, strlen(payload));
+	char	   *signing = NULL,
+			   *s64 = NULL,
+			   *token = NULL;
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	unsigned char *key;
+	size_t		keylen = 0;
+
+	key = read_secret(&keylen);
+	if (key && keylen >= 32 && asprintf(&signing, "%s.%s", h64, p64) > 0 &&
+		HMAC(EVP_sha256(), key, (int) keylen, (const unsigned char *) signing, strlen(signing),
+			 mac, &maclen) != NULL)
+	{
+		s64 = b64url(mac, maclen);
+		if (asprintf(&token, "%s.%s", signing, s64) < 0)
+			token = NULL;
+	}
+	if (key)
+	{
+		memset(key, 0, keylen);
+		free(key);
+	}
+	free(payload);
+	free(h64);
+	free(p64);
+	free(signing);
+	free(s64);
+	return token;
+}
+
+/* GET /dev/token?user=N */
+int
+devtoken_http(struct lws *wsi, struct conn *c)
+{
+	char		arg[64];
+	char		sub[32];
+	const char *v;
+	char	   *end;
+	long long	user;
+	int64_t		now = (int64_t) time(NULL);
+	int64_t		exp;
+	json_t	   *claims,
+			   *answer;
+	char	   *token,
+			   *s;
+	unsigned char *b;
+	size_t		len;
+	int			rc;
+
+	if (!cf_dev_tokens)
+		return refuse(wsi, c, 403, "development tokens are disabled (dev_tokens = false)");
+	if (strcmp(cf_jwt_alg, "HS256") != 0)
+		return refuse(wsi, c, 501, "development tokens need jwt_alg HS256");
+	if (!origin_allowed(wsi))
+		return refuse(wsi, c, 403, "origin not allowed");
+	v = lws_get_urlarg_by_name(wsi, "user=", arg, (int) sizeof(arg));
+	errno = 0;
+	user = v ? strtoll(v, &end, 10) : 0;
+	if (v == NULL || *v == '\0' || *end != '\0' || errno || user <= 0 || user > 9007199254740991LL)
+		return refuse(wsi, c, 400, "user must be a positive integer user id");
+	exp = now + cf_dev_token_ttl;
+	snprintf(sub, sizeof(sub), "%lld", user);
+	claims = json_pack("{s:s,s:I,s:I}", "sub", sub, "iat", (json_int_t) now, "exp", (json_int_t) exp);
+	if (*cf_jwt_issuer)
+		json_object_set_new(claims, "iss", json_string(cf_jwt_issuer));
+	if (*cf_jwt_audience)
+		json_object_set_new(claims, "aud", json_string(cf_jwt_audience));
+	token = sign(claims);
+	json_decref(claims);
+	if (token == NULL)
+		return refuse(wsi, c, 500, "cannot read the HS256 secret (jwt_secret_file)");
+	answer = json_pack("{s:s,s:I,s:I}", "token", token, "user_id", (json_int_t) user,
+					   "expires_at", (json_int_t) exp);
+	s = json_dumps(answer, JSON_COMPACT);
+	b = www_body(s, &len);
+	memset(token, 0, strlen(token));
+	memset(s, 0, strlen(s));
+	free(token);
+	free(s);
+	json_decref(answer);
+	log_info("issued a development token for user %lld", user);
+	rc = www_reply(wsi, c, 200, "application/json", b, len, "no-store", true);
+	return rc;
+}

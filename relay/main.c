@@ -1,0 +1,311 @@
+/*
+ * main.c: chat-relay's entry point: settings, the lws context, signals (a
+ * signalfd on the loop, so handlers run as ordinary loop callbacks), timers
+ * and the shutdown sequence.
+ *
+ * SIGTERM / SIGINT: refuse new upgrades, close every client with 1012, take
+ * this relay's users offline (relay_gone), and leave the loop when all are
+ * closed or after shutdown_timeout seconds. SIGHUP: reload the settings
+ * marked reloadable (origins, limits, keys, log level).
+ */
+#include "auth.h"
+#include "config.h"
+#include "log.h"
+#include "pg.h"
+#include "relay.h"
+#include "static.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+struct lws_context *relay_context;
+struct lws_vhost *relay_vhost;
+bool		relay_shutting_down;
+bool		relay_destroying;
+int			relay_conns;
+int			relay_users;
+
+static int	signal_marker;		/* opaque of the signalfd's wsi */
+static bool interrupted;
+static int64_t shutdown_deadline;
+static lws_sorted_usec_list_t tick_sul;
+
+/* Hook from pg.c: the LISTEN connection is (again) listening. */
+void
+relay_on_listen_ready(bool again)
+{
+	if (again)
+	{
+		log_info("listening again: every client gets resync");
+		event_resync("relay_reconnected");
+	}
+	presence_db_ready();
+}
+
+/* Hook from pg.c: a pool connection is ready. */
+void
+relay_on_pool_ready(void)
+{
+	presence_kick();
+}
+
+/* Begin the graceful shutdown. */
+static void
+begin_shutdown(void)
+{
+	if (relay_shutting_down)
+		return;
+	relay_shutting_down = true;
+	shutdown_deadline = lws_now_usecs() + (int64_t) cf_shutdown_timeout * LWS_US_PER_SEC;
+	log_info("shutting down: closing %d connections with 1012", relay_conns);
+	ws_close_all(1012);
+	presence_stop();
+}
+
+/* Every second (every 100 ms while stopping): expiry and shutdown progress. */
+static void
+tick(lws_sorted_usec_list_t *sul)
+{
+	(void) sul;
+	if (relay_shutting_down)
+	{
+		if ((relay_conns == 0 && presence_stopped()) || lws_now_usecs() > shutdown_deadline)
+		{
+			interrupted = true;
+			lws_cancel_service(relay_context);
+			return;
+		}
+		lws_sul_schedule(relay_context, 0, &tick_sul, tick, 100 * LWS_US_PER_MS);
+		return;
+	}
+	ws_tick();
+	lws_sul_schedule(relay_context, 0, &tick_sul, tick, LWS_US_PER_SEC);
+}
+
+/* SIGHUP: reload what may change. */
+static void
+reload(void)
+{
+	log_info("SIGHUP: reloading the configuration");
+	if (config_reload() == 0 && auth_load_keys() == 0)
+		log_info("configuration reloaded: %d allowed origins, rate %g/s burst %d",
+				 cf_allow_origin.n, cf_rate, cf_burst);
+	else
+		log_error("reload incomplete: the previous key stays in force");
+}
+
+/* Read the signals waiting on the signalfd. */
+static int
+on_signal(struct lws *wsi)
+{
+	struct signalfd_siginfo si;
+
+	while (read(lws_get_socket_fd(wsi), &si, sizeof(si)) == (ssize_t) sizeof(si))
+	{
+		if (si.ssi_signo == SIGHUP)
+			reload();
+		else
+			begin_shutdown();
+	}
+	return 0;
+}
+
+/* Callbacks of raw descriptors: the signalfd and the database sockets. */
+static int
+raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	(void) user;
+	(void) in;
+	(void) len;
+	if (reason == LWS_CALLBACK_RAW_RX_FILE || reason == LWS_CALLBACK_RAW_WRITEABLE_FILE ||
+		reason == LWS_CALLBACK_RAW_CLOSE_FILE)
+	{
+		if (lws_get_opaque_user_data(wsi) == &signal_marker)
+			return reason == LWS_CALLBACK_RAW_RX_FILE ? on_signal(wsi) : 0;
+		return pg_raw_callback(wsi, reason);
+	}
+	return 0;
+}
+
+static struct lws_protocols protocols[] = {
+	{"chat", ws_callback, sizeof(struct conn), 1024, 0, NULL, 0},
+	{"chat-raw", raw_callback, 0, 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0}
+};
+
+/* Watch SIGTERM, SIGINT and SIGHUP through a signalfd on the loop. */
+static int
+watch_signals(void)
+{
+	sigset_t	set;
+	int			fd;
+	lws_adopt_desc_t info;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	memset(&info, 0, sizeof(info));
+	info.vh = relay_vhost;
+	info.type = LWS_ADOPT_RAW_FILE_DESC;
+	info.fd.filefd = fd;
+	info.vh_prot_name = "chat-raw";
+	info.opaque = &signal_marker;
+	return lws_adopt_descriptor_vhost_via_info(&info) ? 0 : -1;
+}
+
+/* Split HOST:PORT. */
+static int
+parse_listen(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon = strrchr(s, ':');
+	char	   *end;
+	long		p;
+
+	if (!colon || (size_t) (colon - s) >= hostlen)
+		return -1;
+	memcpy(host, s, (size_t) (colon - s));
+	host[colon - s] = '\0';
+	p = strtol(colon + 1, &end, 10);
+	if (*end || p < 1 || p > 65535)
+		return -1;
+	*port = (int) p;
+	return 0;
+}
+
+/* Entry point. */
+int
+main(int argc, char **argv)
+{
+	struct lws_context_creation_info info;
+	static uint32_t retry_ms[] = {1000};
+	lws_retry_bo_t retry;
+	char		host[256];
+	int			port;
+	int			rc;
+	sigset_t	set;
+	struct rlimit rl;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+
+	rc = config_load(argc, argv);
+	if (rc != 0)
+	{
+		config_free();
+		return rc > 0 ? 0 : 2;
+	}
+	if (parse_listen(cf_listen, host, sizeof(host), &port) != 0)
+	{
+		log_error("listen must be HOST:PORT, not \"%s\"", cf_listen);
+		config_free();
+		return 2;
+	}
+	if (!*cf_relay_id)
+	{
+		char		hn[200] = "relay";
+
+		gethostname(hn, sizeof(hn) - 1);
+		free(cf_relay_id);
+		if (asprintf(&cf_relay_id, "%s:%d", hn, port) < 0)
+			cf_relay_id = strdup("relay");
+	}
+	if (auth_load_keys() != 0)
+	{
+		config_free();
+		return 2;
+	}
+	www_startup();
+	if (cf_allow_origin.n == 0 && !cf_allow_no_origin)
+		log_warn("no origin is allowed: every client will be refused (see --allow-origin)");
+	srand((unsigned) (time(NULL) ^ getpid()));
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+	{
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_emit);
+	protocols[0].rx_buffer_size = (size_t) cf_rx_buffer;
+	memset(&retry, 0, sizeof(retry));
+	retry.retry_ms_table = retry_ms;
+	retry.retry_ms_table_count = 1;
+	retry.secs_since_valid_ping = (uint16_t) cf_ping_interval;
+	retry.secs_since_valid_hangup = (uint16_t) (cf_ping_interval + cf_ping_timeout);
+
+	memset(&info, 0, sizeof(info));
+	info.port = port;
+	info.iface = host;
+	info.protocols = protocols;
+	info.vhost_name = "chat";
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+	if (strcmp(cf_event_lib, "libev") == 0)
+		info.options |= LWS_SERVER_OPTION_LIBEV;
+	else if (strcmp(cf_event_lib, "poll") != 0)
+	{
+		log_error("event_lib must be poll or libev, not \"%s\"", cf_event_lib);
+		auth_free();
+		config_free();
+		return 2;
+	}
+	info.retry_and_idle_policy = &retry;
+	info.timeout_secs = 10;
+	info.max_http_header_data = (unsigned short) (cf_max_token + 4096 > 65535 ? 65535 : cf_max_token + 4096);
+	info.max_http_header_pool = 64;
+	info.fd_limit_per_thread = (unsigned int) (cf_max_connections + 64);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && info.fd_limit_per_thread > rl.rlim_cur)
+		info.fd_limit_per_thread = (unsigned int) rl.rlim_cur;
+
+	relay_context = lws_create_context(&info);
+	if (relay_context == NULL)
+	{
+		log_error("cannot listen on %s", cf_listen);
+		auth_free();
+		config_free();
+		return 1;
+	}
+	relay_vhost = lws_get_vhost_by_name(relay_context, "chat");
+	if (relay_vhost == NULL || watch_signals() != 0)
+	{
+		log_error("cannot set up the event loop: %s", strerror(errno));
+		lws_context_destroy(relay_context);
+		auth_free();
+		config_free();
+		return 1;
+	}
+	log_info("chat-relay %s (relay id %s) listening on %s, %d allowed origins, pool %d",
+			 RELAY_VERSION, cf_relay_id, cf_listen, cf_allow_origin.n, cf_pool_size);
+	pg_start();
+	presence_start();
+	lws_sul_schedule(relay_context, 0, &tick_sul, tick, LWS_US_PER_SEC);
+
+	while (!interrupted)
+		if (lws_service(relay_context, 0) < 0)
+			break;
+
+	log_info("stopped");
+	relay_destroying = true;
+	lws_sul_cancel(&tick_sul);
+	presence_free();
+	pg_stop();
+	lws_context_destroy(relay_context);
+	event_free();
+	users_free();
+	auth_free();
+	config_free();
+	return 0;
+}

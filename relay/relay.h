@@ -1,0 +1,144 @@
+/*
+ * relay.h: the shared state of chat-relay: connections, users, frames,
+ * metrics. Everything runs on the one libwebsockets service thread.
+ */
+#ifndef RELAY_RELAY_H
+#define RELAY_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+#define RELAY_VERSION "0.1.0"
+
+/* A text frame shared by every connection it goes to (LWS_PRE headroom). */
+struct frame
+{
+	uint32_t	refs;
+	uint32_t	len;
+	unsigned char buf[];		/* LWS_PRE bytes, then len bytes of payload */
+};
+
+struct qnode
+{
+	struct qnode *next;
+	struct frame *f;
+};
+
+struct req;
+
+/* Per-session data of the one protocol: an HTTP request or a WebSocket. */
+struct conn
+{
+	struct lws *wsi;
+	struct user *user;			/* NULL until established */
+	struct conn *u_prev,
+			   *u_next;			/* the user's connections */
+	struct conn *a_prev,
+			   *a_next;			/* all connections */
+	struct qnode *q_head,
+			   *q_tail;			/* bounded send queue */
+	uint32_t	q_len;
+	uint32_t	q_bytes;
+	int64_t		exp;			/* token expiry, unix seconds */
+	char	   *rx;				/* message being assembled */
+	uint32_t	rx_len;
+	uint16_t	close_code;		/* closing: sent at the next WRITEABLE */
+	uint8_t		rx_binary:1,
+				rx_too_large:1,
+				established:1;
+	uint16_t	inflight;
+	struct req *reqs;			/* unanswered requests */
+	unsigned char *http_body;	/* HTTP: response being sent (LWS_PRE headroom) */
+	size_t		http_len;
+};
+
+/* A user with connections on this relay. */
+struct user
+{
+	int64_t		id;
+	struct user *hnext;
+	struct conn *conns;
+	int			nconns;
+	double		tokens;			/* request bucket */
+	double		typing_tokens;
+	int64_t		refill_us;
+	int64_t		typing_refill_us;
+};
+
+struct metrics
+{
+	uint64_t	connections_total;
+	uint64_t	notifications_in;
+	uint64_t	events_in;
+	uint64_t	events_bad;
+	uint64_t	frames_out;
+	uint64_t	bytes_out;
+	uint64_t	queue_drops;	/* slow readers closed with 1013 */
+	uint64_t	requests;
+	uint64_t	rate_limited;
+	uint64_t	db_reconnects;
+	uint64_t	auth_refused;
+	uint64_t	origin_refused;
+	uint64_t	resyncs;
+	uint64_t	fetches;
+	uint64_t	errors[8];		/* by error code */
+	/* request latency histogram, seconds */
+	uint64_t	lat_buckets[16];
+	uint64_t	lat_count;
+	double		lat_sum;
+};
+
+extern struct metrics metrics;
+extern struct lws_context *relay_context;
+extern struct lws_vhost *relay_vhost;
+extern bool relay_shutting_down;
+extern bool relay_destroying;
+extern int	relay_conns;		/* established WebSockets */
+extern int	relay_users;
+
+/* frames (ws.c) */
+struct frame *frame_new(const char *data, size_t len);
+void		frame_unref(struct frame *f);
+
+/* connections (ws.c) */
+void		conn_send(struct conn *c, struct frame *f);
+void		conn_send_str(struct conn *c, const char *s, size_t len);
+void		conn_close(struct conn *c, uint16_t code);
+void		ws_broadcast(struct frame *f);
+void		ws_close_all(uint16_t code);
+void		ws_tick(void);
+int			ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
+						void *user, void *in, size_t len);
+
+/* users (users.c) */
+struct user *users_find(int64_t id);
+struct user *users_get(int64_t id);
+void		users_remove(struct user *u);
+void		users_foreach(void (*fn) (struct user *u, void *arg), void *arg);
+void		users_free(void);
+
+/* requests (request.c) */
+void		request_message(struct conn *c, const char *data, size_t len, bool binary, bool too_large);
+void		request_detach_all(struct conn *c);
+
+/* events (event.c) */
+void		event_resync(const char *reason);
+void		event_free(void);
+
+/* presence (presence.c) */
+void		presence_changed(int64_t user_id);
+void		presence_db_ready(void);
+void		presence_kick(void);
+void		presence_start(void);
+void		presence_stop(void);
+bool		presence_stopped(void);
+void		presence_free(void);
+
+/* metrics (metrics.c) */
+void		metrics_latency(double seconds);
+char	   *metrics_render(size_t *len, size_t headroom);
+
+#endif

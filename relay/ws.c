@@ -1,0 +1,628 @@
+/*
+ * ws.c: the one lws protocol: HTTP (/healthz, /metrics), the WebSocket
+ * upgrade checks (path, Origin, token, limits), and each connection's
+ * bounded send queue.
+ *
+ * Frames are shared: an event going to many connections is one refcounted
+ * buffer queued on each. Writes happen only in SERVER_WRITEABLE. A
+ * connection whose queue passes send_queue frames or send_queue_bytes is a
+ * reader too slow to keep up: its queue is dropped (memory stays bounded),
+ * and it is closed with 1013 as soon as it can take the close frame, or
+ * killed after slow_close_timeout seconds.
+ */
+#include "auth.h"
+#include "config.h"
+#include "log.h"
+#include "pg.h"
+#include "relay.h"
+#include "static.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A verified upgrade, handed from CONFIRM_UPGRADE to ESTABLISHED (same call). */
+static struct
+{
+	struct lws *wsi;
+	int64_t		user_id;
+	int64_t		exp;
+}			pending_auth;
+
+static struct conn *all_head;
+
+/* A new shared frame holding a copy of data. */
+struct frame *
+frame_new(const char *data, size_t len)
+{
+	struct frame *f = malloc(sizeof(*f) + LWS_PRE + len);
+
+	f->refs = 1;
+	f->len = (uint32_t) len;
+	memcpy(f->buf + LWS_PRE, data, len);
+	return f;
+}
+
+/* Drop one reference. */
+void
+frame_unref(struct frame *f)
+{
+	if (--f->refs == 0)
+		free(f);
+}
+
+/* Drop everything queued. */
+static void
+queue_free(struct conn *c)
+{
+	struct qnode *n = c->q_head;
+
+	while (n)
+	{
+		struct qnode *next = n->next;
+
+		frame_unref(n->f);
+		free(n);
+		n = next;
+	}
+	c->q_head = c->q_tail = NULL;
+	c->q_len = 0;
+	c->q_bytes = 0;
+}
+
+/* Words sent with a close code. */
+static const char *
+close_words(uint16_t code)
+{
+	switch (code)
+	{
+		case 1008:
+			return "token expired";
+		case 1012:
+			return "relay restarting";
+		case 1013:
+			return "too slow a reader";
+		default:
+			return "closing";
+	}
+}
+
+/* Close a connection with code after what is being written now. */
+void
+conn_close(struct conn *c, uint16_t code)
+{
+	if (!c->established || c->close_code)
+		return;
+	c->close_code = code;
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, cf_slow_close_timeout);
+	lws_callback_on_writable(c->wsi);
+}
+
+/* Queue a frame; a full queue closes the connection with 1013. */
+void
+conn_send(struct conn *c, struct frame *f)
+{
+	struct qnode *n;
+
+	if (!c->established || c->close_code || relay_destroying)
+		return;
+	if (c->q_len >= (uint32_t) cf_send_queue ||
+		(uint64_t) c->q_bytes + f->len > (uint64_t) cf_send_queue_bytes)
+	{
+		metrics.queue_drops++;
+		log_info("user %lld: send queue full (%u frames, %u bytes), closing with 1013",
+				 (long long) c->user->id, c->q_len, c->q_bytes);
+		queue_free(c);
+		conn_close(c, 1013);
+		return;
+	}
+	n = malloc(sizeof(*n));
+	n->next = NULL;
+	n->f = f;
+	f->refs++;
+	if (c->q_tail)
+		c->q_tail->next = n;
+	else
+		c->q_head = n;
+	c->q_tail = n;
+	c->q_bytes += f->len;
+	if (c->q_len++ == 0)
+		lws_callback_on_writable(c->wsi);
+}
+
+/* Queue a frame made from a string. */
+void
+conn_send_str(struct conn *c, const char *s, size_t len)
+{
+	struct frame *f = frame_new(s, len);
+
+	conn_send(c, f);
+	frame_unref(f);
+}
+
+/* Queue a frame on every connection. */
+void
+ws_broadcast(struct frame *f)
+{
+	for (struct conn *c = all_head; c; c = c->a_next)
+		conn_send(c, f);
+}
+
+/* Close every connection with code. */
+void
+ws_close_all(uint16_t code)
+{
+	for (struct conn *c = all_head; c; c = c->a_next)
+		conn_close(c, code);
+}
+
+/* Every second: close connections whose token expired. */
+void
+ws_tick(void)
+{
+	int64_t		now = (int64_t) time(NULL);
+
+	for (struct conn *c = all_head; c; c = c->a_next)
+		if (!c->close_code && now >= c->exp + cf_jwt_leeway)
+		{
+			log_info("user %lld: token expired, closing with 1008", (long long) c->user->id);
+			conn_close(c, 1008);
+		}
+}
+
+/* Send the first response line of an HTTP reply; the body follows when writeable. */
+static int
+http_reply(struct lws *wsi, struct conn *c, unsigned int status, const char *ctype,
+		   unsigned char *body, size_t len)
+{
+	unsigned char hdr[LWS_PRE + 512];
+	unsigned char *start = hdr + LWS_PRE,
+			   *p = start,
+			   *end = hdr + sizeof(hdr) - 1;
+
+	free(c->http_body);
+	c->http_body = body;
+	c->http_len = len;
+	if (lws_add_http_common_headers(wsi, status, ctype, (lws_filepos_t) len, &p, end) ||
+		lws_add_http_header_by_name(wsi, (const unsigned char *) "cache-control:",
+									(const unsigned char *) "no-store", 8, &p, end) ||
+		lws_finalize_write_http_header(wsi, start, &p, end))
+		return 1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* A body buffer with LWS_PRE headroom holding s. */
+static unsigned char *
+http_body(const char *s, size_t *len)
+{
+	unsigned char *b;
+
+	*len = strlen(s);
+	b = malloc(LWS_PRE + *len);
+	memcpy(b + LWS_PRE, s, *len);
+	return b;
+}
+
+/* GET /healthz and /metrics. */
+static int
+http_request(struct lws *wsi, struct conn *c, const char *path)
+{
+	size_t		len;
+	unsigned char *body;
+
+	if (strcmp(path, "/healthz") == 0)
+	{
+		bool		up = pg_listen_ready() && pg_pool_ready();
+		char		buf[512];
+
+		snprintf(buf, sizeof(buf),
+				 "{\"status\":\"%s\",\"database\":\"%s\",\"listening\":%s,\"pool\":%s,"
+				 "\"connections\":%d,\"users\":%d,\"shutting_down\":%s,\"relay_id\":",
+				 up && !relay_shutting_down ? "ok" : "unavailable", up ? "up" : "down",
+				 pg_listen_ready() ? "true" : "false", pg_pool_ready() ? "true" : "false",
+				 relay_conns, relay_users, relay_shutting_down ? "true" : "false");
+		{
+			json_t	   *id = json_string(cf_relay_id);
+			char	   *ids = json_dumps(id, JSON_ENCODE_ANY);
+			char		full[1024];
+
+			snprintf(full, sizeof(full), "%s%s}\n", buf, ids ? ids : "null");
+			free(ids);
+			json_decref(id);
+			body = http_body(full, &len);
+		}
+		return http_reply(wsi, c, up && !relay_shutting_down ? 200 : 503, "application/json", body, len);
+	}
+	if (strcmp(path, "/metrics") == 0)
+	{
+		body = (unsigned char *) metrics_render(&len, LWS_PRE);
+		return http_reply(wsi, c, 200, "text/plain; version=0.0.4", body, len);
+	}
+	{
+		int			rc;
+
+		if (www_http(wsi, c, path, &rc))	/* static.c: files under www, /dev/token */
+			return rc;
+	}
+	body = http_body("not found\n", &len);
+	return http_reply(wsi, c, 404, "text/plain", body, len);
+}
+
+/*
+ * Refuse an upgrade with an HTTP status. The response is written whole here
+ * (lws_return_http_status would answer HTTP/1.0 at this stage, which
+ * WebSocket clients reject as malformed), then the connection closes.
+ */
+static int
+refuse(struct lws *wsi, unsigned int status, const char *why)
+{
+	unsigned char buf[LWS_PRE + 512];
+	const char *reason;
+	int			n;
+
+	switch (status)
+	{
+		case 400:
+			reason = "Bad Request";
+			break;
+		case 401:
+			reason = "Unauthorized";
+			break;
+		case 403:
+			reason = "Forbidden";
+			break;
+		case 404:
+			reason = "Not Found";
+			break;
+		case 429:
+			reason = "Too Many Requests";
+			break;
+		default:
+			reason = "Service Unavailable";
+			break;
+	}
+	log_info("upgrade refused (%u): %s", status, why);
+	n = snprintf((char *) buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+				 "HTTP/1.1 %u %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
+				 "connection: close\r\ncache-control: no-store\r\n\r\n%s\n",
+				 status, reason, strlen(why) + 1, why);
+	if (lws_write(wsi, buf + LWS_PRE, (size_t) n, LWS_WRITE_HTTP_HEADERS) != n)
+		return -1;
+	return 1;
+}
+
+/* Is the request's Origin allowed? */
+static bool
+origin_ok(struct lws *wsi)
+{
+	char		origin[512];
+	int			n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+
+	if (n <= 0)
+		return cf_allow_no_origin;
+	if (n >= (int) sizeof(origin) || lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) < 0)
+		return false;
+	for (int i = 0; i < cf_allow_origin.n; i++)
+		if (strcmp(origin, cf_allow_origin.v[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The token of an upgrade: ?access_token=… or "Authorization: Bearer …".
+ * Returns a malloc'd copy or NULL; *too_large tells why it is missing.
+ */
+static char *
+upgrade_token(struct lws *wsi, bool *too_large)
+{
+	size_t		cap = (size_t) cf_max_token + 32;
+	char	   *buf = malloc(cap);
+	const char *v;
+	int			n;
+
+	*too_large = false;
+	v = lws_get_urlarg_by_name(wsi, "access_token=", buf, (int) cap);
+	if (v && *v)
+	{
+		char	   *tok = strdup(v);
+
+		free(buf);
+		return tok;
+	}
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) > cf_max_token)
+		*too_large = true;
+	n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+	if (n > 0)
+	{
+		if ((size_t) n >= cap)
+			*too_large = true;
+		else if (lws_hdr_copy(wsi, buf, (int) cap, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+				 strncasecmp(buf, "Bearer ", 7) == 0)
+		{
+			char	   *tok = strdup(buf + 7);
+
+			free(buf);
+			return tok;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/* CONFIRM_UPGRADE: every check of a new WebSocket, answered with a status. */
+static int
+confirm_upgrade(struct lws *wsi, const char *upgrade)
+{
+	char		path[64];
+	char	   *token;
+	bool		too_large;
+	struct auth_result ar;
+	const char *why;
+	struct user *u;
+	int			rc;
+
+	if (strcasecmp(upgrade, "websocket") != 0)
+		return refuse(wsi, 400, "only websocket upgrades");
+	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0 || strcmp(path, "/ws") != 0)
+		return refuse(wsi, 404, "the WebSocket lives at /ws");
+	if (relay_shutting_down)
+		return refuse(wsi, 503, "relay restarting");
+	if (!origin_ok(wsi))
+	{
+		metrics.origin_refused++;
+		return refuse(wsi, 403, "origin not allowed");
+	}
+	token = upgrade_token(wsi, &too_large);
+	if (token == NULL)
+	{
+		metrics.auth_refused++;
+		return refuse(wsi, 401, too_large ? "token too large" : "missing token");
+	}
+	rc = auth_verify(token, strlen(token), &ar, &why);
+	/* wipe the token from memory as soon as it is checked */
+	memset(token, 0, strlen(token));
+	free(token);
+	if (rc != 0)
+	{
+		metrics.auth_refused++;
+		return refuse(wsi, 401, why);
+	}
+	if (relay_conns >= cf_max_connections)
+		return refuse(wsi, 503, "relay full");
+	u = users_find(ar.user_id);
+	if (u && u->nconns >= cf_max_conns_per_user)
+		return refuse(wsi, 429, "too many connections for this user");
+	pending_auth.wsi = wsi;
+	pending_auth.user_id = ar.user_id;
+	pending_auth.exp = ar.exp;
+	return 0;
+}
+
+/* A WebSocket is up: index it and say welcome. */
+static int
+established(struct lws *wsi, struct conn *c)
+{
+	struct user *u;
+	char		buf[512];
+	json_t	   *rid;
+	char	   *rids;
+	int			n;
+
+	if (pending_auth.wsi != wsi)
+		return -1;				/* not through confirm_upgrade: cannot happen */
+	pending_auth.wsi = NULL;
+	memset(c, 0, sizeof(*c));
+	c->wsi = wsi;
+	c->exp = pending_auth.exp;
+	u = users_get(pending_auth.user_id);
+	c->user = u;
+	c->established = 1;
+	c->u_next = u->conns;
+	if (u->conns)
+		u->conns->u_prev = c;
+	u->conns = c;
+	u->nconns++;
+	c->a_next = all_head;
+	if (all_head)
+		all_head->a_prev = c;
+	all_head = c;
+	relay_conns++;
+	metrics.connections_total++;
+	if (u->nconns == 1)
+		presence_changed(u->id);
+	if (u->nconns > cf_max_conns_per_user)
+	{
+		conn_close(c, 1008);
+		return 0;
+	}
+	rid = json_string(cf_relay_id);
+	rids = json_dumps(rid, JSON_ENCODE_ANY);
+	n = snprintf(buf, sizeof(buf),
+				 "{\"type\":\"welcome\",\"v\":1,\"user_id\":%lld,\"relay_id\":%s,\"expires_at\":%lld,"
+				 "\"limits\":{\"rate\":%g,\"burst\":%d,\"max_frame\":%d}}",
+				 (long long) u->id, rids ? rids : "null", (long long) c->exp,
+				 cf_rate, cf_burst, cf_max_frame);
+	free(rids);
+	json_decref(rid);
+	conn_send_str(c, buf, (size_t) n);
+	log_debug("user %lld connected (%d on this relay)", (long long) u->id, u->nconns);
+	return 0;
+}
+
+/* A WebSocket is gone: unindex it and free what it held. */
+static void
+closed(struct conn *c)
+{
+	struct user *u = c->user;
+
+	if (!c->established)
+		return;
+	c->established = 0;
+	request_detach_all(c);
+	queue_free(c);
+	free(c->rx);
+	c->rx = NULL;
+	if (c->u_prev)
+		c->u_prev->u_next = c->u_next;
+	else
+		u->conns = c->u_next;
+	if (c->u_next)
+		c->u_next->u_prev = c->u_prev;
+	if (c->a_prev)
+		c->a_prev->a_next = c->a_next;
+	else
+		all_head = c->a_next;
+	if (c->a_next)
+		c->a_next->a_prev = c->a_prev;
+	relay_conns--;
+	if (--u->nconns == 0)
+	{
+		presence_changed(u->id);
+		users_remove(u);
+	}
+}
+
+/* Send queued frames while the socket takes them. */
+static int
+writeable(struct lws *wsi, struct conn *c)
+{
+	if (!c->established)
+		return 0;
+	if (c->close_code)
+	{
+		const char *w = close_words(c->close_code);
+
+		lws_close_reason(wsi, (enum lws_close_status) c->close_code,
+						 (unsigned char *) w, strlen(w));
+		return -1;
+	}
+	while (c->q_head)
+	{
+		struct qnode *n = c->q_head;
+		struct frame *f = n->f;
+		int			m;
+
+		c->q_head = n->next;
+		if (!c->q_head)
+			c->q_tail = NULL;
+		c->q_len--;
+		c->q_bytes -= f->len;
+		free(n);
+		m = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+		metrics.frames_out++;
+		metrics.bytes_out += f->len;
+		if (m < (int) f->len)
+		{
+			frame_unref(f);
+			return -1;
+		}
+		frame_unref(f);
+		if (c->q_head && lws_send_pipe_choked(wsi))
+			break;
+	}
+	if (c->q_head)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* Receive a piece of a message; whole messages go to request.c. */
+static void
+receive(struct lws *wsi, struct conn *c, const char *in, size_t len)
+{
+	bool		first = lws_is_first_fragment(wsi);
+	bool		final = lws_is_final_fragment(wsi);
+
+	if (!c->established || c->close_code)
+		return;
+	if (first)
+	{
+		free(c->rx);
+		c->rx = NULL;
+		c->rx_len = 0;
+		c->rx_binary = lws_frame_is_binary(wsi) ? 1 : 0;
+		c->rx_too_large = 0;
+		if (final)
+		{
+			request_message(c, in, len, c->rx_binary, len > (size_t) cf_max_frame);
+			return;
+		}
+	}
+	if (!c->rx_too_large)
+	{
+		if ((size_t) c->rx_len + len > (size_t) cf_max_frame)
+		{
+			c->rx_too_large = 1;
+			free(c->rx);
+			c->rx = NULL;
+			c->rx_len = 0;
+		}
+		else
+		{
+			c->rx = realloc(c->rx, c->rx_len + len + 1);
+			memcpy(c->rx + c->rx_len, in, len);
+			c->rx_len += (uint32_t) len;
+		}
+	}
+	if (final)
+	{
+		request_message(c, c->rx ? c->rx : "", c->rx_len, c->rx_binary, c->rx_too_large);
+		free(c->rx);
+		c->rx = NULL;
+		c->rx_len = 0;
+	}
+}
+
+/* The protocol callback. */
+int
+ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct conn *c = user;
+
+	switch (reason)
+	{
+		case LWS_CALLBACK_HTTP:
+			return http_request(wsi, c, (const char *) in);
+		case LWS_CALLBACK_HTTP_WRITEABLE:
+			if (c && c->http_body)
+			{
+				int			m = lws_write(wsi, c->http_body + LWS_PRE, c->http_len, LWS_WRITE_HTTP_FINAL);
+
+				free(c->http_body);
+				c->http_body = NULL;
+				if (m < 0)
+					return -1;
+				if (lws_http_transaction_completed(wsi))
+					return -1;
+			}
+			return 0;
+		case LWS_CALLBACK_CLOSED_HTTP:
+			if (c)
+			{
+				free(c->http_body);
+				c->http_body = NULL;
+			}
+			return 0;
+		case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+			if (c)
+			{
+				free(c->http_body);
+				c->http_body = NULL;
+			}
+			return confirm_upgrade(wsi, (const char *) in);
+		case LWS_CALLBACK_ESTABLISHED:
+			return established(wsi, c);
+		case LWS_CALLBACK_CLOSED:
+			closed(c);
+			return 0;
+		case LWS_CALLBACK_SERVER_WRITEABLE:
+			return writeable(wsi, c);
+		case LWS_CALLBACK_RECEIVE:
+			receive(wsi, c, (const char *) in, len);
+			return 0;
+		default:
+			return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}

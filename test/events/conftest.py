@@ -1,0 +1,100 @@
+"""Fixtures for the event tests: connections to the test database (from the
+PG* environment set by test/run-tests.sh) and a LISTEN client that collects
+chat_events payloads, flattening batched arrays."""
+import json
+import os
+import select
+import time
+
+import psycopg2
+import pytest
+
+
+def connect(**kw):
+    conn = psycopg2.connect(dbname=os.environ.get("PGDATABASE", "chat_test"), **kw)
+    conn.autocommit = True
+    return conn
+
+
+def wait_until(predicate, timeout=10.0, interval=0.01):
+    """Poll predicate until it is true; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met within %.1fs" % timeout)
+
+
+class Listener:
+    """A LISTEN chat_events connection that keeps every payload it receives."""
+
+    def __init__(self):
+        self.conn = connect()
+        self.conn.cursor().execute("LISTEN chat_events")
+        self.payloads = []   # raw payload strings, as NOTIFY delivered them
+        self.events = []     # decoded events, arrays flattened, in order
+
+    def drain(self, timeout=0.0):
+        if select.select([self.conn], [], [], timeout) != ([], [], []):
+            self.conn.poll()
+        while self.conn.notifies:
+            n = self.conn.notifies.pop(0)
+            self.payloads.append(n.payload)
+            doc = json.loads(n.payload)
+            self.events.extend(doc if isinstance(doc, list) else [doc])
+        return self.events
+
+    def wait_for(self, predicate, timeout=10.0):
+        """Wait until predicate(events) is true and return the events."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.drain(0.05)
+            if predicate(self.events):
+                return self.events
+            if time.monotonic() > deadline:
+                raise AssertionError("events not seen within %.1fs: %r" % (timeout, self.events[-5:]))
+
+    def of_type(self, t, chat_id=None):
+        return [e for e in self.events if e["type"] == t and (chat_id is None or e.get("chat_id") == chat_id)]
+
+    def close(self):
+        self.conn.close()
+
+
+@pytest.fixture
+def db():
+    conns = []
+
+    def make():
+        c = connect()
+        conns.append(c)
+        return c
+    yield make
+    for c in conns:
+        c.close()
+
+
+@pytest.fixture
+def listener():
+    lst = Listener()
+    yield lst
+    lst.close()
+
+
+_next_user = [700000 + (os.getpid() % 1000) * 1000]
+
+
+@pytest.fixture
+def new_chat(db):
+    """Open a fresh direct chat between two new users: (chat_id, a, b)."""
+    conn = db()
+
+    def make():
+        _next_user[0] += 2
+        a, b = _next_user[0], _next_user[0] + 1
+        cur = conn.cursor()
+        cur.execute("SELECT chat.open_chat(%s, 'direct', NULL, %s)", (a, b))
+        return cur.fetchone()[0], a, b
+    return make

@@ -1,0 +1,327 @@
+"""Fixtures of the relay tests: real chat-relay processes (the ASan/UBSan
+build when present) on the test database of test/run-tests.sh, JWTs made
+here (HS256 with hmac, RS256/ES256 with python3-cryptography), and a small
+synchronous-looking WebSocket client on top of python3-websockets."""
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import psycopg2
+import pytest
+import websockets
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+ASAN_BIN = os.path.join(ROOT, "relay", "chat-relay-asan")
+PLAIN_BIN = os.path.join(ROOT, "relay", "chat-relay")
+RELAY_BIN = os.environ.get("RELAY_BIN") or (ASAN_BIN if os.path.exists(ASAN_BIN) else PLAIN_BIN)
+ORIGIN = "http://app.example"
+SECRET = b"relay-test-secret-0123456789-abcdefghijklmnop"
+PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
+
+_port = [18100 + (os.getpid() % 40) * 20]
+_user = [900000 + (os.getpid() % 1000) * 1000]
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
+    """Poll predicate until it returns a true value; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("%s not met within %.1fs" % (what, timeout))
+        time.sleep(interval)
+
+
+def free_port():
+    while True:
+        _port[0] += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", _port[0]))
+                return _port[0]
+            except OSError:
+                continue
+
+
+def new_users(n=2):
+    _user[0] += n
+    return list(range(_user[0] - n + 1, _user[0] + 1))
+
+
+def db():
+    conn = psycopg2.connect(dbname=os.environ.get("PGDATABASE", "chat_test"))
+    conn.autocommit = True
+    return conn
+
+
+def sql(query, args=()):
+    conn = db()
+    try:
+        cur = conn.cursor()
+        cur.execute(query, args)
+        return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt(sub, exp_in=3600, alg="HS256", key=SECRET, header=None, drop=(), **claims):
+    """A signed token; alg 'none' gives an unsigned one."""
+    body = {"sub": str(sub), "exp": int(time.time()) + exp_in}
+    body.update(claims)
+    for k in drop:
+        body.pop(k, None)
+    head = {"alg": alg, "typ": "JWT"}
+    head.update(header or {})
+    signing = (b64(json.dumps(head).encode()) + "." + b64(json.dumps(body).encode())).encode()
+    if alg == "none":
+        return signing.decode() + "."
+    if alg == "HS256":
+        sig = hmac.new(key, signing, hashlib.sha256).digest()
+    else:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
+        if alg == "RS256":
+            sig = key.sign(signing, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            der = key.sign(signing, ec.ECDSA(hashes.SHA256()))
+            r, s = utils.decode_dss_signature(der)
+            sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return signing.decode() + "." + b64(sig)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def relay_role():
+    """The relay logs in as chat_relay (created by the extension: chat_app plus
+    the relay's presence functions)."""
+    sql("ALTER ROLE chat_relay LOGIN")
+
+
+def conninfo():
+    return "host=%s port=%s dbname=%s user=chat_relay" % (
+        os.environ["PGHOST"], os.environ["PGPORT"], os.environ.get("PGDATABASE", "chat_test"))
+
+
+class Relay:
+    """A chat-relay process with its own config file and log."""
+
+    def __init__(self, tmpdir, name, **opts):
+        self.name = name
+        self.port = free_port()
+        self.dir = tmpdir
+        self.secret_file = os.path.join(tmpdir, "secret")
+        with open(self.secret_file, "wb") as f:
+            f.write(SECRET + b"\n")
+        settings = {
+            "listen": "127.0.0.1:%d" % self.port, "db": conninfo(), "relay_id": name,
+            "jwt_secret_file": self.secret_file, "allow_origin": [ORIGIN],
+            "heartbeat_interval": 1, "presence_grace": 2, "log_level": "info",
+            "backoff_max_ms": 1000,
+        }
+        settings.update(opts)
+        self.settings = settings
+        self.config = os.path.join(tmpdir, "%s.conf" % name)
+        self.write_config()
+        self.logfile = os.path.join(tmpdir, "%s.log" % name)
+        self.proc = None
+        self.start()
+
+    def write_config(self, **changes):
+        self.settings.update(changes)
+        with open(self.config, "w") as f:
+            f.write("# relay test config\n")
+            for k, v in self.settings.items():
+                if v is None:
+                    continue
+                for item in (v if isinstance(v, list) else [v]):
+                    if isinstance(item, bool):
+                        item = "true" if item else "false"
+                    f.write('%s = "%s"\n' % (k, item))
+
+    def start(self):
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=23")
+        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:exitcode=24")
+        self.log_handle = open(self.logfile, "ab")
+        self.proc = subprocess.Popen([RELAY_BIN, "--config", self.config], stdout=self.log_handle,
+                                     stderr=subprocess.STDOUT, env=env)
+        self.wait_healthy()
+
+    def http(self, path):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path), timeout=2) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return None, ""
+
+    def healthy(self):
+        return self.http("/healthz")[0] == 200
+
+    def wait_healthy(self, timeout=20):
+        def ok():
+            if self.proc.poll() is not None:
+                raise AssertionError("relay %s exited %s:\n%s" % (self.name, self.proc.returncode, self.log()))
+            return self.healthy()
+        wait_until(ok, timeout, what="relay %s healthy" % self.name)
+
+    def metric(self, name):
+        body = self.http("/metrics")[1]
+        for line in body.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                if line.startswith(name + " "):
+                    return float(line.split()[-1])
+        return None
+
+    def url(self, token=None, path="/ws"):
+        base = "ws://127.0.0.1:%d%s" % (self.port, path)
+        return base + ("?access_token=" + token if token is not None else "")
+
+    def log(self):
+        with open(self.logfile, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=20):
+        """SIGTERM; returns the exit code (ASan reports leaks with 23)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("relay %s did not stop on SIGTERM" % self.name)
+        self.log_handle.close()
+        return self.proc.returncode
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log_handle.close()
+
+
+@pytest.fixture
+def relays():
+    """Factory of relays; every one is stopped at the end and must exit 0
+    (no leak, no sanitizer report) unless it was killed."""
+    tmp = tempfile.mkdtemp(prefix="relay-test-")
+    made = []
+
+    def make(name=None, **opts):
+        r = Relay(tmp, name or "relay-%d-%d" % (os.getpid(), len(made)), **opts)
+        made.append(r)
+        return r
+    yield make
+    failures = []
+    for r in made:
+        if r.proc.poll() is None:
+            code = r.stop()
+            if code != 0:
+                failures.append("relay %s exited %d:\n%s" % (r.name, code, r.log()[-6000:]))
+        elif r.proc.returncode not in (0, -9) and not getattr(r, "expected_exit", False):
+            failures.append("relay %s exited %d:\n%s" % (r.name, r.proc.returncode, r.log()[-6000:]))
+    for r in made:
+        if "runtime error" in r.log() or "AddressSanitizer" in r.log():
+            failures.append("sanitizer report from %s:\n%s" % (r.name, r.log()[-6000:]))
+    assert not failures, "\n".join(failures)
+
+
+class Client:
+    """One WebSocket connection; requests are answered by id, everything
+    else is kept in .events."""
+
+    def __init__(self, ws, welcome):
+        self.ws = ws
+        self.welcome = welcome
+        self.events = []
+        self.next_id = 0
+
+    async def recv(self, timeout=5):
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def request(self, type, timeout=10, **params):
+        self.next_id += 1
+        rid = self.next_id
+        await self.ws.send(json.dumps(dict(type=type, id=rid, **params)))
+        return await self.reply(rid, timeout)
+
+    async def reply(self, rid, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            m = await self.recv(max(0.01, deadline - time.monotonic()))
+            if m.get("type") in ("ok", "error") and m.get("id") == rid:
+                return m
+            self.events.append(m)
+
+    async def ok(self, type, **params):
+        m = await self.request(type, **params)
+        assert m["type"] == "ok", m
+        return m["result"]
+
+    async def event(self, pred, timeout=5):
+        """The first event (kept or new) for which pred is true; removed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, e in enumerate(self.events):
+                if pred(e):
+                    return self.events.pop(i)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("event not received within %.1fs; got %r" % (timeout, self.events[-5:]))
+            try:
+                self.events.append(await self.recv(left))
+            except asyncio.TimeoutError:
+                pass
+
+    async def close(self):
+        await self.ws.close()
+
+
+async def connect(relay, user, token=None, origin=ORIGIN, **kw):
+    token = token if token is not None else jwt(user)
+    ws = await websockets.connect(relay.url(token), origin=origin, open_timeout=10,
+                                  close_timeout=2, **kw)
+    welcome = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert welcome["type"] == "welcome" and welcome["user_id"] == user, welcome
+    return Client(ws, welcome)
+
+
+async def refused(relay, token, origin=ORIGIN, headers=None):
+    """The HTTP status an upgrade is refused with (None: not refused)."""
+    try:
+        ws = await websockets.connect(relay.url(token), origin=origin, open_timeout=5,
+                                      extra_headers=headers or {})
+    except websockets.exceptions.InvalidStatusCode as e:
+        return e.status_code
+    except (websockets.exceptions.InvalidMessage, websockets.exceptions.ConnectionClosed,
+            ConnectionError, EOFError):
+        return -1
+    await ws.close()
+    return None
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def open_chat(a, b):
+    return sql("SELECT chat.open_chat(%s, 'direct', NULL, %s)", (a, b))[0][0]

@@ -1,0 +1,150 @@
+"""Routing and requests: every device of every recipient gets each event,
+across relays sharing only the database; requests map to the SQL API and
+are answered exactly once."""
+import json
+import uuid
+
+from conftest import connect, jwt, new_users, open_chat, run, sql, wait_until
+
+
+def is_msg(chat, seq=None, type="message"):
+    return lambda e: e.get("type") == type and e.get("chat_id") == chat and (seq is None or e.get("seq") == seq)
+
+
+def test_event_reaches_every_device_without_recipients(relays):
+    r = relays()
+    a, b = new_users()
+    chat = open_chat(a, b)
+
+    async def go():
+        a1, a2, b1 = await connect(r, a), await connect(r, a), await connect(r, b)
+        assert a1.welcome["relay_id"] == r.name
+        sent = await a1.ok("send", chat_id=chat, body="hello all")
+        assert sent["seq"] == 1 and sent["sender_id"] == a
+        for c in (a1, a2, b1):
+            e = await c.event(is_msg(chat, 1))
+            assert e["message"]["body"] == "hello all"
+            assert "recipients" not in e
+    run(go())
+    assert r.metric("chat_relay_frames_out_total") >= 3
+
+
+def test_cross_relay_delivery(relays):
+    ra, rb = relays("cross-a"), relays("cross-b")
+    a, b = new_users()
+    chat = open_chat(a, b)
+
+    async def go():
+        ca, cb = await connect(ra, a), await connect(rb, b)
+        await ca.ok("send", chat_id=chat, body="through A")
+        e = await cb.event(is_msg(chat, 1))
+        assert e["message"]["body"] == "through A" and e["sender_id"] == a
+        await cb.ok("send", chat_id=chat, body="back through B")
+        e = await ca.event(is_msg(chat, 2))
+        assert e["message"]["body"] == "back through B"
+    run(go())
+
+
+def test_requests_map_to_the_sql_api(relays):
+    r = relays()
+    a, b, stranger = new_users(3)
+
+    async def go():
+        ca, cb, cs = await connect(r, a), await connect(r, b), await connect(r, stranger)
+        chat = await ca.ok("open", kind="direct", peer_id=b)
+        assert await cb.ok("open", kind="direct", peer_id=a) == chat
+        cid = str(uuid.uuid4())
+        m1 = await ca.ok("send", chat_id=chat, body="first", client_id=cid)
+        again = await ca.ok("send", chat_id=chat, body="ignored", client_id=cid)
+        assert again["seq"] == m1["seq"] and again["body"] == "first"
+        await ca.ok("send", chat_id=chat, body="second")
+        edited = await ca.ok("edit", chat_id=chat, seq=1, body="first, edited")
+        assert edited["body"] == "first, edited"
+        e = await cb.event(is_msg(chat, 1, "edit"))
+        assert e["message"]["body"] == "first, edited"
+        deleted = await ca.ok("delete", chat_id=chat, seq=2)
+        assert deleted["deleted"] is True
+        await cb.event(is_msg(chat, 2, "delete"))
+        hist = await cb.ok("history", chat_id=chat, page_size=10)
+        assert [m["seq"] for m in hist] == [2, 1]
+        changes = await cb.ok("catch_up", chat_id=chat, after=0)
+        assert [m["seq"] for m in changes] == [1, 2]
+        chats = await cb.ok("chats")
+        assert chats[0]["chat_id"] == chat and chats[0]["unread"] == 2
+        assert await cb.ok("unread") == 2
+        read = await cb.ok("read", chat_id=chat, seq=2)
+        assert read["read_seq"] == 2 and read["unread"] == 0
+        receipt = await ca.event(lambda e: e.get("type") == "read" and e.get("user_id") == b)
+        assert receipt["seq"] == 2
+        assert await cb.ok("typing", chat_id=chat) is None
+        t = await ca.event(lambda e: e.get("type") == "typing" and e.get("user_id") == b)
+        assert t["chat_id"] == chat
+        assert await ca.ok("archive", chat_id=chat, archived=True) is None
+        assert (await ca.ok("chats", archived=True))[0]["chat_id"] == chat
+        assert await ca.ok("mute", chat_id=chat, muted=True) is None
+        # refusals come back as errors with the SQL API's words
+        for req in (dict(type="send", chat_id=chat, body="let me in"),
+                    dict(type="history", chat_id=chat), dict(type="typing", chat_id=chat),
+                    dict(type="read", chat_id=chat, seq=1)):
+            m = await cs.request(**req)
+            assert m["type"] == "error" and m["code"] == "forbidden", m
+            assert m["message"] == "chat not found or access denied"
+        m = await ca.request("send", chat_id=chat, body="   ")
+        assert m["code"] == "invalid" and "empty" in m["message"]
+        m = await ca.request("history", chat_id=chat, page_size=0)
+        assert m["code"] == "invalid"
+        m = await ca.request("send", chat_id=chat, body="x", client_id="not-a-uuid")
+        assert m["code"] == "invalid"
+        await cb.ok("block", other_id=a)
+        m = await ca.request("send", chat_id=chat, body="blocked")
+        assert m["code"] == "forbidden"
+        await cb.ok("unblock", other_id=a)
+        # string ids come back as they were sent
+        await ca.ws.send(json.dumps({"type": "ping", "id": "abc"}))
+        assert await ca.reply("abc") == {"type": "ok", "id": "abc", "result": "pong"}
+    run(go())
+
+
+def test_large_message_is_fetched_and_inlined(relays):
+    r = relays()
+    a, b = new_users()
+    chat = open_chat(a, b)
+    body = "ж" * 4000
+
+    async def go():
+        cb = await connect(r, b)
+        sql("SELECT chat.send_message(%s, %s, %s)", (a, chat, body))
+        e = await cb.event(is_msg(chat, 1))
+        assert e["inline"] is True and e["message"]["body"] == body
+    run(go())
+    assert r.metric("chat_relay_message_fetches_total") >= 1
+
+
+def test_batched_payloads_are_split(relays):
+    r = relays()
+    a, b = new_users()
+    chat = open_chat(a, b)
+
+    async def go():
+        cb = await connect(r, b)
+        sql("SELECT chat.send_message(%s, %s, 'm' || i) FROM generate_series(1, 50) i", (a, chat))
+        seqs = []
+        while len(seqs) < 50:
+            e = await cb.event(is_msg(chat))
+            seqs.append(e["seq"])
+        assert seqs == list(range(1, 51))
+    run(go())
+
+
+def test_healthz_and_metrics(relays):
+    r = relays()
+    status, body = r.http("/healthz")
+    assert status == 200 and json.loads(body)["database"] == "up"
+    status, body = r.http("/metrics")
+    assert status == 200
+    for name in ("chat_relay_connections", "chat_relay_users", "chat_relay_events_in_total",
+                 "chat_relay_frames_out_total", "chat_relay_queue_drops_total",
+                 "chat_relay_rate_limited_total", "chat_relay_db_reconnects_total",
+                 "chat_relay_request_duration_seconds_bucket"):
+        assert name in body, name
+    assert r.http("/nowhere")[0] == 404

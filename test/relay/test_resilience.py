@@ -1,0 +1,173 @@
+"""Staying up: a relay killed with clients attached, PostgreSQL restarted
+under load, slow readers, silent connections."""
+import asyncio
+import os
+import socket
+import subprocess
+import time
+import uuid
+
+import websockets
+
+from conftest import (ORIGIN, PGBIN, connect, jwt, new_users, open_chat, run, sql, wait_until)
+
+
+def test_kill9_clients_reconnect_and_catch_up_exactly(relays):
+    ra, rb = relays("k9-a"), relays("k9-b")
+    a, b = new_users()
+    chat = open_chat(a, b)
+
+    async def go():
+        reader = await connect(ra, b)
+        writer = await connect(rb, a)
+        first = await writer.ok("send", chat_id=chat, body="before")
+        seen = await reader.event(lambda e: e.get("type") == "message" and e.get("chat_id") == chat)
+        cursor = seen["cursor"]
+        assert cursor == first["cursor"]
+        ra.kill9()
+        missed = [await writer.ok("send", chat_id=chat, body="while away %d" % i) for i in range(5)]
+        await writer.ok("edit", chat_id=chat, seq=first["seq"], body="before, edited")
+        # the reader's connection dies with its relay; it reconnects to the other one
+        try:
+            await reader.recv(timeout=5)
+        except (websockets.exceptions.ConnectionClosed, asyncio.TimeoutError):
+            pass
+        again = await connect(rb, b)
+        changes = await again.ok("catch_up", chat_id=chat, after=cursor)
+        assert [(m["seq"], m["body"]) for m in changes] == \
+            [(m["seq"], m["body"]) for m in missed] + [(1, "before, edited")]
+        assert await again.ok("catch_up", chat_id=chat, after=changes[-1]["cursor"]) == []
+    run(go())
+
+
+def pg_ctl(*args):
+    datadir = os.environ["PGDATA_DIR"]
+    cmd = [os.path.join(PGBIN, "pg_ctl"), "-D", datadir, *args]
+    if os.getuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, timeout=120)
+
+
+def test_postgres_restart_under_load_loses_no_acknowledged_message(relays):
+    r = relays("pgr", backoff_min_ms=50, backoff_max_ms=500)
+    a, b = new_users()
+    chat = open_chat(a, b)
+    acked = {}
+    unavailable = [0]
+    saw_unhealthy = [False]
+
+    async def sender(c, stop):
+        i = 0
+        while not stop.is_set():
+            cid = str(uuid.uuid4())
+            body = "load %d" % i
+            i += 1
+            while True:                       # retry with the same client_id until acknowledged
+                m = await c.request("send", chat_id=chat, body=body, client_id=cid, timeout=20)
+                if m["type"] == "ok":
+                    acked[cid] = m["result"]["seq"]
+                    break
+                assert m["code"] in ("unavailable", "rate_limited"), m
+                unavailable[0] += m["code"] == "unavailable"
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
+
+    async def go():
+        c = await connect(r, a, token=jwt(a, exp_in=600))
+        watcher = await connect(r, b)
+        stop = asyncio.Event()
+        task = asyncio.create_task(sender(c, stop))
+        await asyncio.sleep(1.0)
+        before = len(acked)
+        assert before > 0
+        loop = asyncio.get_running_loop()
+        restart = loop.run_in_executor(None, pg_ctl, "restart", "-m", "fast", "-w", "-t", "60")
+        while not restart.done():
+            if not r.healthy():
+                saw_unhealthy[0] = True
+            await asyncio.sleep(0.01)
+        await restart
+        await loop.run_in_executor(None, lambda: wait_until(r.healthy, 30, what="healthy again"))
+        await asyncio.sleep(1.0)
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        assert len(acked) > before
+        await watcher.event(lambda e: e.get("type") == "resync", timeout=10)
+        history = []
+        before_seq = None
+        while True:
+            page = await watcher.ok("history", chat_id=chat, page_size=1000,
+                                    **({"before_seq": before_seq} if before_seq else {}))
+            history += page
+            if len(page) < 1000:
+                break
+            before_seq = page[-1]["seq"]
+        stored = {m["client_id"]: m["seq"] for m in history}
+        for cid, seq in acked.items():
+            assert stored.get(cid) == seq, (cid, seq)
+        assert len(history) == len(stored)            # nothing stored twice
+    run(go())
+    assert saw_unhealthy[0]
+    assert r.metric("chat_relay_db_reconnects_total") >= 1
+
+
+def test_slow_reader_is_closed_with_1013(relays):
+    # a long grace: under a loaded machine the sends below can outlast a short one,
+    # and then the reader never gets to see the close frame
+    r = relays("slow", send_queue=64, send_queue_bytes=262144, slow_close_timeout=180)
+    a, b, fast_user = new_users(3)
+    chat = open_chat(a, b)
+    open_chat(a, fast_user)
+    fast_chat = open_chat(fast_user, a)
+
+    async def go():
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", r.port))
+        slow = await websockets.connect(r.url(jwt(b)), origin=ORIGIN, sock=sock, max_queue=1,
+                                        read_limit=4096, close_timeout=2)
+        fast = await connect(r, fast_user)
+        body = "x" * 3000
+        for _ in range(12):        # small transactions: the extension's event queue holds 4 MB
+            sql("SELECT count(chat.send_message(%s, %s, %s || i)) FROM generate_series(1, 250) i",
+                (a, chat, body))
+        sql("SELECT chat.send_message(%s, %s, 'to the fast one')", (a, fast_chat))
+        await fast.event(lambda e: e.get("type") == "message" and e.get("chat_id") == fast_chat, timeout=30)
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: wait_until(lambda: r.metric("chat_relay_queue_drops_total") >= 1, 30))
+        got = 0
+        try:
+            while True:
+                await asyncio.wait_for(slow.recv(), 10)
+                got += 1
+        except websockets.exceptions.ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 1013, closed
+        assert got < 3000
+        assert (await fast.request("ping"))["type"] == "ok"
+    run(go())
+    assert r.healthy()
+
+
+def test_silent_connections_are_closed(relays):
+    r = relays("ping", ping_interval=1, ping_timeout=1)
+    u = new_users(1)[0]
+
+    async def go():
+        alive = await connect(r, u)          # answers pings
+        raw = socket.create_connection(("127.0.0.1", r.port))
+        raw.sendall(("GET /ws?access_token=%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\nOrigin: %s\r\n\r\n" % (jwt(u), ORIGIN)).encode())
+        raw.settimeout(10)
+        start = time.monotonic()
+        data = b""
+        while True:                          # read (and never answer) until the relay hangs up
+            chunk = await asyncio.get_running_loop().run_in_executor(None, raw.recv, 4096)
+            if not chunk:
+                break
+            data += chunk
+        assert b"101" in data.split(b"\r\n")[0]
+        assert time.monotonic() - start < 8
+        await asyncio.sleep(0.5)
+        assert (await alive.request("ping"))["type"] == "ok"
+    run(go())
