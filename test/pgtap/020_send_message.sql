@@ -114,9 +114,9 @@ SELECT attachment_id AS a4 FROM chat.attachments WHERE object_key = 't020/d' \gs
 SELECT chat.send_message(2001, :c, '', NULL, ARRAY[:a2, :a1]::bigint[]) AS att \gset
 SELECT is(:'att'::jsonb -> 'attachments',
 	jsonb_build_array(
-		jsonb_build_object('id', :a1, 'name', 'photo.jpg', 'content_type', 'image/jpeg', 'size', 1000),
-		jsonb_build_object('id', :a2, 'name', 'invoice.pdf', 'content_type', 'application/pdf', 'size', 2000)),
-	'attachments are listed in the message by id, with name, content type and size');
+		jsonb_build_object('id', :a2, 'name', 'invoice.pdf', 'content_type', 'application/pdf', 'size', 2000),
+		jsonb_build_object('id', :a1, 'name', 'photo.jpg', 'content_type', 'image/jpeg', 'size', 1000)),
+	'attachments are listed in the order they were given, with name, content type and size');
 SELECT is(:'att'::jsonb ->> 'body', '', 'a message with attachments may have an empty body');
 SELECT is((SELECT array_agg(message_seq ORDER BY attachment_id) FROM chat.attachments WHERE attachment_id IN (:a1, :a2)),
 	ARRAY[(:'att'::jsonb ->> 'seq')::bigint, (:'att'::jsonb ->> 'seq')::bigint],

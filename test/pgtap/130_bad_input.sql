@@ -125,7 +125,7 @@ INSERT INTO bad (label, sql, code, pattern) VALUES
 ('send: a NULL attachment id', $$SELECT chat.send_message(13001, {c}, 'x', NULL, ARRAY[{a}, NULL]::bigint[])$$, '22023', 'attachment'),
 ('send: a duplicate attachment id', $$SELECT chat.send_message(13001, {c}, 'x', NULL, ARRAY[{a}, {a}]::bigint[])$$, '22023', 'attachment'),
 ('send: a 2-D attachment array', $$SELECT chat.send_message(13001, {c}, 'x', NULL, ARRAY[[{a}, 2], [3, 4]]::bigint[])$$, '22023', 'attachment'),
-('send: someone else''s attachment', $$SELECT chat.send_message(13002, {c}, 'x', NULL, ARRAY[{a}]::bigint[])$$, '42501', 'attachment');
+('send: someone else''s attachment', $$SELECT chat.send_message(13002, {c}, 'x', NULL, ARRAY[{a}]::bigint[])$$, '42501', 'access denied');
 
 -- Messages that do not exist, deleted ones, other people's.
 INSERT INTO bad (label, sql, code, pattern) VALUES
