@@ -77,9 +77,11 @@ test: deps
 bench: deps
 	$(MAKE) all
 	$(MAKE) install
-	if [ -x bench/run.sh ]; then bench/run.sh; fi
-	bench/relay.sh
+	bench/run.sh
+	bench/events.sh
+	bench/attachments.sh
 	bench/maintenance.sh
+	bench/relay.sh
 
 bench-relay:
 	bench/relay.sh
