@@ -42,7 +42,8 @@ def test_kill9_clients_reconnect_and_catch_up_exactly(relays):
 
 def pg_ctl(*args):
     datadir = os.environ["PGDATA_DIR"]
-    cmd = [os.path.join(PGBIN, "pg_ctl"), "-D", datadir, *args]
+    # -l: the restarted server keeps writing the log later suites read
+    cmd = [os.path.join(PGBIN, "pg_ctl"), "-D", datadir, "-l", os.path.join(datadir, "server.log"), *args]
     if os.getuid() == 0:
         cmd = ["runuser", "-u", "postgres", "--"] + cmd
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, timeout=120)
