@@ -63,6 +63,29 @@ Detach(int code, Datum arg)
 }
 
 /*
+ * The slot of dboid, made again if a crash restart emptied shared memory;
+ * NULL when every slot is taken. The queue lock is held exclusively.
+ */
+static ChatQueueSlot *
+ClaimSlot(Oid dboid)
+{
+	ChatQueueShared *q = ChatQueue();
+	ChatQueueSlot *free_slot = NULL;
+	int			i;
+
+	for (i = 0; i < CHAT_QUEUE_DATABASES; i++)
+	{
+		if (q->slots[i].dboid == dboid)
+			return &q->slots[i];
+		if (free_slot == NULL && q->slots[i].dboid == InvalidOid)
+			free_slot = &q->slots[i];
+	}
+	if (free_slot != NULL)
+		ChatQueueSlotInit(free_slot, dboid);
+	return free_slot;
+}
+
+/*
  * Take the slot of dboid (creating it after a crash restart emptied shared
  * memory); false if another publisher already serves it.
  */
@@ -70,24 +93,11 @@ static bool
 Attach(Oid dboid)
 {
 	ChatQueueShared *q = ChatQueue();
-	ChatQueueSlot *slot = NULL;
-	ChatQueueSlot *free_slot = NULL;
-	int			i;
+	ChatQueueSlot *slot;
 	bool		ok = true;
 
 	LWLockAcquire(q->lock, LW_EXCLUSIVE);
-	for (i = 0; i < CHAT_QUEUE_DATABASES; i++)
-	{
-		if (q->slots[i].dboid == dboid)
-			slot = &q->slots[i];
-		else if (free_slot == NULL && q->slots[i].dboid == InvalidOid)
-			free_slot = &q->slots[i];
-	}
-	if (slot == NULL && free_slot != NULL)
-	{
-		ChatQueueSlotInit(free_slot, dboid);
-		slot = free_slot;
-	}
+	slot = ClaimSlot(dboid);
 	if (slot == NULL)
 		ok = false;
 	else if (slot->publisher_pid != 0 && slot->publisher_pid != MyProcPid &&
@@ -104,8 +114,7 @@ Attach(Oid dboid)
 }
 
 /*
- * Count a start before connecting to dboid, whose slot (made again if a crash
- * restart emptied shared memory) remembers it. A database that was dropped
+ * Count a start before connecting to dboid, in its slot. A database that was dropped
  * makes every start fail; after CHAT_PUBLISHER_MAX_FAILED_STARTS the slot is
  * freed and false tells the worker to stop for good instead of restarting
  * every second forever.
@@ -116,24 +125,11 @@ static bool
 CountStart(Oid dboid)
 {
 	ChatQueueShared *q = ChatQueue();
-	ChatQueueSlot *slot = NULL;
-	ChatQueueSlot *free_slot = NULL;
+	ChatQueueSlot *slot;
 	bool		go = true;
-	int			i;
 
 	LWLockAcquire(q->lock, LW_EXCLUSIVE);
-	for (i = 0; i < CHAT_QUEUE_DATABASES; i++)
-	{
-		if (q->slots[i].dboid == dboid)
-			slot = &q->slots[i];
-		else if (free_slot == NULL && q->slots[i].dboid == InvalidOid)
-			free_slot = &q->slots[i];
-	}
-	if (slot == NULL && free_slot != NULL)
-	{
-		ChatQueueSlotInit(free_slot, dboid);
-		slot = free_slot;
-	}
+	slot = ClaimSlot(dboid);
 	if (slot != NULL && ++slot->failed_starts > CHAT_PUBLISHER_MAX_FAILED_STARTS)
 	{
 		slot->dboid = InvalidOid;
