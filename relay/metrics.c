@@ -113,7 +113,7 @@ metrics_render(size_t *len, size_t headroom)
 	metric(&o, "chat_relay_requests_total", "counter", "Client messages received.", (double) metrics.requests);
 	metric(&o, "chat_relay_rate_limited_total", "counter", "Requests refused by the rate limits.", (double) metrics.rate_limited);
 	put(&o, "# HELP chat_relay_errors_total Error answers by code.\n# TYPE chat_relay_errors_total counter\n");
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; request_error_name(i); i++)
 		put(&o, "chat_relay_errors_total{code=\"%s\"} %llu\n", request_error_name(i),
 			(unsigned long long) metrics.errors[i]);
 	metric(&o, "chat_relay_auth_refused_total", "counter", "Tokens refused.", (double) metrics.auth_refused);

@@ -79,6 +79,8 @@ static const struct pg_stmt_def stmts[] = {
 	[S_MUTE] = {"SELECT chat.set_muted($1::bigint, $2::bigint, $3::bool)", 3},
 	[S_BLOCK] = {"SELECT chat.block_user($1::bigint, $2::bigint)", 2},
 	[S_UNBLOCK] = {"SELECT chat.unblock_user($1::bigint, $2::bigint)", 2},
+	[S_UPLOAD] = {"SELECT chat.attachment_upload($1::bigint, $2::bigint, $3::text, $4::text, $5::bigint)", 5},
+	[S_ATTACHMENT_URL] = {"SELECT to_jsonb(chat.attachment_url($1::bigint, $2::bigint, $3::int, coalesce($4::bool, false)))", 4},
 	[S_PRESENCE_UPDATE] = {"SELECT chat.presence_update($1::text, $2::bigint[], $3::bigint[])", 3},
 	[S_PRESENCE_SYNC] = {"SELECT chat.presence_sync($1::text, $2::bigint[])", 2},
 	[S_HEARTBEAT] = {"SELECT chat.relay_heartbeat($1::text, $2::int)", 2},
@@ -91,7 +93,8 @@ static const struct pg_stmt_def stmts[] = {
 
 static const char *const stmt_names[] = {
 	"send", "edit", "delete", "history", "catch_up", "chats", "read", "typing", "open",
-	"presence", "unread", "archive", "mute", "block", "unblock", "presence_update",
+	"presence", "unread", "archive", "mute", "block", "unblock", "upload",
+	"attachment_url", "presence_update",
 	"presence_sync", "heartbeat", "relay_gone", "fetch",
 };
 

@@ -23,11 +23,12 @@ enum err_code
 	E_RATE_LIMITED,
 	E_TOO_LARGE,
 	E_UNAVAILABLE,
+	E_UNSUPPORTED,
 	E_INTERNAL
 };
 
 static const char *const err_names[] = {
-	"unauthorized", "forbidden", "invalid", "rate_limited", "too_large", "unavailable", "internal"
+	"unauthorized", "forbidden", "invalid", "rate_limited", "too_large", "unavailable", "unsupported", "internal"
 };
 
 /* How a statement's result becomes the `result` of the answer. */
@@ -345,6 +346,23 @@ build(const char *type, json_t *msg, struct req *r, int64_t user_id)
 		r->rk = RK_VOID;
 		e = p_int(msg, "other_id", true, &p[1]);
 	}
+	else if (!strcmp(type, "upload"))
+	{
+		q->stmt = S_UPLOAD;
+		q->nparams = 5;
+		ARG(p_int(msg, "chat_id", true, &p[1]));
+		ARG(p_str(msg, "file_name", true, 1024, &p[2]));
+		ARG(p_str(msg, "content_type", true, 255, &p[3]));
+		ARG(p_int(msg, "size", true, &p[4]));
+	}
+	else if (!strcmp(type, "attachment_url"))
+	{
+		q->stmt = S_ATTACHMENT_URL;
+		q->nparams = 4;
+		ARG(p_int(msg, "attachment_id", true, &p[1]));
+		ARG(p_int(msg, "expires_s", false, &p[2]));
+		ARG(p_bool(msg, "inline", false, &p[3]));
+	}
 	else
 	{
 		q->nparams = 1;
@@ -401,6 +419,10 @@ send_sql_error(struct conn *c, const char *id, PGresult *res)
 		send_error(c, id, E_FORBIDDEN, msg ? msg : "access denied");
 	else if (!strncmp(state, "22", 2))
 		send_error(c, id, E_INVALID, msg ? msg : "invalid argument");
+	else if (!strcmp(state, "54000"))
+		send_error(c, id, E_RATE_LIMITED, msg ? msg : "a limit was reached");
+	else if (!strcmp(state, "55000"))
+		send_error(c, id, E_UNSUPPORTED, msg ? msg : "not configured on this server");
 	else if (!strncmp(state, "08", 2) || !strncmp(state, "53", 2) || !strncmp(state, "57", 2) ||
 			 !strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03"))
 		send_error(c, id, E_UNAVAILABLE, "the database is unavailable or busy; retry");

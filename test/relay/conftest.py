@@ -28,7 +28,7 @@ ORIGIN = "http://app.example"
 SECRET = b"relay-test-secret-0123456789-abcdefghijklmnop"
 PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
 
-_port = [18100 + (os.getpid() % 40) * 20]
+_port = [int(os.environ.get("RELAY_TEST_PORT_BASE") or 18100 + (os.getpid() % 40) * 20)]
 _user = [900000 + (os.getpid() % 1000) * 1000]
 
 
