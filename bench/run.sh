@@ -111,6 +111,13 @@ log "cluster: restarting (shared_buffers = '$shared_buffers', shared_preload_lib
 libdir=$(psql_db -d postgres -tAc "SELECT setting FROM pg_config WHERE name = 'PKGLIBDIR'")
 sharedir=$(psql_db -d postgres -tAc "SELECT setting FROM pg_config WHERE name = 'SHAREDIR'")
 so_md5=$(md5sum "$libdir/chat.so" | cut -c1-12)
+# other checkouts on the same machine install into the same directory
+if [ -f "$root/chat.so" ] && [ "$(md5sum "$root/chat.so" | cut -c1-12)" = "$so_md5" ]; then
+	so_origin="this tree's build"
+else
+	so_origin="NOT this tree's build (installed from elsewhere since make install?)"
+	log "warning: the installed chat.so is not $root/chat.so"
+fi
 # the extension's install script: data made with another one is regenerated
 ext_md5=$(cat "$sharedir"/extension/chat--*.sql | md5sum | cut -c1-12)
 git_rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -182,7 +189,7 @@ psql_db -d "$db" -c "CHECKPOINT"
 	echo
 	echo "- command: \`$command\` (from \`$root\`)"
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), results in \`bench/results/$stamp/\`"
-	echo "- extension: commit $git_rev, chat.so md5 $so_md5…, install script md5 $ext_md5…; events: $(psql_db -d "$db" -tAc "SELECT current_setting('chat.event_mode')") mode"
+	echo "- extension: commit $git_rev, chat.so md5 $so_md5… ($so_origin), install script md5 $ext_md5…; events: $(psql_db -d "$db" -tAc "SELECT current_setting('chat.event_mode')") mode"
 	echo "- CPU: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), RAM $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "- $(psql_db -d "$db" -tAc 'SELECT version()')"
 	echo "- data: $(psql_db -d "$db" -tAc "SELECT format('%s chats, %s messages in %s monthly partitions + default (%s), big seller with %s chats, database %s',
