@@ -102,6 +102,7 @@ extern int	relay_users;
 /* frames (ws.c) */
 struct frame *frame_new(const char *data, size_t len);
 void		frame_unref(struct frame *f);
+bool		origin_allowed(struct lws *wsi, bool missing_ok);
 
 /* connections (ws.c) */
 void		conn_send(struct conn *c, struct frame *f);

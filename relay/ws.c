@@ -294,15 +294,15 @@ refuse(struct lws *wsi, unsigned int status, const char *why)
 	return 1;
 }
 
-/* Is the request's Origin allowed? */
-static bool
-origin_ok(struct lws *wsi)
+/* Is the request's Origin in the allow-list (exact match)? missing_ok decides a request without one. */
+bool
+origin_allowed(struct lws *wsi, bool missing_ok)
 {
 	char		origin[512];
 	int			n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
 
 	if (n <= 0)
-		return cf_allow_no_origin;
+		return missing_ok;
 	if (n >= (int) sizeof(origin) || lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) < 0)
 		return false;
 	for (int i = 0; i < cf_allow_origin.n; i++)
@@ -370,7 +370,7 @@ confirm_upgrade(struct lws *wsi, const char *upgrade)
 		return refuse(wsi, 404, "the WebSocket lives at /ws");
 	if (relay_shutting_down)
 		return refuse(wsi, 503, "relay restarting");
-	if (!origin_ok(wsi))
+	if (!origin_allowed(wsi, cf_allow_no_origin))
 	{
 		metrics.origin_refused++;
 		return refuse(wsi, 403, "origin not allowed");
