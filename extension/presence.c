@@ -10,7 +10,9 @@
  * upserts it first, so two relays dropping a user's last two connections at
  * once cannot both believe the other one is still there. Changes of several
  * users are applied in ascending user id, so concurrent batches cannot
- * deadlock.
+ * deadlock. last_seen is read from the clock once that row lock is held, so
+ * it grows with every change of a user: a client that receives a presence()
+ * reply and an event in either order keeps the one with the later last_seen.
  *
  * Dead relays: each relay holds a session advisory lock keyed by its relay id
  * on its LISTEN connection (relay_register). relay_heartbeat, called by every
@@ -193,8 +195,8 @@ ApplyPresence(text *relay_id, int64 user_id, bool online)
 	uint64		rows;
 
 	ChatPlanOnce(&plan_lock,
-				 "INSERT INTO chat.last_seen AS l (user_id, last_seen) VALUES ($1, now()) "
-				 "ON CONFLICT (user_id) DO UPDATE SET last_seen = now() RETURNING l.last_seen",
+				 "INSERT INTO chat.last_seen AS l (user_id, last_seen) VALUES ($1, clock_timestamp()) "
+				 "ON CONFLICT (user_id) DO UPDATE SET last_seen = clock_timestamp() RETURNING l.last_seen",
 				 1, types);
 	ChatPlanOnce(&plan_add,
 				 "INSERT INTO chat.presence (user_id, relay_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",

@@ -66,6 +66,17 @@ function defaultUuid() {
 }
 
 // headers a browser sets itself and refuses from scripts
+/**
+ * An ISO 8601 time as microseconds since the epoch (Date keeps only
+ * milliseconds; the database gives microseconds); null or unparsable: -1.
+ */
+export function timeMicros(iso) {
+  const ms = iso == null ? NaN : Date.parse(iso);
+  if (Number.isNaN(ms)) return -1;
+  const frac = /T[^.]*\.(\d+)/.exec(iso);
+  return Math.floor(ms / 1000) * 1e6 + Number(((frac && frac[1]) || '').padEnd(6, '0').slice(0, 6));
+}
+
 const FORBIDDEN_HEADERS = new Set(['content-length', 'host', 'connection', 'expect']);
 
 const WS_CONNECTING = 0;
@@ -876,6 +887,10 @@ export class ChatClient {
 
   _onPresence(m) {
     const p = { user_id: m.user_id, online: !!m.online, last_seen: m.last_seen ?? null };
+    // A presence() reply read just before a change can arrive after that
+    // change's event: last_seen grows with every change, the later one wins.
+    const known = this._presence.get(p.user_id);
+    if (known && timeMicros(known.last_seen) > timeMicros(p.last_seen)) return;
     this._presence.set(p.user_id, p);
     this._emit('presence', p);
   }

@@ -187,7 +187,7 @@ test('read, typing and presence events are passed on; presence is asked again af
   assert.deepEqual(events.find((x) => x.t === 'typing').e, { chat_id: 1, user_id: 2 });
   assert.equal(client.presenceOf(2).online, false);
   const w = client.watchPresence([2, 3]);
-  ws.ok(ws.last('presence'), [{ user_id: 2, online: true, last_seen: null }]);
+  ws.ok(ws.last('presence'), [{ user_id: 2, online: true, last_seen: '2026-11-25T18:00:05.000001+00:00' }]);
   await w;
   assert.equal(client.presenceOf(2).online, true);
   ws.drop(1006);
@@ -195,5 +195,25 @@ test('read, typing and presence events are passed on; presence is asked again af
   ws = sockets[1];
   ws.welcome();
   assert.deepEqual(ws.last('presence').user_ids, [2, 3]);
+  client.close();
+});
+
+test('a presence reply older than an event already received does not undo it', async () => {
+  const { client, sockets, events } = await connected();
+  const ws = sockets[0];
+  const asked = client.presence([2, 3]);
+  // Boris comes online after the database answered but before the answer arrives
+  ws.push({ v: 1, type: 'presence', user_id: 2, online: true, last_seen: '2026-11-25T18:00:00.000002+00:00' });
+  ws.ok(ws.last('presence'), [
+    { user_id: 2, online: false, last_seen: '2026-11-25T18:00:00.000001+00:00' }, // 1 µs older
+    { user_id: 3, online: false, last_seen: null },
+  ]);
+  await asked;
+  assert.equal(client.presenceOf(2).online, true);
+  assert.equal(client.presenceOf(3).online, false);
+  assert.deepEqual(events.filter((x) => x.t === 'presence').map((x) => `${x.e.user_id}:${x.e.online}`), ['2:true', '3:false']);
+  // a later change still gets through, in another time zone too
+  ws.push({ v: 1, type: 'presence', user_id: 2, online: false, last_seen: '2026-11-25T21:00:00.5+03:00' });
+  assert.equal(client.presenceOf(2).online, false);
   client.close();
 });
