@@ -58,8 +58,7 @@ start)
 	fi
 	# the relay logs in as chat_relay: EXECUTE on the API through chat_app, nothing else
 	as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$pgdir" -p "$pgport" -U postgres -d "$db" -c \
-		"DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'chat_relay') THEN
-		 CREATE ROLE chat_relay LOGIN IN ROLE chat_app; END IF; END\$\$"
+		"ALTER ROLE chat_relay LOGIN"
 	if running; then
 		echo "demo relay already running (pid $(cat "$run/relay.pid"))"
 	else

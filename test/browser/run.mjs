@@ -216,7 +216,7 @@ async function main() {
       cluster('createdb', pg.dir, String(pg.port), DB);
       cluster('seed', pg.dir, String(pg.port), DB);
       pg.db = DB;
-      psql("DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'chat_relay') THEN CREATE ROLE chat_relay LOGIN IN ROLE chat_app; END IF; END$$");
+      psql('ALTER ROLE chat_relay LOGIN'); // CREATE EXTENSION made it NOLOGIN
       pg.chat = Number(psql("SELECT chat.open_chat(2, 'listing', 1001, 1)"));
       pg.long = Number(psql("SELECT chat.open_chat(4, 'direct', NULL, 1)"));
       psql(`SELECT count(chat.send_message(CASE WHEN i % 2 = 0 THEN 1 ELSE 4 END, ${pg.long}, 'old message ' || i)) FROM generate_series(1, 80) AS i`);
