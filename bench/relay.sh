@@ -46,7 +46,7 @@ start_relay() {   # ours | node
 		"$root/relay/chat-relay" --listen 127.0.0.1:$OURS_PORT \
 			--db "host=$DIR/data port=$PG_PORT dbname=chat user=chat_relay" \
 			--jwt-secret-file "$DIR/secret" --allow-origin http://bench.local --relay-id bench \
-			--rate 1000 --burst 1000 --log-level warn --event-lib "${EVENT_LIB:-poll}" \
+			--rate 1000 --burst 1000 --log-level warn --event-lib "${EVENT_LIB:-poll}" ${RELAY_FLAGS:-} \
 			>"$DIR/ours.log" 2>&1 &
 		relay_pid=$!
 		port=$OURS_PORT
@@ -60,6 +60,7 @@ start_relay() {   # ours | node
 }
 stop_relay() { kill "$relay_pid" 2>/dev/null || true; wait "$relay_pid" 2>/dev/null || true; }
 rss_kb() { awk '/^VmRSS/ {print $2}' /proc/$relay_pid/status; }
+anon_kb() { awk '/^RssAnon/ {print $2}' /proc/$relay_pid/status; }
 cpu_s() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' /proc/$relay_pid/stat; }
 loadgen() {   # which n hold measure -> runs in background, sets lg_pid
 	local auth=()
@@ -81,13 +82,21 @@ for which in $RELAYS; do
 	# memory per idle connection
 	has rss && for n in $RSS_CONNS; do
 		start_relay $which
-		sleep 1
-		base=$(rss_kb)
-		loadgen $which $n 3 0
-		sleep 2
-		rss=$(rss_kb)
+		# warm-up: 200 connections come and go, so the baseline already has
+		# the code of handshakes, token checks and JSON paged in (a cold
+		# baseline charges megabytes of shared library pages to the first
+		# connections)
+		loadgen $which 200 0 0
 		wait "$lg_pid" || true
-		emit "{\"relay\":\"$which\",\"test\":\"rss\",\"conns\":$n,\"base_kb\":$base,\"rss_kb\":$rss,\"per_conn_kb\":$(echo "scale=2; ($rss - $base) / $n" | bc)}"
+		sleep 3
+		base=$(rss_kb)
+		base_anon=$(anon_kb)
+		loadgen $which $n 6 0
+		sleep 4
+		rss=$(rss_kb)
+		anon=$(anon_kb)
+		wait "$lg_pid" || true
+		emit "{\"relay\":\"$which\",\"test\":\"rss\",\"conns\":$n,\"connected\":$(jq .connected "$DIR/loadgen.out"),\"base_kb\":$base,\"rss_kb\":$rss,\"per_conn_kb\":$(echo "scale=2; ($rss - $base) / $n" | bc),\"anon_per_conn_kb\":$(echo "scale=2; ($anon - $base_anon) / $n" | bc)}"
 		stop_relay
 	done
 	# latency at 500 and 2000 events/s to 1000 clients, CPU per frame

@@ -107,7 +107,7 @@ static const struct cf_entry cf_table[] = {
 	{"send_queue", CF_INT, &cf_send_queue, true, "1024", 4, 1000000, "frames queued per connection before it is closed with 1013"},
 	{"send_queue_bytes", CF_INT, &cf_send_queue_bytes, true, "4194304", 4096, 1073741824, "bytes queued per connection before it is closed with 1013"},
 	{"slow_close_timeout", CF_INT, &cf_slow_close_timeout, true, "5", 1, 600, "seconds a closed slow reader gets to take its close frame"},
-	{"rx_buffer", CF_INT, &cf_rx_buffer, false, "1024", 128, 1048576, "receive buffer per connection, bytes (larger messages arrive in pieces)"},
+	{"rx_buffer", CF_INT, &cf_rx_buffer, false, "256", 128, 1048576, "receive buffer per connection, bytes (larger messages arrive in pieces)"},
 	{"pool_size", CF_INT, &cf_pool_size, false, "2", 1, 64, "database connections for requests (plus one for LISTEN)"},
 	{"pipeline_depth", CF_INT, &cf_pipeline_depth, false, "64", 1, 10000, "queries in flight per database connection"},
 	{"statement_timeout", CF_INT, &cf_statement_timeout, false, "10", 1, 3600, "seconds a request may run in the database"},

@@ -16,6 +16,7 @@
 #include "static.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,33 @@ begin_shutdown(void)
 	presence_stop();
 }
 
+/*
+ * Handshakes (header tables, token checks) and closed connections leave
+ * freed memory scattered through the heap, which glibc keeps. Once a burst
+ * of connections is over (or every 10 s while it lasts), give whole free
+ * pages back so the RSS follows the connections that remain.
+ */
+static void
+trim_heap(void)
+{
+	static uint64_t seen_total;
+	static int	seen_conns;
+	static bool owed;
+	static int64_t last_trim;
+	bool		churn = metrics.connections_total != seen_total || relay_conns != seen_conns;
+	int64_t		now = lws_now_usecs();
+
+	seen_total = metrics.connections_total;
+	seen_conns = relay_conns;
+	owed = owed || churn;
+	if (owed && (!churn || now - last_trim > 10 * LWS_US_PER_SEC))
+	{
+		malloc_trim(0);
+		owed = false;
+		last_trim = now;
+	}
+}
+
 /* Every second (every 100 ms while stopping): expiry and shutdown progress. */
 static void
 tick(lws_sorted_usec_list_t *sul)
@@ -86,6 +114,7 @@ tick(lws_sorted_usec_list_t *sul)
 		return;
 	}
 	ws_tick();
+	trim_heap();
 	lws_sul_schedule(relay_context, 0, &tick_sul, tick, LWS_US_PER_SEC);
 }
 

@@ -12,6 +12,7 @@ packages=(
 	libpq-dev libjansson-dev libwebsockets-dev libjwt-dev libssl-dev
 	python3 python3-psycopg2 python3-pytest python3-websockets python3-cryptography
 	chromium
+	jq bc # benchmark drivers
 	# attachments: independent SigV4 implementation, HTTP client, and an
 	# S3-compatible server that verifies signatures (Ceph RADOS Gateway on a
 	# one-OSD in-memory cluster, test/s3/rgw.sh)
