@@ -46,7 +46,7 @@ start_relay() {   # ours | node
 		"$root/relay/chat-relay" --listen 127.0.0.1:$OURS_PORT \
 			--db "host=$DIR/data port=$PG_PORT dbname=chat user=chat_relay" \
 			--jwt-secret-file "$DIR/secret" --allow-origin http://bench.local --relay-id bench \
-			--rate 1000 --burst 1000 --log-level warn --event-lib "${EVENT_LIB:-poll}" ${RELAY_FLAGS:-} \
+			--rate 1000 --burst 1000 --log-level warn --event-lib "${EVENT_LIB:-libev}" ${RELAY_FLAGS:-} \
 			>"$DIR/ours.log" 2>&1 &
 		relay_pid=$!
 		port=$OURS_PORT

@@ -118,7 +118,7 @@ static const struct cf_entry cf_table[] = {
 	{"presence_grace", CF_INT, &cf_presence_grace, false, "15", 0, 3600, "seconds without heartbeat before a relay whose lock is free is cleared"},
 	{"shutdown_timeout", CF_INT, &cf_shutdown_timeout, false, "5", 1, 600, "seconds SIGTERM waits for clients to take their close frame"},
 	{"log_level", CF_STR, &cf_log_level, true, "info", NOLIM, "error, warn, info or debug"},
-	{"event_lib", CF_STR, &cf_event_lib, false, "poll", NOLIM, "event loop: poll or libev (epoll)"},
+	{"event_lib", CF_STR, &cf_event_lib, false, "libev", NOLIM, "event loop: libev (epoll) or poll"},
 	/* static.c, devtoken.c */
 	{"www", CF_STR, &cf_www, false, "", NOLIM, "folder of static files served by GET (the demo: relay/www; empty: none)"},
 	{"www_csp", CF_STR, &cf_www_csp, true, "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data: http: https:; media-src 'self' blob: http: https:; connect-src 'self' ws: wss: http: https:; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'", NOLIM, "Content-Security-Policy of static files"},

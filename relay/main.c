@@ -16,6 +16,7 @@
 #include "static.h"
 
 #include <errno.h>
+#include <ev.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ bool		relay_destroying;
 int			relay_conns;
 int			relay_users;
 
+static struct ev_loop *own_loop;	/* event_lib = libev: the loop we run */
 static int	signal_marker;		/* opaque of the signalfd's wsi */
 static bool interrupted;
 static int64_t shutdown_deadline;
@@ -283,7 +285,24 @@ main(int argc, char **argv)
 	info.vhost_name = "chat";
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
 	if (strcmp(cf_event_lib, "libev") == 0)
+	{
+		/*
+		 * Our own libev loop, lent to lws: lws's internal one would keep
+		 * lws_service() inside ev_run() until the context dies, so the loop
+		 * could not be left at shutdown. libev must not touch the signal
+		 * mask: SIGTERM / SIGHUP stay blocked for the signalfd.
+		 */
+		own_loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+		if (own_loop == NULL)
+		{
+			log_error("cannot create the libev loop");
+			auth_free();
+			config_free();
+			return 1;
+		}
 		info.options |= LWS_SERVER_OPTION_LIBEV;
+		info.foreign_loops = (void **) &own_loop;
+	}
 	else if (strcmp(cf_event_lib, "poll") != 0)
 	{
 		log_error("event_lib must be poll or libev, not \"%s\"", cf_event_lib);
@@ -323,8 +342,12 @@ main(int argc, char **argv)
 	lws_sul_schedule(relay_context, 0, &tick_sul, tick, LWS_US_PER_SEC);
 
 	while (!interrupted)
-		if (lws_service(relay_context, 0) < 0)
+	{
+		if (own_loop)
+			ev_run(own_loop, EVRUN_ONCE);
+		else if (lws_service(relay_context, 0) < 0)
 			break;
+	}
 
 	log_info("stopped");
 	relay_destroying = true;
@@ -332,6 +355,8 @@ main(int argc, char **argv)
 	presence_free();
 	pg_stop();
 	lws_context_destroy(relay_context);
+	if (own_loop)
+		ev_loop_destroy(own_loop);
 	event_free();
 	users_free();
 	auth_free();

@@ -9,7 +9,7 @@ packages=(
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib
 	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	postgresql-15-partman
-	libpq-dev libjansson-dev libwebsockets-dev libjwt-dev libssl-dev
+	libpq-dev libjansson-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev libjwt-dev libssl-dev
 	python3 python3-psycopg2 python3-pytest python3-websockets python3-cryptography
 	chromium
 	jq bc # benchmark drivers

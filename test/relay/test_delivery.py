@@ -2,6 +2,7 @@
 across relays sharing only the database; requests map to the SQL API and
 are answered exactly once."""
 import json
+import signal
 import uuid
 
 from conftest import connect, jwt, new_users, open_chat, run, sql, wait_until
@@ -43,6 +44,27 @@ def test_cross_relay_delivery(relays):
         e = await ca.event(is_msg(chat, 2))
         assert e["message"]["body"] == "back through B"
     run(go())
+
+
+def test_both_event_loops_deliver_and_stop_cleanly(relays):
+    """event_lib = poll and libev (the default) on two relays: traffic both
+    ways, SIGHUP, then SIGTERM (the fixture requires exit 0 of each)."""
+    rp, rl = relays("loop-poll", event_lib="poll"), relays("loop-libev", event_lib="libev")
+    a, b = new_users()
+    chat = open_chat(a, b)
+
+    async def go():
+        ca, cb = await connect(rp, a), await connect(rl, b)
+        for i in range(1, 21):
+            sender, receiver = (ca, cb) if i % 2 else (cb, ca)
+            await sender.ok("send", chat_id=chat, body="n%d" % i)
+            e = await receiver.event(is_msg(chat, i))
+            assert e["message"]["body"] == "n%d" % i
+    run(go())
+    for r in (rp, rl):
+        r.signal(signal.SIGHUP)
+        wait_until(lambda: "configuration reloaded" in r.log(), what="%s reloaded" % r.name)
+        assert r.stop(timeout=10) == 0, r.log()[-3000:]
 
 
 def test_requests_map_to_the_sql_api(relays):
