@@ -359,6 +359,7 @@ main(int argc, char **argv)
 		ev_loop_destroy(own_loop);
 	event_free();
 	users_free();
+	ws_free();
 	auth_free();
 	config_free();
 	return 0;

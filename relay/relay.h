@@ -111,6 +111,7 @@ void		conn_close(struct conn *c, uint16_t code);
 void		ws_broadcast(struct frame *f);
 void		ws_close_all(uint16_t code);
 void		ws_tick(void);
+void		ws_free(void);
 int			ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 						void *user, void *in, size_t len);
 
