@@ -13,7 +13,7 @@ OURS_PORT=${OURS_PORT:-18500}
 NODE_PORT=${NODE_PORT:-18501}
 PEER=${PEER:-$root/../shared/peers/node-relay}
 DUR=${DUR:-10}
-FANOUT_RATES=${FANOUT_RATES:-"50 100 200 300 400"}
+FANOUT_RATES=${FANOUT_RATES:-"200 400 600 800 1000 1200"}
 RELAYS=${RELAYS:-"ours node"}               # which relays, in this order
 PHASES=${PHASES:-"rss latency fanout full"} # which measurements
 RSS_CONNS=${RSS_CONNS:-"1000 10000"}
@@ -73,7 +73,10 @@ loadgen() {   # which n hold measure -> runs in background, sets lg_pid
 	for _ in $(seq 1200); do [ -f "$DIR/ready" ] && break; sleep 0.1; done
 }
 publish() {   # mode rate fanout
-	MODE=$1 RATE=$2 FANOUT=$3 DURATION=$DUR USERS=1000 node "$here/publisher.js" >"$DIR/pub.out"
+	# send_message is a round trip with a commit: more connections to reach the rate
+	local conns=4
+	[ "$1" = send ] && conns=${SEND_CONNS:-16}
+	MODE=$1 RATE=$2 FANOUT=$3 DURATION=$DUR USERS=1000 CONNS=$conns node "$here/publisher.js" >"$DIR/pub.out"
 }
 emit() { echo "$1" | tee -a "$DIR/results.jsonl"; }
 
@@ -96,7 +99,7 @@ for which in $RELAYS; do
 		rss=$(rss_kb)
 		anon=$(anon_kb)
 		wait "$lg_pid" || true
-		emit "{\"relay\":\"$which\",\"test\":\"rss\",\"conns\":$n,\"connected\":$(jq .connected "$DIR/loadgen.out"),\"base_kb\":$base,\"rss_kb\":$rss,\"per_conn_kb\":$(echo "scale=2; ($rss - $base) / $n" | bc),\"anon_per_conn_kb\":$(echo "scale=2; ($anon - $base_anon) / $n" | bc)}"
+		emit "{\"relay\":\"$which\",\"test\":\"rss\",\"conns\":$n,\"connected\":$(jq .connected "$DIR/loadgen.out"),\"base_kb\":$base,\"rss_kb\":$rss,\"per_conn_kb\":$(awk -v a="$base" -v b="$rss" -v n="$n" 'BEGIN { printf "%.2f", (b - a) / n }'),\"anon_per_conn_kb\":$(awk -v a="$base_anon" -v b="$anon" -v n="$n" 'BEGIN { printf "%.2f", (b - a) / n }')}"
 		stop_relay
 	done
 	# latency at 500 and 2000 events/s to 1000 clients, CPU per frame
@@ -107,7 +110,7 @@ for which in $RELAYS; do
 		publish notify $rate 2
 		c1=$(cpu_s)
 		wait "$lg_pid" || true
-		emit "{\"relay\":\"$which\",\"test\":\"latency\",\"rate\":$rate,\"cpu_s\":$(echo "$c1 - $c0" | bc),\"loadgen\":$(cat "$DIR/loadgen.out")}"
+		emit "{\"relay\":\"$which\",\"test\":\"latency\",\"rate\":$rate,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }'),\"loadgen\":$(cat "$DIR/loadgen.out")}"
 	done
 	# fan-out: each event to 100 of 1000 connections
 	has fanout && for rate in $FANOUT_RATES; do
@@ -116,7 +119,7 @@ for which in $RELAYS; do
 		publish notify $rate 100
 		c1=$(cpu_s)
 		wait "$lg_pid" || true
-		emit "{\"relay\":\"$which\",\"test\":\"fanout\",\"rate\":$rate,\"cpu_s\":$(echo "$c1 - $c0" | bc),\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")}"
+		emit "{\"relay\":\"$which\",\"test\":\"fanout\",\"rate\":$rate,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }'),\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")}"
 	done
 	# full path: send_message commit -> frame, 2000 messages/s
 	if has full; then
