@@ -31,7 +31,7 @@ function notifyPayload() {
     const r = await clients[0].query('SELECT chat_id, user_a FROM chat.chats WHERE user_a >= $1 AND user_b < $2 ORDER BY chat_id', [FIRST, FIRST + USERS]);
     chats = r.rows.map((x) => [Number(x.chat_id), Number(x.user_a)]);
   }
-  const total = Math.round(RATE * DURATION), t0 = nowUs();
+  const total = Math.round(RATE * DURATION), t0 = nowUs(), cpu0 = process.cpuUsage();
   async function worker(c) {
     for (;;) {
       const el = nowUs() - t0;
@@ -52,6 +52,7 @@ function notifyPayload() {
   }
   await Promise.all(clients.map(worker));
   const el = (nowUs() - t0) / 1e6;
-  console.log(JSON.stringify({ mode: MODE, rate: RATE, fanout: FANOUT, done, achieved: done / el }));
+  const cpu = process.cpuUsage(cpu0);
+  console.log(JSON.stringify({ mode: MODE, rate: RATE, fanout: FANOUT, done, achieved: done / el, cpu_s: (cpu.user + cpu.system) / 1e6 }));
   await Promise.all(clients.map((c) => c.end()));
 })().catch((e) => { console.error(e); process.exit(1); });

@@ -79,6 +79,24 @@ publish() {   # mode rate fanout
 	MODE=$1 RATE=$2 FANOUT=$3 DURATION=$DUR USERS=1000 CONNS=$conns node "$here/publisher.js" >"$DIR/pub.out"
 }
 emit() { echo "$1" | tee -a "$DIR/results.jsonl"; }
+# CPU seconds so far of a process, and of the whole PostgreSQL cluster
+pid_cpu() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_cpu() {
+	local pm total=0
+	pm=$(head -1 "$DIR/data/postmaster.pid")
+	for p in $pm $(ps -o pid= --ppid "$pm"); do total=$(awk -v a="$total" -v b="$(pid_cpu "$p")" 'BEGIN { print a + b }'); done
+	echo "$total"
+}
+machine_busy() { awk -v t="$(getconf CLK_TCK)" '/^cpu / {print ($2 + $3 + $4 + $7 + $8) / t}' /proc/stat; }
+cpu_start() { cpu0=("$(cpu_s)" "$(pg_cpu)" "$(pid_cpu "$lg_pid")" "$(machine_busy)"); }
+# {"relay":…,"postgres":…,"loadgen":…,"publisher":…,"machine":…}: CPU seconds over the phase
+cpu_json() {
+	local now=("$(cpu_s)" "$(pg_cpu)" "$(pid_cpu "$lg_pid")" "$(machine_busy)")
+	awk -v r0="${cpu0[0]}" -v r1="${now[0]}" -v p0="${cpu0[1]}" -v p1="${now[1]}" \
+		-v l0="${cpu0[2]}" -v l1="${now[2]}" -v m0="${cpu0[3]}" -v m1="${now[3]}" \
+		-v pub="$(jq .cpu_s "$DIR/pub.out")" \
+		'BEGIN { printf "{\"relay\":%.2f,\"postgres\":%.2f,\"loadgen\":%.2f,\"publisher\":%.2f,\"machine\":%.2f}", r1 - r0, p1 - p0, l1 - l0, pub, m1 - m0 }'
+}
 
 has() { [[ " $PHASES " == *" $1 "* ]]; }
 for which in $RELAYS; do
@@ -107,26 +125,32 @@ for which in $RELAYS; do
 	has latency && for rate in 500 2000; do
 		loadgen $which 1000 1 $((DUR + 2))
 		c0=$(cpu_s)
+		cpu_start
 		publish notify $rate 2
 		c1=$(cpu_s)
+		cpu=$(cpu_json)
 		wait "$lg_pid" || true
-		emit "{\"relay\":\"$which\",\"test\":\"latency\",\"rate\":$rate,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }'),\"loadgen\":$(cat "$DIR/loadgen.out")}"
+		emit "{\"relay\":\"$which\",\"test\":\"latency\",\"rate\":$rate,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }'),\"cpu\":$cpu,\"loadgen\":$(cat "$DIR/loadgen.out")}"
 	done
 	# fan-out: each event to 100 of 1000 connections
 	has fanout && for rate in $FANOUT_RATES; do
 		loadgen $which 1000 1 $((DUR + 2))
 		c0=$(cpu_s)
+		cpu_start
 		publish notify $rate 100
 		c1=$(cpu_s)
+		cpu=$(cpu_json)
 		wait "$lg_pid" || true
-		emit "{\"relay\":\"$which\",\"test\":\"fanout\",\"rate\":$rate,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }'),\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")}"
+		emit "{\"relay\":\"$which\",\"test\":\"fanout\",\"rate\":$rate,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }'),\"cpu\":$cpu,\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")}"
 	done
 	# full path: send_message commit -> frame, 2000 messages/s
 	if has full; then
 		loadgen $which 1000 1 $((DUR + 2))
+		cpu_start
 		publish send 2000 2
+		cpu=$(cpu_json)
 		wait "$lg_pid" || true
-		emit "{\"relay\":\"$which\",\"test\":\"full_path\",\"rate\":2000,\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")}"
+		emit "{\"relay\":\"$which\",\"test\":\"full_path\",\"rate\":2000,\"cpu\":$cpu,\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")}"
 	fi
 	stop_relay
 done
