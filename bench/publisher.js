@@ -16,6 +16,7 @@ const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const BODY = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tem';
 let id = 0, issued = 0, done = 0;
+const callMs = []; // duration of each call (send_message: the round trip with its commit)
 
 function notifyPayload() {
   const users = new Set();
@@ -39,6 +40,7 @@ function notifyPayload() {
       const due = Math.min(total, Math.floor((el * RATE) / 1e6)) - issued;
       if (due <= 0) { await sleep(1); continue; }
       const b = Math.min(due, BATCH); issued += b;
+      const c0 = nowUs();
       if (MODE === 'send') {
         const [chat, user] = chats[Math.floor(Math.random() * chats.length)];
         await c.query({ name: 'send', text: 'SELECT chat.send_message($1, $2, $3)', values: [user, chat, `ts=${nowUs()} ${BODY}`] });
@@ -47,12 +49,16 @@ function notifyPayload() {
         const sql = 'SELECT ' + vals.map((_, i) => `pg_notify('chat_events',$${i + 1})`).join(',');
         await c.query({ name: `n${b}`, text: sql, values: vals });
       }
+      callMs.push((nowUs() - c0) / 1000);
       done += b;
     }
   }
   await Promise.all(clients.map(worker));
   const el = (nowUs() - t0) / 1e6;
   const cpu = process.cpuUsage(cpu0);
-  console.log(JSON.stringify({ mode: MODE, rate: RATE, fanout: FANOUT, done, achieved: done / el, cpu_s: (cpu.user + cpu.system) / 1e6 }));
+  callMs.sort((a, b) => a - b);
+  const q = (p) => (callMs.length ? callMs[Math.min(callMs.length - 1, Math.floor(p * callMs.length))] : null);
+  console.log(JSON.stringify({ mode: MODE, rate: RATE, fanout: FANOUT, done, achieved: done / el,
+    cpu_s: (cpu.user + cpu.system) / 1e6, call_p50_ms: q(0.5), call_p99_ms: q(0.99) }));
   await Promise.all(clients.map((c) => c.end()));
 })().catch((e) => { console.error(e); process.exit(1); });
