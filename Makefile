@@ -83,7 +83,10 @@ bench: deps
 	bench/maintenance.sh
 	bench/relay.sh
 
-bench-relay:
+# chat-relay against the Node peer (summary: bench/relay_report.py)
+bench-relay: deps
+	$(MAKE) all
+	$(MAKE) install
 	bench/relay.sh
 
 # chat.maintain against pg_partman (SMALL=1 for a quick run)

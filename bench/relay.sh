@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/relay.sh: chat-relay and the Node.js peer (../shared/peers/node-relay)
 # side by side: same PostgreSQL, same events, same machine, one after the
-# other. Prints JSON lines (also in $DIR/results.jsonl); docs/benchmarks-relay.md
-# records a run. QUICK=1 shortens every phase. Bounded: each phase stops by itself.
+# other. Prints JSON lines (also appended to $DIR/results.jsonl), then the
+# medians of every run in $DIR (bench/relay_report.py); docs/benchmarks-relay.md
+# records RUNS=3. QUICK=1 shortens every phase. Bounded: each phase stops by itself.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -19,6 +20,12 @@ PHASES=${PHASES:-"rss latency fanout full"} # which measurements
 RSS_CONNS=${RSS_CONNS:-"1000 10000"}
 [ "${QUICK:-0}" = 1 ] && DUR=5
 
+# RUNS=3: three whole runs, then one summary of their medians
+if [ "${RUNS:-1}" -gt 1 ]; then
+	for i in $(seq "$RUNS"); do RUNS=1 NO_REPORT=1 "$0"; done
+	/usr/bin/python3 "$here/relay_report.py" "$DIR/results.jsonl"
+	exit 0
+fi
 mkdir -p "$DIR"
 chmod 755 "$DIR"
 export PGBIN
@@ -155,3 +162,5 @@ for which in $RELAYS; do
 	stop_relay
 done
 "$root/test/cluster.sh" stop "$DIR/data"
+# results.jsonl keeps every run made in $DIR: the summary is their medians
+[ -n "${NO_REPORT:-}" ] || /usr/bin/python3 "$here/relay_report.py" "$DIR/results.jsonl"
