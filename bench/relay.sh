@@ -18,6 +18,7 @@ FANOUT_RATES=${FANOUT_RATES:-"200 400 600 800 1000 1200"}
 RELAYS=${RELAYS:-"ours node"}               # which relays, in this order
 PHASES=${PHASES:-"rss latency fanout full"} # which measurements
 RSS_CONNS=${RSS_CONNS:-"1000 10000"}
+FULL_RATES=${FULL_RATES:-"500 2000"}          # send_message/s for the full path
 [ "${QUICK:-0}" = 1 ] && DUR=5
 
 # RUNS=3: three whole runs, then one summary of their medians
@@ -150,15 +151,15 @@ for which in $RELAYS; do
 		wait "$lg_pid" || true
 		emit "{\"relay\":\"$which\",\"test\":\"fanout\",\"rate\":$rate,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }'),\"cpu\":$cpu,\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")}"
 	done
-	# full path: send_message commit -> frame, 2000 messages/s
-	if has full; then
-		loadgen $which 1000 1 $((DUR + 2))
+	# full path: send_message commit -> frame
+	has full && for rate in $FULL_RATES; do
+		loadgen $which 1000 1 $((DUR + 6))
 		cpu_start
-		publish send 2000 2
+		publish send $rate 2
 		cpu=$(cpu_json)
 		wait "$lg_pid" || true
-		emit "{\"relay\":\"$which\",\"test\":\"full_path\",\"rate\":2000,\"cpu\":$cpu,\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")}"
-	fi
+		emit "{\"relay\":\"$which\",\"test\":\"full_path\",\"rate\":$rate,\"cpu\":$cpu,\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")}"
+	done
 	stop_relay
 done
 "$root/test/cluster.sh" stop "$DIR/data"
