@@ -107,6 +107,15 @@ cpu_json() {
 }
 
 has() { [[ " $PHASES " == *" $1 "* ]]; }
+# One measured phase: 1000 clients, the publisher at rate, a JSON line.
+phase() {   # test mode rate fanout [extra measuring seconds]
+	loadgen $which 1000 1 $((DUR + ${5:-2}))
+	cpu_start
+	publish "$2" "$3" "$4"
+	cpu=$(cpu_json)
+	wait "$lg_pid" || true
+	emit "{\"relay\":\"$which\",\"test\":\"$1\",\"rate\":$3,\"cpu\":$cpu,\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")}"
+}
 for which in $RELAYS; do
 	# memory per idle connection
 	has rss && for n in $RSS_CONNS; do
@@ -130,36 +139,11 @@ for which in $RELAYS; do
 	done
 	# latency at 500 and 2000 events/s to 1000 clients, CPU per frame
 	start_relay $which
-	has latency && for rate in 500 2000; do
-		loadgen $which 1000 1 $((DUR + 2))
-		c0=$(cpu_s)
-		cpu_start
-		publish notify $rate 2
-		c1=$(cpu_s)
-		cpu=$(cpu_json)
-		wait "$lg_pid" || true
-		emit "{\"relay\":\"$which\",\"test\":\"latency\",\"rate\":$rate,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }'),\"cpu\":$cpu,\"loadgen\":$(cat "$DIR/loadgen.out")}"
-	done
+	has latency && for rate in 500 2000; do phase latency notify $rate 2; done
 	# fan-out: each event to 100 of 1000 connections
-	has fanout && for rate in $FANOUT_RATES; do
-		loadgen $which 1000 1 $((DUR + 2))
-		c0=$(cpu_s)
-		cpu_start
-		publish notify $rate 100
-		c1=$(cpu_s)
-		cpu=$(cpu_json)
-		wait "$lg_pid" || true
-		emit "{\"relay\":\"$which\",\"test\":\"fanout\",\"rate\":$rate,\"cpu_s\":$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }'),\"cpu\":$cpu,\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")}"
-	done
-	# full path: send_message commit -> frame
-	has full && for rate in $FULL_RATES; do
-		loadgen $which 1000 1 $((DUR + 6))
-		cpu_start
-		publish send $rate 2
-		cpu=$(cpu_json)
-		wait "$lg_pid" || true
-		emit "{\"relay\":\"$which\",\"test\":\"full_path\",\"rate\":$rate,\"cpu\":$cpu,\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")}"
-	done
+	has fanout && for rate in $FANOUT_RATES; do phase fanout notify $rate 100; done
+	# full path: send_message commit -> frame (the calls may outlast DUR)
+	has full && for rate in $FULL_RATES; do phase full_path send $rate 2 6; done
 	stop_relay
 done
 "$root/test/cluster.sh" stop "$DIR/data"

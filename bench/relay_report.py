@@ -49,9 +49,14 @@ def lg(d, k):
     return d["loadgen"].get(k)
 
 
+def relay_cpu(d):
+    """CPU seconds of the relay over the phase (cpu_s: results of older runs)."""
+    return d["cpu"]["relay"] if "cpu" in d else d.get("cpu_s")
+
+
 def cpu_per_100k(d):
-    frames = lg(d, "frames")
-    return d["cpu_s"] / frames * 100000 if frames and d.get("cpu_s") is not None else None
+    frames, cpu = lg(d, "frames"), relay_cpu(d)
+    return cpu / frames * 100000 if frames and cpu is not None else None
 
 
 def main(paths):
@@ -77,7 +82,7 @@ def main(paths):
         out.append("| %d | %s / %s | %s / %s | %s | %s |" % (
             rate, fmt(med([lg(d, "p50_ms") for d in o])), fmt(med([lg(d, "p99_ms") for d in o])),
             fmt(med([lg(d, "p50_ms") for d in p])), fmt(med([lg(d, "p99_ms") for d in p])),
-            fmt(med([d["cpu_s"] for d in o])), fmt(med([d["cpu_s"] for d in p]))))
+            fmt(med([relay_cpu(d) for d in o])), fmt(med([relay_cpu(d) for d in p]))))
 
     out.append("\n### CPU seconds of the relay process per 100,000 delivered frames\n")
     out.append("| load | chat-relay | Node peer | ratio |")

@@ -68,11 +68,9 @@ event_frame(json_t *ev, const char *raw, size_t rawlen)
 			size_t		a = (size_t) (k - raw);
 			size_t		b = rawlen - (size_t) (close + 1 - raw);
 
-			f = malloc(sizeof(*f) + LWS_PRE + a + b);
-			f->refs = 1;
-			f->len = (uint32_t) (a + b);
-			memcpy(f->buf + LWS_PRE, raw, a);
-			memcpy(f->buf + LWS_PRE + a, close + 1, b);
+			f = frame_alloc(a + b);
+			memcpy(FRAME_PAYLOAD(f), raw, a);
+			memcpy(FRAME_PAYLOAD(f) + a, close + 1, b);
 			return f;
 		}
 	}
@@ -116,21 +114,22 @@ route(json_t *ev, const char *raw, size_t rawlen)
 		metrics.events_bad++;
 		return;
 	}
-	if (!any_here(rec))
-		return;
-	json_incref(rec);
-	f = event_frame(ev, raw, rawlen);
-	if (f)
+	/* the frame is made once a recipient is found here (most are elsewhere) */
+	f = NULL;
+	json_incref(rec);			/* event_frame may take it out of ev */
+	json_array_foreach(rec, i, v)
 	{
-		json_array_foreach(rec, i, v)
-		{
-			struct user *u = json_is_integer(v) ? users_find(json_integer_value(v)) : NULL;
+		struct user *u = json_is_integer(v) ? users_find(json_integer_value(v)) : NULL;
 
-			for (struct conn *c = u ? u->conns : NULL; c; c = c->u_next)
-				conn_send(c, f);
-		}
-		frame_unref(f);
+		if (!u)
+			continue;
+		if (!f && (f = event_frame(ev, raw, rawlen)) == NULL)
+			break;
+		for (struct conn *c = u->conns; c; c = c->u_next)
+			conn_send(c, f);
 	}
+	if (f)
+		frame_unref(f);
 	json_decref(rec);
 }
 

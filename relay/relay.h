@@ -14,12 +14,22 @@
 #define RELAY_VERSION "0.1.0"
 
 /* A text frame shared by every connection it goes to (LWS_PRE headroom). */
+/*
+ * An outgoing WebSocket frame, shared by every connection it goes to: its
+ * header (2, 4 or 10 bytes) is written once, at the end of the LWS_PRE
+ * headroom, so header and payload are one contiguous run of wire bytes.
+ */
 struct frame
 {
 	uint32_t	refs;
-	uint32_t	len;
-	unsigned char buf[];		/* LWS_PRE bytes, then len bytes of payload */
+	uint32_t	len;			/* payload bytes */
+	uint8_t		hlen;			/* header bytes, just before the payload */
+	unsigned char buf[];		/* LWS_PRE bytes (header at the end), then the payload */
 };
+
+#define FRAME_PAYLOAD(f) ((f)->buf + LWS_PRE)
+#define FRAME_WIRE(f) ((f)->buf + LWS_PRE - (f)->hlen)
+#define FRAME_WIRE_LEN(f) ((size_t) (f)->hlen + (f)->len)
 
 struct qnode
 {
@@ -100,6 +110,7 @@ extern int	relay_conns;		/* established WebSockets */
 extern int	relay_users;
 
 /* frames (ws.c) */
+struct frame *frame_alloc(size_t len);
 struct frame *frame_new(const char *data, size_t len);
 void		frame_unref(struct frame *f);
 bool		origin_allowed(struct lws *wsi, bool missing_ok);

@@ -459,10 +459,8 @@ send_ok(struct conn *c, const char *id, PGresult *res, enum result_kind rk)
 		rlen = 4;
 	}
 	len += rlen;
-	f = malloc(sizeof(*f) + LWS_PRE + len);
-	f->refs = 1;
-	f->len = (uint32_t) len;
-	p = (char *) f->buf + LWS_PRE;
+	f = frame_alloc(len);
+	p = (char *) FRAME_PAYLOAD(f);
 #define PUT(s, n) do { memcpy(p, (s), (n)); p += (n); } while (0)
 	PUT(head, strlen(head));
 	PUT(id, strlen(id));

@@ -34,15 +34,48 @@ static struct
 
 static struct conn *all_head;
 
-/* A new shared frame holding a copy of data. */
+_Static_assert(LWS_PRE >= 10, "a frame header must fit in LWS_PRE");
+
+/*
+ * A new frame for len bytes of payload (to be filled at FRAME_PAYLOAD),
+ * with its header written: a final, unmasked text frame.
+ */
+struct frame *
+frame_alloc(size_t len)
+{
+	struct frame *f = malloc(sizeof(*f) + LWS_PRE + len);
+	unsigned char h[10];
+	int			n = 0;
+
+	h[n++] = 0x81;				/* FIN, text */
+	if (len < 126)
+		h[n++] = (unsigned char) len;
+	else if (len < 65536)
+	{
+		h[n++] = 126;
+		h[n++] = (unsigned char) (len >> 8);
+		h[n++] = (unsigned char) len;
+	}
+	else
+	{
+		h[n++] = 127;
+		for (int shift = 56; shift >= 0; shift -= 8)
+			h[n++] = (unsigned char) ((uint64_t) len >> shift);
+	}
+	f->refs = 1;
+	f->len = (uint32_t) len;
+	f->hlen = (uint8_t) n;
+	memcpy(FRAME_WIRE(f), h, (size_t) n);
+	return f;
+}
+
+/* A new frame holding a copy of data. */
 struct frame *
 frame_new(const char *data, size_t len)
 {
-	struct frame *f = malloc(sizeof(*f) + LWS_PRE + len);
+	struct frame *f = frame_alloc(len);
 
-	f->refs = 1;
-	f->len = (uint32_t) len;
-	memcpy(f->buf + LWS_PRE, data, len);
+	memcpy(FRAME_PAYLOAD(f), data, len);
 	return f;
 }
 
@@ -173,28 +206,6 @@ ws_tick(void)
 		}
 }
 
-/* Send the first response line of an HTTP reply; the body follows when writeable. */
-static int
-http_reply(struct lws *wsi, struct conn *c, unsigned int status, const char *ctype,
-		   unsigned char *body, size_t len)
-{
-	unsigned char hdr[LWS_PRE + 512];
-	unsigned char *start = hdr + LWS_PRE,
-			   *p = start,
-			   *end = hdr + sizeof(hdr) - 1;
-
-	free(c->http_body);
-	c->http_body = body;
-	c->http_len = len;
-	if (lws_add_http_common_headers(wsi, status, ctype, (lws_filepos_t) len, &p, end) ||
-		lws_add_http_header_by_name(wsi, (const unsigned char *) "cache-control:",
-									(const unsigned char *) "no-store", 8, &p, end) ||
-		lws_finalize_write_http_header(wsi, start, &p, end))
-		return 1;
-	lws_callback_on_writable(wsi);
-	return 0;
-}
-
 /* A body buffer with LWS_PRE headroom holding s. */
 static unsigned char *
 http_body(const char *s, size_t *len)
@@ -235,12 +246,14 @@ http_request(struct lws *wsi, struct conn *c, const char *path)
 			json_decref(id);
 			body = http_body(full, &len);
 		}
-		return http_reply(wsi, c, up && !relay_shutting_down ? 200 : 503, "application/json", body, len);
+		return www_reply(wsi, c, up && !relay_shutting_down ? 200 : 503, "application/json",
+						 body, len, "no-store", false);
 	}
 	if (strcmp(path, "/metrics") == 0)
 	{
 		body = (unsigned char *) metrics_render(&len, LWS_PRE);
-		return http_reply(wsi, c, 200, "text/plain; version=0.0.4", body, len);
+		return www_reply(wsi, c, 200, "text/plain; version=0.0.4", body, len,
+						 "no-store", false);
 	}
 	{
 		int			rc;
@@ -249,7 +262,7 @@ http_request(struct lws *wsi, struct conn *c, const char *path)
 			return rc;
 	}
 	body = http_body("not found\n", &len);
-	return http_reply(wsi, c, 404, "text/plain", body, len);
+	return www_reply(wsi, c, 404, "text/plain", body, len, "no-store", false);
 }
 
 /*
@@ -488,51 +501,24 @@ closed(struct conn *c)
 
 /*
  * Writing: every frame queued on a connection goes out in one write (one
- * system call however many events a burst brought), framed here: frames
- * from a server are unmasked text frames with a 2, 4 or 10 byte header.
+ * system call however many events a burst brought). Frames are already
+ * framed, so they go out as raw bytes; lws keeps whatever the socket does
+ * not take and sends it before the next WRITEABLE.
  */
 #define WRITE_BATCH (64 * 1024)
 
-static unsigned char *wbuf;		/* LWS_PRE headroom, then the frames */
+static unsigned char *wbuf;		/* LWS_PRE headroom, then several frames */
 static size_t wcap;
-
-/* Append frame f (header and payload) at offset used of wbuf; new offset. */
-static size_t
-put_frame(size_t used, const struct frame *f)
-{
-	size_t		need = LWS_PRE + used + 10 + f->len;
-	unsigned char *p;
-	uint64_t	len = f->len;
-
-	if (need > wcap)
-	{
-		wcap = need > 2 * wcap ? need : 2 * wcap;
-		wbuf = realloc(wbuf, wcap);
-	}
-	p = wbuf + LWS_PRE + used;
-	*p++ = 0x81;				/* FIN, text */
-	if (len < 126)
-		*p++ = (unsigned char) len;
-	else if (len < 65536)
-	{
-		*p++ = 126;
-		*p++ = (unsigned char) (len >> 8);
-		*p++ = (unsigned char) len;
-	}
-	else
-	{
-		*p++ = 127;
-		for (int shift = 56; shift >= 0; shift -= 8)
-			*p++ = (unsigned char) (len >> shift);
-	}
-	memcpy(p, f->buf + LWS_PRE, f->len);
-	return (size_t) (p + f->len - (wbuf + LWS_PRE));
-}
 
 /* Send queued frames. */
 static int
 writeable(struct lws *wsi, struct conn *c)
 {
+	struct qnode *q;
+	unsigned char *out;
+	size_t		total = 0;
+	int			n = 0;
+
 	if (!c->established)
 		return 0;
 	if (c->close_code)
@@ -543,36 +529,49 @@ writeable(struct lws *wsi, struct conn *c)
 						 (unsigned char *) w, strlen(w));
 		return -1;
 	}
-	if (c->q_head)
+	if (!c->q_head)
+		return 0;
+
+	/* whole frames up to WRITE_BATCH bytes (at least one) */
+	for (q = c->q_head; q && (n == 0 || total + FRAME_WIRE_LEN(q->f) <= WRITE_BATCH); q = q->next)
+	{
+		total += FRAME_WIRE_LEN(q->f);
+		n++;
+	}
+	if (n == 1)
+		out = FRAME_WIRE(c->q_head->f); /* the shared buffer, no copy */
+	else
 	{
 		size_t		used = 0;
-		int			m;
 
-		/* whole frames up to WRITE_BATCH bytes (at least one) */
-		while (c->q_head && (used == 0 || used + 10 + c->q_head->f->len <= WRITE_BATCH))
+		if (LWS_PRE + total > wcap)
 		{
-			struct qnode *n = c->q_head;
-			struct frame *f = n->f;
-
-			c->q_head = n->next;
-			if (!c->q_head)
-				c->q_tail = NULL;
-			c->q_len--;
-			c->q_bytes -= f->len;
-			free(n);
-			used = put_frame(used, f);
-			metrics.frames_out++;
-			metrics.bytes_out += f->len;
-			frame_unref(f);
+			wcap = LWS_PRE + total;
+			wbuf = realloc(wbuf, wcap);
 		}
+		for (q = c->q_head; used < total; q = q->next)
+		{
+			memcpy(wbuf + LWS_PRE + used, FRAME_WIRE(q->f), FRAME_WIRE_LEN(q->f));
+			used += FRAME_WIRE_LEN(q->f);
+		}
+		out = wbuf + LWS_PRE;
+	}
+	if (lws_write(wsi, out, total, LWS_WRITE_HTTP) < (int) total)
+		return -1;
 
-		/*
-		 * Already framed, so written as raw bytes; lws keeps whatever the
-		 * socket does not take and sends it before the next WRITEABLE.
-		 */
-		m = lws_write(wsi, wbuf + LWS_PRE, used, LWS_WRITE_HTTP);
-		if (m < (int) used)
-			return -1;
+	while (n-- > 0)
+	{
+		struct qnode *head = c->q_head;
+
+		c->q_head = head->next;
+		if (!c->q_head)
+			c->q_tail = NULL;
+		c->q_len--;
+		c->q_bytes -= head->f->len;
+		metrics.frames_out++;
+		metrics.bytes_out += head->f->len;
+		frame_unref(head->f);
+		free(head);
 	}
 	if (c->q_head)
 		lws_callback_on_writable(wsi);
