@@ -13,6 +13,7 @@ DIR=${BENCH_DIR:-/tmp/chat-bench-relay}
 OURS_PORT=${OURS_PORT:-18500}
 NODE_PORT=${NODE_PORT:-18501}
 PEER=${PEER:-$root/../shared/peers/node-relay}
+RELAY_BIN=${RELAY_BIN:-$root/relay/chat-relay}  # another build, to compare two
 DUR=${DUR:-10}
 FANOUT_RATES=${FANOUT_RATES:-"200 400 600 800 1000 1200"}
 RELAYS=${RELAYS:-"ours node"}               # which relays, in this order
@@ -31,6 +32,14 @@ mkdir -p "$DIR"
 chmod 755 "$DIR"
 export PGBIN
 "$root/test/cluster.sh" start "$DIR/data" "$PG_PORT"
+# commit timestamps, for the full path measured from the commit (commit_to_frame.py)
+if [ "$(psql -X -qtA -U postgres -h "$DIR/data" -p "$PG_PORT" -d postgres -c 'SHOW track_commit_timestamp')" != on ]; then
+	psql -X -q -U postgres -h "$DIR/data" -p "$PG_PORT" -d postgres -c 'ALTER SYSTEM SET track_commit_timestamp = on'
+	"$root/test/cluster.sh" stop "$DIR/data"
+	"$root/test/cluster.sh" start "$DIR/data" "$PG_PORT"
+fi
+# a new database each run: an extension left by an older checkout would not match this relay
+psql -X -q -U postgres -h "$DIR/data" -p "$PG_PORT" -d postgres -c 'DROP DATABASE IF EXISTS chat WITH (FORCE)'
 "$root/test/cluster.sh" createdb "$DIR/data" "$PG_PORT" chat
 export PGHOST="$DIR/data" PGPORT="$PG_PORT" PGUSER=postgres PGDATABASE=chat
 psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
@@ -41,7 +50,7 @@ SQL
 
 make -s -C "$root/relay" >/dev/null
 cc -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -D_GNU_SOURCE \
-	-o "$DIR/loadgen" "$here/loadgen.c" -lwebsockets -lcrypto
+	-o "$DIR/loadgen" "$here/loadgen.c" -lwebsockets -lcrypto -lev
 if [ ! -d "$DIR/peer/node_modules" ]; then
 	rm -rf "$DIR/peer" && cp -r "$PEER" "$DIR/peer" && (cd "$DIR/peer" && npm ci --silent)
 fi
@@ -51,7 +60,7 @@ head -c 48 /dev/urandom | base64 | tr -d '\n' > "$DIR/secret"
 relay_pid=
 start_relay() {   # ours | node
 	if [ "$1" = ours ]; then
-		"$root/relay/chat-relay" --listen 127.0.0.1:$OURS_PORT \
+		"$RELAY_BIN" --listen 127.0.0.1:$OURS_PORT \
 			--db "host=$DIR/data port=$PG_PORT dbname=chat user=chat_relay" \
 			--jwt-secret-file "$DIR/secret" --allow-origin http://bench.local --relay-id bench \
 			--rate 1000 --burst 1000 --log-level warn --event-lib "${EVENT_LIB:-libev}" ${RELAY_FLAGS:-} \
@@ -70,12 +79,12 @@ stop_relay() { kill "$relay_pid" 2>/dev/null || true; wait "$relay_pid" 2>/dev/n
 rss_kb() { awk '/^VmRSS/ {print $2}' /proc/$relay_pid/status; }
 anon_kb() { awk '/^RssAnon/ {print $2}' /proc/$relay_pid/status; }
 cpu_s() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' /proc/$relay_pid/stat; }
-loadgen() {   # which n hold measure -> runs in background, sets lg_pid
+loadgen() {   # which n hold measure [more options] -> runs in background, sets lg_pid
 	local auth=()
 	# lws 4.1 clients prefix the Origin with http://
 	[ "$1" = ours ] && auth=(--secret "$DIR/secret" --origin bench.local)
 	rm -f "$DIR/ready"
-	"$DIR/loadgen" --port "$port" --n "$2" --hold "$3" --measure "$4" --ready-file "$DIR/ready" "${auth[@]}" \
+	"$DIR/loadgen" --port "$port" --n "$2" --hold "$3" --measure "$4" --ready-file "$DIR/ready" "${auth[@]}" "${@:5}" \
 		>"$DIR/loadgen.out" 2>"$DIR/loadgen.err" &
 	lg_pid=$!
 	for _ in $(seq 1200); do [ -f "$DIR/ready" ] && break; sleep 0.1; done
@@ -89,10 +98,13 @@ publish() {   # mode rate fanout
 emit() { echo "$1" | tee -a "$DIR/results.jsonl"; }
 # CPU seconds so far of a process, and of the whole PostgreSQL cluster
 pid_cpu() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# the postmaster, its live children, and (cutime, cstime) the ones that ended:
+# the publisher's backends are gone when a phase is read
 pg_cpu() {
-	local pm total=0
+	local pm total
 	pm=$(head -1 "$DIR/data/postmaster.pid")
-	for p in $pm $(ps -o pid= --ppid "$pm"); do total=$(awk -v a="$total" -v b="$(pid_cpu "$p")" 'BEGIN { print a + b }'); done
+	total=$(awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15 + $16 + $17) / t}' "/proc/$pm/stat")
+	for p in $(ps -o pid= --ppid "$pm"); do total=$(awk -v a="$total" -v b="$(pid_cpu "$p")" 'BEGIN { print a + b }'); done
 	echo "$total"
 }
 machine_busy() { awk -v t="$(getconf CLK_TCK)" '/^cpu / {print ($2 + $3 + $4 + $7 + $8) / t}' /proc/stat; }
@@ -109,12 +121,16 @@ cpu_json() {
 has() { [[ " $PHASES " == *" $1 "* ]]; }
 # One measured phase: 1000 clients, the publisher at rate, a JSON line.
 phase() {   # test mode rate fanout [extra measuring seconds]
-	loadgen $which 1000 1 $((DUR + ${5:-2}))
+	local more=() commit=
+	# send_message: every frame's arrival, to be set against its commit
+	[ "$2" = send ] && more=(--arrivals "$DIR/arrivals")
+	loadgen $which 1000 1 $((DUR + ${5:-2})) "${more[@]}"
 	cpu_start
 	publish "$2" "$3" "$4"
 	cpu=$(cpu_json)
 	wait "$lg_pid" || true
-	emit "{\"relay\":\"$which\",\"test\":\"$1\",\"rate\":$3,\"cpu\":$cpu,\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")}"
+	[ "$2" = send ] && commit=",\"commit_to_frame\":$(/usr/bin/python3 "$here/commit_to_frame.py" "$DIR/arrivals")"
+	emit "{\"relay\":\"$which\",\"test\":\"$1\",\"rate\":$3,\"cpu\":$cpu,\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")$commit}"
 }
 for which in $RELAYS; do
 	# memory per idle connection

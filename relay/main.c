@@ -272,6 +272,7 @@ main(int argc, char **argv)
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_emit);
 	protocols[0].rx_buffer_size = (size_t) cf_rx_buffer;
+	protocols[0].tx_packet_size = WRITE_BATCH;
 	memset(&retry, 0, sizeof(retry));
 	retry.retry_ms_table = retry_ms;
 	retry.retry_ms_table_count = 1;

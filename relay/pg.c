@@ -579,14 +579,13 @@ pg_raw_callback(struct lws *wsi, enum lws_callback_reasons reason)
 	switch (reason)
 	{
 		case LWS_CALLBACK_RAW_RX_FILE:
-			if (c == NULL)
-				return -1;
-			pg_io(c, true);
-			return 0;
 		case LWS_CALLBACK_RAW_WRITEABLE_FILE:
 			if (c == NULL)
 				return -1;
-			pg_io(c, false);
+			/* what one read brings goes out in one write per connection */
+			ws_batch_begin();
+			pg_io(c, reason == LWS_CALLBACK_RAW_RX_FILE);
+			ws_batch_end();
 			return 0;
 		case LWS_CALLBACK_RAW_CLOSE_FILE:
 			if (c && c->wsi == wsi)

@@ -31,6 +31,12 @@ struct frame
 #define FRAME_WIRE(f) ((f)->buf + LWS_PRE - (f)->hlen)
 #define FRAME_WIRE_LEN(f) ((size_t) (f)->hlen + (f)->len)
 
+/*
+ * The most bytes of frames put in one write. Also the protocol's
+ * tx_packet_size: without it lws cuts every send() to rx_buffer bytes.
+ */
+#define WRITE_BATCH (64 * 1024)
+
 struct qnode
 {
 	struct qnode *next;
@@ -50,6 +56,7 @@ struct conn
 			   *a_next;			/* all connections */
 	struct qnode *q_head,
 			   *q_tail;			/* bounded send queue */
+	struct conn *d_next;		/* given frames in the open batch (ws.c) */
 	uint32_t	q_len;
 	uint32_t	q_bytes;
 	int64_t		exp;			/* token expiry, unix seconds */
@@ -58,7 +65,8 @@ struct conn
 	uint16_t	close_code;		/* closing: sent at the next WRITEABLE */
 	uint8_t		rx_binary:1,
 				rx_too_large:1,
-				established:1;
+				established:1,
+				dirty:1;		/* on the batch's list */
 	uint16_t	inflight;
 	struct req *reqs;			/* unanswered requests */
 	unsigned char *http_body;	/* HTTP: response being sent (LWS_PRE headroom) */
@@ -120,6 +128,8 @@ void		conn_send(struct conn *c, struct frame *f);
 void		conn_send_str(struct conn *c, const char *s, size_t len);
 void		conn_close(struct conn *c, uint16_t code);
 void		ws_broadcast(struct frame *f);
+void		ws_batch_begin(void);
+void		ws_batch_end(void);
 void		ws_close_all(uint16_t code);
 void		ws_tick(void);
 void		ws_free(void);

@@ -4,8 +4,10 @@
  * bounded send queue.
  *
  * Frames are shared: an event going to many connections is one refcounted
- * buffer queued on each. Writes happen only in SERVER_WRITEABLE, all the
- * queued frames of a connection in one write. A
+ * buffer queued on each. All the queued frames of a connection go out in
+ * one write: straight away at the end of a batch (the notifications and
+ * answers of one database read, see ws_batch_begin), else in
+ * SERVER_WRITEABLE. A
  * connection whose queue passes send_queue frames or send_queue_bytes is a
  * reader too slow to keep up: its queue is dropped (memory stays bounded),
  * and it is closed with 1013 as soon as it can take the close frame, or
@@ -33,6 +35,15 @@ static struct
 }			pending_auth;
 
 static struct conn *all_head;
+
+/*
+ * While a batch is open, connections given their first frame are listed
+ * here instead of asking lws for WRITEABLE; ws_batch_end() writes to them
+ * directly. Most frames then cost one send(), not a send() plus two
+ * epoll_ctl() and a trip round the loop.
+ */
+static bool batching;
+static struct conn *dirty_head;
 
 _Static_assert(LWS_PRE >= 10, "a frame header must fit in LWS_PRE");
 
@@ -163,7 +174,16 @@ conn_send(struct conn *c, struct frame *f)
 	c->q_tail = n;
 	c->q_bytes += f->len;
 	if (c->q_len++ == 0)
-		lws_callback_on_writable(c->wsi);
+	{
+		if (batching)
+		{
+			c->d_next = dirty_head;
+			dirty_head = c;
+			c->dirty = 1;
+		}
+		else
+			lws_callback_on_writable(c->wsi);
+	}
 }
 
 /* Queue a frame made from a string. */
@@ -475,6 +495,15 @@ closed(struct conn *c)
 	if (!c->established)
 		return;
 	c->established = 0;
+	if (c->dirty)
+	{
+		struct conn **p = &dirty_head;
+
+		while (*p != c)
+			p = &(*p)->d_next;
+		*p = c->d_next;
+		c->dirty = 0;
+	}
 	request_detach_all(c);
 	queue_free(c);
 	free(c->rx);
@@ -505,34 +534,23 @@ closed(struct conn *c)
  * framed, so they go out as raw bytes; lws keeps whatever the socket does
  * not take and sends it before the next WRITEABLE.
  */
-#define WRITE_BATCH (64 * 1024)
 
 static unsigned char *wbuf;		/* LWS_PRE headroom, then several frames */
 static size_t wcap;
 
-/* Send queued frames. */
+/*
+ * Write the queued frames (whole frames, up to WRITE_BATCH bytes, at least
+ * one); lws keeps what the socket does not take and asks for WRITEABLE
+ * itself. -1 if the connection failed.
+ */
 static int
-writeable(struct lws *wsi, struct conn *c)
+write_queued(struct conn *c)
 {
 	struct qnode *q;
 	unsigned char *out;
 	size_t		total = 0;
 	int			n = 0;
 
-	if (!c->established)
-		return 0;
-	if (c->close_code)
-	{
-		const char *w = close_words(c->close_code);
-
-		lws_close_reason(wsi, (enum lws_close_status) c->close_code,
-						 (unsigned char *) w, strlen(w));
-		return -1;
-	}
-	if (!c->q_head)
-		return 0;
-
-	/* whole frames up to WRITE_BATCH bytes (at least one) */
 	for (q = c->q_head; q && (n == 0 || total + FRAME_WIRE_LEN(q->f) <= WRITE_BATCH); q = q->next)
 	{
 		total += FRAME_WIRE_LEN(q->f);
@@ -556,7 +574,7 @@ writeable(struct lws *wsi, struct conn *c)
 		}
 		out = wbuf + LWS_PRE;
 	}
-	if (lws_write(wsi, out, total, LWS_WRITE_HTTP) < (int) total)
+	if (lws_write(c->wsi, out, total, LWS_WRITE_HTTP) < (int) total)
 		return -1;
 
 	while (n-- > 0)
@@ -574,8 +592,59 @@ writeable(struct lws *wsi, struct conn *c)
 		free(head);
 	}
 	if (c->q_head)
-		lws_callback_on_writable(wsi);
+		lws_callback_on_writable(c->wsi);
 	return 0;
+}
+
+/* SERVER_WRITEABLE: the close frame, or queued frames. */
+static int
+writeable(struct lws *wsi, struct conn *c)
+{
+	if (!c->established)
+		return 0;
+	if (c->close_code)
+	{
+		const char *w = close_words(c->close_code);
+
+		lws_close_reason(wsi, (enum lws_close_status) c->close_code,
+						 (unsigned char *) w, strlen(w));
+		return -1;
+	}
+	if (!c->q_head)
+		return 0;
+	return write_queued(c);
+}
+
+/* Open a batch: frames queued from now on wait for ws_batch_end(). */
+void
+ws_batch_begin(void)
+{
+	batching = true;
+}
+
+/*
+ * Close the batch: write to every connection that was given frames. A
+ * connection closing meanwhile gets its close frame in WRITEABLE; one
+ * whose socket failed is closed by lws at once.
+ */
+void
+ws_batch_end(void)
+{
+	batching = false;
+	while (dirty_head)
+	{
+		struct conn *c = dirty_head;
+
+		dirty_head = c->d_next;
+		c->d_next = NULL;
+		c->dirty = 0;
+		if (!c->established || !c->q_head)
+			continue;
+		if (c->close_code)
+			lws_callback_on_writable(c->wsi);
+		else if (write_queued(c) < 0)
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	}
 }
 
 /* The write buffer's memory, at exit. */

@@ -158,6 +158,26 @@ def test_batched_payloads_are_split(relays):
     run(go())
 
 
+def test_burst_larger_than_one_write_arrives_whole_and_in_order(relays):
+    """200 messages of 1,500 bytes committed at once: about 300 KB for each
+    reader, more than one write (64 KiB), so the first goes out straight
+    after the database read and the rest in WRITEABLE. Both devices of the
+    reader get every frame, intact and in order."""
+    r = relays()
+    a, b = new_users()
+    chat = open_chat(a, b)
+
+    async def go():
+        b1, b2 = await connect(r, b), await connect(r, b)
+        sql("SELECT chat.send_message(%s, %s, lpad(i::text, 1500, '.')) FROM generate_series(1, 200) i",
+            (a, chat))
+        for c in (b1, b2):
+            for i in range(1, 201):
+                e = await c.event(is_msg(chat))
+                assert e["seq"] == i and e["message"]["body"] == str(i).rjust(1500, ".")
+    run(go())
+
+
 def test_healthz_and_metrics(relays):
     r = relays()
     status, body = r.http("/healthz")
