@@ -15,7 +15,7 @@ NODE_PORT=${NODE_PORT:-18501}
 PEER=${PEER:-$root/../shared/peers/node-relay}
 RELAY_BIN=${RELAY_BIN:-$root/relay/chat-relay}  # another build, to compare two
 DUR=${DUR:-10}
-FANOUT_RATES=${FANOUT_RATES:-"200 400 600 800 1000 1200"}
+FANOUT_RATES=${FANOUT_RATES:-"200 400 600 800 1000 1200 1500 1750 2000"}
 RELAYS=${RELAYS:-"ours node"}               # which relays, in this order
 PHASES=${PHASES:-"rss latency fanout full"} # which measurements
 RSS_CONNS=${RSS_CONNS:-"1000 10000"}
@@ -92,7 +92,7 @@ loadgen() {   # which n hold measure [more options] -> runs in background, sets 
 publish() {   # mode rate fanout
 	# send_message is a round trip with a commit: more connections to reach the rate
 	local conns=4
-	[ "$1" = send ] && conns=${SEND_CONNS:-16}
+	[ "$1" = send ] && conns=${SEND_CONNS:-8}
 	MODE=$1 RATE=$2 FANOUT=$3 DURATION=$DUR USERS=1000 CONNS=$conns node "$here/publisher.js" >"$DIR/pub.out"
 }
 emit() { echo "$1" | tee -a "$DIR/results.jsonl"; }
@@ -132,6 +132,15 @@ phase() {   # test mode rate fanout [extra measuring seconds]
 	[ "$2" = send ] && commit=",\"commit_to_frame\":$(/usr/bin/python3 "$here/commit_to_frame.py" "$DIR/arrivals")"
 	emit "{\"relay\":\"$which\",\"test\":\"$1\",\"rate\":$3,\"cpu\":$cpu,\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")$commit}"
 }
+# the full path's floor: commit -> a plain LISTEN client of PostgreSQL, no relay
+has full && for rate in $FULL_RATES; do
+	/usr/bin/python3 "$here/listen_arrivals.py" "$DIR/arrivals" $((DUR + 8)) &
+	la_pid=$!
+	sleep 1
+	publish send "$rate" 2
+	wait "$la_pid"
+	emit "{\"relay\":\"none\",\"test\":\"full_path\",\"rate\":$rate,\"publisher\":$(cat "$DIR/pub.out"),\"commit_to_frame\":$(/usr/bin/python3 "$here/commit_to_frame.py" "$DIR/arrivals")}"
+done
 for which in $RELAYS; do
 	# memory per idle connection
 	has rss && for n in $RSS_CONNS; do

@@ -133,7 +133,8 @@ def main(paths):
     out.append("|---|---|---|---|---|---|")
     full_rates = sorted({k[2] for k in runs if k[1] == "full_path"})
     for rate, relay, name in [(r, relay, name) for r in full_rates
-                              for relay, name in (("ours", "chat-relay"), ("node", "Node peer"))]:
+                              for relay, name in (("none", "no relay (a LISTEN client)"),
+                                                  ("ours", "chat-relay"), ("node", "Node peer"))]:
         ds = runs.get((relay, "full_path", rate), [])
         if not ds:
             continue
@@ -141,7 +142,8 @@ def main(paths):
         out.append("| %s | %d | %s | %s / %s | %s / %s | %s / %s |" % (
             name, rate, fmt(med([d["publisher"]["achieved"] for d in ds]), 0),
             fmt(med([c.get("p50_ms") for c in commit])), fmt(med([c.get("p99_ms") for c in commit])),
-            fmt(med([lg(d, "p50_ms") for d in ds])), fmt(med([lg(d, "p99_ms") for d in ds])),
+            fmt(med([d.get("loadgen", {}).get("p50_ms") for d in ds])),
+            fmt(med([d.get("loadgen", {}).get("p99_ms") for d in ds])),
             fmt(med([d["publisher"].get("call_p50_ms") for d in ds])),
             fmt(med([d["publisher"].get("call_p99_ms") for d in ds]))))
     print("\n".join(out))
