@@ -66,7 +66,8 @@ struct conn
 	uint8_t		rx_binary:1,
 				rx_too_large:1,
 				established:1,
-				dirty:1;		/* on the batch's list */
+				dirty:1,		/* on the batch's list */
+				peer_closed:1;	/* the client sent a close frame */
 	uint16_t	inflight;
 	struct req *reqs;			/* unanswered requests */
 	unsigned char *http_body;	/* HTTP: response being sent (LWS_PRE headroom) */

@@ -151,7 +151,7 @@ conn_send(struct conn *c, struct frame *f)
 {
 	struct qnode *n;
 
-	if (!c->established || c->close_code || relay_destroying)
+	if (!c->established || c->close_code || c->peer_closed || relay_destroying)
 		return;
 	if (c->q_len >= (uint32_t) cf_send_queue ||
 		(uint64_t) c->q_bytes + f->len > (uint64_t) cf_send_queue_bytes)
@@ -624,8 +624,11 @@ ws_batch_begin(void)
 
 /*
  * Close the batch: write to every connection that was given frames. A
- * connection closing meanwhile gets its close frame in WRITEABLE; one
- * whose socket failed is closed by lws at once.
+ * connection closing meanwhile gets its close frame in WRITEABLE, and so
+ * does one whose last write lws still holds in part: writing more now would
+ * move the frames from the bounded queue into lws's unbounded buffer, and a
+ * slow reader would never be found out. One whose socket failed is closed
+ * by lws at once.
  */
 void
 ws_batch_end(void)
@@ -640,7 +643,7 @@ ws_batch_end(void)
 		c->dirty = 0;
 		if (!c->established || !c->q_head)
 			continue;
-		if (c->close_code)
+		if (c->close_code || lws_partial_buffered(c->wsi))
 			lws_callback_on_writable(c->wsi);
 		else if (write_queued(c) < 0)
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
@@ -749,6 +752,14 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
 			return writeable(wsi, c);
 		case LWS_CALLBACK_RECEIVE:
 			receive(wsi, c, (const char *) in, len);
+			return 0;
+		case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+			/* lws answers with its close frame: no data may follow it */
+			if (c && c->established)
+			{
+				c->peer_closed = 1;
+				queue_free(c);
+			}
 			return 0;
 		default:
 			return lws_callback_http_dummy(wsi, reason, user, in, len);

@@ -149,6 +149,36 @@ def test_slow_reader_is_closed_with_1013(relays):
     assert r.healthy()
 
 
+def test_slow_reader_of_a_trickle_is_closed_with_1013(relays):
+    """Events one per transaction, so each arrives in a database read of its
+    own: frames the socket cannot take must stay in the relay's bounded
+    queue (and close the reader with 1013), not pile up below it."""
+    r = relays("trickle", send_queue=64, send_queue_bytes=262144, slow_close_timeout=180)
+    a, b = new_users()
+    chat = open_chat(a, b)
+
+    async def go():
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", r.port))
+        slow = await websockets.connect(r.url(jwt(b)), origin=ORIGIN, sock=sock, max_queue=1,
+                                        read_limit=4096, close_timeout=2)
+        body = "y" * 3990       # 1,500 of them outgrow the kernel's socket buffers (4 MB at most)
+        for i in range(1500):
+            sql("SELECT chat.send_message(%s, %s, %s)", (a, chat, body + str(i)))
+            if i % 100 == 99 and r.metric("chat_relay_queue_drops_total") >= 1:
+                break
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: wait_until(lambda: r.metric("chat_relay_queue_drops_total") >= 1, 30))
+        try:
+            while True:
+                await asyncio.wait_for(slow.recv(), 10)
+        except websockets.exceptions.ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 1013, closed
+    run(go())
+    assert r.healthy()
+
+
 def test_silent_connections_are_closed(relays):
     r = relays("ping", ping_interval=1, ping_timeout=1)
     u = new_users(1)[0]
