@@ -61,7 +61,8 @@ def cpu_per_100k(d):
 
 def main(paths):
     runs = load(paths)
-    n_runs = len(paths)
+    # one file may hold several runs (RUNS=3 appends them to one results.jsonl)
+    n_runs = max((len(ds) for ds in runs.values()), default=0)
     out = []
     out.append("Medians of %d run(s).\n" % n_runs)
 

@@ -112,6 +112,16 @@ def test_postgres_restart_under_load_loses_no_acknowledged_message(relays):
     assert r.metric("chat_relay_db_reconnects_total") >= 1
 
 
+async def slow_reader(r, user):
+    """A client of user that reads nothing: a 4 KB receive buffer, one
+    message queued at most."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", r.port))
+    return await websockets.connect(r.url(jwt(user)), origin=ORIGIN, sock=sock, max_queue=1,
+                                    read_limit=4096, close_timeout=2)
+
+
 def test_slow_reader_is_closed_with_1013(relays):
     # a long grace: under a loaded machine the sends below can outlast a short one,
     # and then the reader never gets to see the close frame
@@ -122,11 +132,7 @@ def test_slow_reader_is_closed_with_1013(relays):
     fast_chat = open_chat(fast_user, a)
 
     async def go():
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", r.port))
-        slow = await websockets.connect(r.url(jwt(b)), origin=ORIGIN, sock=sock, max_queue=1,
-                                        read_limit=4096, close_timeout=2)
+        slow = await slow_reader(r, b)
         fast = await connect(r, fast_user)
         body = "x" * 3000
         for _ in range(12):        # small transactions: the extension's event queue holds 4 MB
@@ -158,11 +164,7 @@ def test_slow_reader_of_a_trickle_is_closed_with_1013(relays):
     chat = open_chat(a, b)
 
     async def go():
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", r.port))
-        slow = await websockets.connect(r.url(jwt(b)), origin=ORIGIN, sock=sock, max_queue=1,
-                                        read_limit=4096, close_timeout=2)
+        slow = await slow_reader(r, b)
         body = "y" * 3990       # 1,500 of them outgrow the kernel's socket buffers (4 MB at most)
         for i in range(1500):
             sql("SELECT chat.send_message(%s, %s, %s)", (a, chat, body + str(i)))
