@@ -11,6 +11,7 @@ packages=(
 	postgresql-15-partman
 	libpq-dev libjansson-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev libjwt-dev libssl-dev
 	python3 python3-psycopg2 python3-pytest python3-websockets python3-cryptography
+	valgrind # the relay test that runs the plain build under it
 	chromium
 	jq bc # benchmark drivers
 	# attachments: independent SigV4 implementation, HTTP client, and an

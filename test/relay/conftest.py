@@ -120,8 +120,9 @@ def conninfo():
 class Relay:
     """A chat-relay process with its own config file and log."""
 
-    def __init__(self, tmpdir, name, **opts):
+    def __init__(self, tmpdir, name, wrap=None, **opts):
         self.name = name
+        self.wrap = wrap or []      # a command to run the relay under (valgrind)
         self.port = free_port()
         self.dir = tmpdir
         self.secret_file = os.path.join(tmpdir, "secret")
@@ -158,9 +159,10 @@ class Relay:
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=23")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:exitcode=24")
         self.log_handle = open(self.logfile, "ab")
-        self.proc = subprocess.Popen([RELAY_BIN, "--config", self.config], stdout=self.log_handle,
+        binary = PLAIN_BIN if self.wrap else RELAY_BIN   # no ASan under valgrind
+        self.proc = subprocess.Popen(self.wrap + [binary, "--config", self.config], stdout=self.log_handle,
                                      stderr=subprocess.STDOUT, env=env)
-        self.wait_healthy()
+        self.wait_healthy(60 if self.wrap else 20)
 
     def http(self, path):
         try:
@@ -200,12 +202,12 @@ class Relay:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self, timeout=20):
+    def stop(self, timeout=None):
         """SIGTERM; returns the exit code (ASan reports leaks with 23)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(timeout or (90 if self.wrap else 20))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -226,8 +228,8 @@ def relays():
     tmp = tempfile.mkdtemp(prefix="relay-test-")
     made = []
 
-    def make(name=None, **opts):
-        r = Relay(tmp, name or "relay-%d-%d" % (os.getpid(), len(made)), **opts)
+    def make(name=None, wrap=None, **opts):
+        r = Relay(tmp, name or "relay-%d-%d" % (os.getpid(), len(made)), wrap, **opts)
         made.append(r)
         return r
     yield make
