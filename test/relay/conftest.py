@@ -105,6 +105,12 @@ def jwt(sub, exp_in=3600, alg="HS256", key=SECRET, header=None, drop=(), **claim
     return signing.decode() + "." + b64(sig)
 
 
+def is_msg(chat, seq=None, type="message"):
+    """Predicate of an event of this type (a message by default) in chat,
+    at seq if given."""
+    return lambda e: e.get("type") == type and e.get("chat_id") == chat and (seq is None or e.get("seq") == seq)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def relay_role():
     """The relay logs in as chat_relay (created by the extension: chat_app plus

@@ -5,11 +5,7 @@ import json
 import signal
 import uuid
 
-from conftest import connect, jwt, new_users, open_chat, run, sql, wait_until
-
-
-def is_msg(chat, seq=None, type="message"):
-    return lambda e: e.get("type") == type and e.get("chat_id") == chat and (seq is None or e.get("seq") == seq)
+from conftest import connect, is_msg, new_users, open_chat, run, sql, wait_until
 
 
 def test_event_reaches_every_device_without_recipients(relays):

@@ -9,7 +9,7 @@ import uuid
 
 import websockets
 
-from conftest import (ORIGIN, PGBIN, connect, jwt, new_users, open_chat, run, sql, wait_until)
+from conftest import (ORIGIN, PGBIN, connect, is_msg, jwt, new_users, open_chat, run, sql, wait_until)
 
 
 def test_kill9_clients_reconnect_and_catch_up_exactly(relays):
@@ -21,7 +21,7 @@ def test_kill9_clients_reconnect_and_catch_up_exactly(relays):
         reader = await connect(ra, b)
         writer = await connect(rb, a)
         first = await writer.ok("send", chat_id=chat, body="before")
-        seen = await reader.event(lambda e: e.get("type") == "message" and e.get("chat_id") == chat)
+        seen = await reader.event(is_msg(chat))
         cursor = seen["cursor"]
         assert cursor == first["cursor"]
         ra.kill9()
@@ -139,7 +139,7 @@ def test_slow_reader_is_closed_with_1013(relays):
             sql("SELECT count(chat.send_message(%s, %s, %s || i)) FROM generate_series(1, 250) i",
                 (a, chat, body))
         sql("SELECT chat.send_message(%s, %s, 'to the fast one')", (a, fast_chat))
-        await fast.event(lambda e: e.get("type") == "message" and e.get("chat_id") == fast_chat, timeout=30)
+        await fast.event(is_msg(fast_chat), timeout=30)
         await asyncio.get_running_loop().run_in_executor(
             None, lambda: wait_until(lambda: r.metric("chat_relay_queue_drops_total") >= 1, 30))
         got = 0

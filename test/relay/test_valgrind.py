@@ -7,11 +7,7 @@ import re
 import shutil
 import tempfile
 
-from conftest import PLAIN_BIN, connect, jwt, new_users, open_chat, run, sql
-
-
-def is_msg(chat, seq):
-    return lambda e: e.get("type") == "message" and e.get("chat_id") == chat and e.get("seq") == seq
+from conftest import PLAIN_BIN, connect, is_msg, new_users, open_chat, run, sql
 
 
 def test_no_leak_or_memory_error_under_valgrind(relays):
