@@ -260,13 +260,13 @@ q(double p)
 static struct ev_loop *loop;
 static ev_timer wake;
 
-/* Every 50 ms: back to main()'s loop, which keeps the phases' time. */
+/* Wakes the loop every 50 ms, so main() keeps the phases' time when idle. */
 static void
 on_wake(struct ev_loop *l, ev_timer *w, int revents)
 {
+	(void) l;
 	(void) w;
 	(void) revents;
-	ev_break(l, EVBREAK_ONE);
 }
 
 /* Stop on a signal. */
@@ -305,7 +305,14 @@ main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--ready-file"))
 			ready_file = argv[i + 1];
 		else if (!strcmp(argv[i], "--event-lib"))
+		{
 			event_lib = argv[i + 1];
+			if (strcmp(event_lib, "libev") && strcmp(event_lib, "poll"))
+			{
+				fprintf(stderr, "--event-lib must be libev or poll, not %s\n", event_lib);
+				return 2;
+			}
+		}
 		else if (!strcmp(argv[i], "--arrivals"))
 		{
 			if ((arrivals = fopen(argv[i + 1], "w")) == NULL)

@@ -32,14 +32,15 @@ mkdir -p "$DIR"
 chmod 755 "$DIR"
 export PGBIN
 "$root/test/cluster.sh" start "$DIR/data" "$PG_PORT"
+admin() { psql -X -qtA -U postgres -h "$DIR/data" -p "$PG_PORT" -d postgres -c "$1"; }
 # commit timestamps, for the full path measured from the commit (commit_to_frame.py)
-if [ "$(psql -X -qtA -U postgres -h "$DIR/data" -p "$PG_PORT" -d postgres -c 'SHOW track_commit_timestamp')" != on ]; then
-	psql -X -q -U postgres -h "$DIR/data" -p "$PG_PORT" -d postgres -c 'ALTER SYSTEM SET track_commit_timestamp = on'
+if [ "$(admin 'SHOW track_commit_timestamp')" != on ]; then
+	admin 'ALTER SYSTEM SET track_commit_timestamp = on'
 	"$root/test/cluster.sh" stop "$DIR/data"
 	"$root/test/cluster.sh" start "$DIR/data" "$PG_PORT"
 fi
 # a new database each run: an extension left by an older checkout would not match this relay
-psql -X -q -U postgres -h "$DIR/data" -p "$PG_PORT" -d postgres -c 'DROP DATABASE IF EXISTS chat WITH (FORCE)'
+admin 'DROP DATABASE IF EXISTS chat WITH (FORCE)'
 "$root/test/cluster.sh" createdb "$DIR/data" "$PG_PORT" chat
 export PGHOST="$DIR/data" PGPORT="$PG_PORT" PGUSER=postgres PGDATABASE=chat
 psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
@@ -78,7 +79,6 @@ start_relay() {   # ours | node
 stop_relay() { kill "$relay_pid" 2>/dev/null || true; wait "$relay_pid" 2>/dev/null || true; }
 rss_kb() { awk '/^VmRSS/ {print $2}' /proc/$relay_pid/status; }
 anon_kb() { awk '/^RssAnon/ {print $2}' /proc/$relay_pid/status; }
-cpu_s() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' /proc/$relay_pid/stat; }
 loadgen() {   # which n hold measure [more options] -> runs in background, sets lg_pid
 	local auth=()
 	# lws 4.1 clients prefix the Origin with http://
@@ -96,6 +96,7 @@ publish() {   # mode rate fanout
 	MODE=$1 RATE=$2 FANOUT=$3 DURATION=$DUR USERS=1000 CONNS=$conns node "$here/publisher.js" >"$DIR/pub.out"
 }
 emit() { echo "$1" | tee -a "$DIR/results.jsonl"; }
+commit_to_frame() { /usr/bin/python3 "$here/commit_to_frame.py" "$DIR/arrivals"; }
 # CPU seconds so far of a process, and of the whole PostgreSQL cluster
 pid_cpu() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # the postmaster, its live children, and (cutime, cstime) the ones that ended:
@@ -108,10 +109,10 @@ pg_cpu() {
 	echo "$total"
 }
 machine_busy() { awk -v t="$(getconf CLK_TCK)" '/^cpu / {print ($2 + $3 + $4 + $7 + $8) / t}' /proc/stat; }
-cpu_start() { cpu0=("$(cpu_s)" "$(pg_cpu)" "$(pid_cpu "$lg_pid")" "$(machine_busy)"); }
+cpu_start() { cpu0=("$(pid_cpu "$relay_pid")" "$(pg_cpu)" "$(pid_cpu "$lg_pid")" "$(machine_busy)"); }
 # {"relay":…,"postgres":…,"loadgen":…,"publisher":…,"machine":…}: CPU seconds over the phase
 cpu_json() {
-	local now=("$(cpu_s)" "$(pg_cpu)" "$(pid_cpu "$lg_pid")" "$(machine_busy)")
+	local now=("$(pid_cpu "$relay_pid")" "$(pg_cpu)" "$(pid_cpu "$lg_pid")" "$(machine_busy)")
 	awk -v r0="${cpu0[0]}" -v r1="${now[0]}" -v p0="${cpu0[1]}" -v p1="${now[1]}" \
 		-v l0="${cpu0[2]}" -v l1="${now[2]}" -v m0="${cpu0[3]}" -v m1="${now[3]}" \
 		-v pub="$(jq .cpu_s "$DIR/pub.out")" \
@@ -129,7 +130,7 @@ phase() {   # test mode rate fanout [extra measuring seconds]
 	publish "$2" "$3" "$4"
 	cpu=$(cpu_json)
 	wait "$lg_pid" || true
-	[ "$2" = send ] && commit=",\"commit_to_frame\":$(/usr/bin/python3 "$here/commit_to_frame.py" "$DIR/arrivals")"
+	[ "$2" = send ] && commit=",\"commit_to_frame\":$(commit_to_frame)"
 	emit "{\"relay\":\"$which\",\"test\":\"$1\",\"rate\":$3,\"cpu\":$cpu,\"loadgen\":$(cat "$DIR/loadgen.out"),\"publisher\":$(cat "$DIR/pub.out")$commit}"
 }
 # the full path's floor: commit -> a plain LISTEN client of PostgreSQL, no relay
@@ -139,7 +140,7 @@ has full && for rate in $FULL_RATES; do
 	sleep 1
 	publish send "$rate" 2
 	wait "$la_pid"
-	emit "{\"relay\":\"none\",\"test\":\"full_path\",\"rate\":$rate,\"publisher\":$(cat "$DIR/pub.out"),\"commit_to_frame\":$(/usr/bin/python3 "$here/commit_to_frame.py" "$DIR/arrivals")}"
+	emit "{\"relay\":\"none\",\"test\":\"full_path\",\"rate\":$rate,\"publisher\":$(cat "$DIR/pub.out"),\"commit_to_frame\":$(commit_to_frame)}"
 done
 for which in $RELAYS; do
 	# memory per idle connection

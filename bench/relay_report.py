@@ -49,14 +49,9 @@ def lg(d, k):
     return d["loadgen"].get(k)
 
 
-def relay_cpu(d):
-    """CPU seconds of the relay over the phase (cpu_s: results of older runs)."""
-    return d["cpu"]["relay"] if "cpu" in d else d.get("cpu_s")
-
-
 def cpu_per_100k(d):
-    frames, cpu = lg(d, "frames"), relay_cpu(d)
-    return cpu / frames * 100000 if frames and cpu is not None else None
+    frames, cpu = lg(d, "frames"), d["cpu"]["relay"]
+    return cpu / frames * 100000 if frames else None
 
 
 def main(paths):
@@ -83,7 +78,7 @@ def main(paths):
         out.append("| %d | %s / %s | %s / %s | %s | %s |" % (
             rate, fmt(med([lg(d, "p50_ms") for d in o])), fmt(med([lg(d, "p99_ms") for d in o])),
             fmt(med([lg(d, "p50_ms") for d in p])), fmt(med([lg(d, "p99_ms") for d in p])),
-            fmt(med([relay_cpu(d) for d in o])), fmt(med([relay_cpu(d) for d in p]))))
+            fmt(med([d["cpu"]["relay"] for d in o])), fmt(med([d["cpu"]["relay"] for d in p]))))
 
     out.append("\n### CPU seconds of the relay process per 100,000 delivered frames\n")
     out.append("| load | chat-relay | Node peer | ratio |")
@@ -121,7 +116,7 @@ def main(paths):
     phases += [("full_path", r, "send_message %d/s" % r) for r in sorted({k[2] for k in runs if k[1] == "full_path"})]
     for test, rate, label in phases:
         for relay, name in (("ours", "chat-relay"), ("node", "Node peer")):
-            ds = [d for d in runs.get((relay, test, rate), []) if "cpu" in d]
+            ds = runs.get((relay, test, rate), [])
             if not ds:
                 continue
             # a process that ended before the phase did reads as 0: no figure

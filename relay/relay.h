@@ -13,7 +13,6 @@
 
 #define RELAY_VERSION "0.1.0"
 
-/* A text frame shared by every connection it goes to (LWS_PRE headroom). */
 /*
  * An outgoing WebSocket frame, shared by every connection it goes to: its
  * header (2, 4 or 10 bytes) is written once, at the end of the LWS_PRE
@@ -66,8 +65,7 @@ struct conn
 	uint8_t		rx_binary:1,
 				rx_too_large:1,
 				established:1,
-				dirty:1,		/* on the batch's list */
-				peer_closed:1;	/* the client sent a close frame */
+				dirty:1;		/* on the batch's list */
 	uint16_t	inflight;
 	struct req *reqs;			/* unanswered requests */
 	unsigned char *http_body;	/* HTTP: response being sent (LWS_PRE headroom) */

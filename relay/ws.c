@@ -151,7 +151,7 @@ conn_send(struct conn *c, struct frame *f)
 {
 	struct qnode *n;
 
-	if (!c->established || c->close_code || c->peer_closed || relay_destroying)
+	if (!c->established || c->close_code || relay_destroying)
 		return;
 	if (c->q_len >= (uint32_t) cf_send_queue ||
 		(uint64_t) c->q_bytes + f->len > (uint64_t) cf_send_queue_bytes)
@@ -528,20 +528,14 @@ closed(struct conn *c)
 	}
 }
 
-/*
- * Writing: every frame queued on a connection goes out in one write (one
- * system call however many events a burst brought). Frames are already
- * framed, so they go out as raw bytes; lws keeps whatever the socket does
- * not take and sends it before the next WRITEABLE.
- */
-
 static unsigned char *wbuf;		/* LWS_PRE headroom, then several frames */
 static size_t wcap;
 
 /*
- * Write the queued frames (whole frames, up to WRITE_BATCH bytes, at least
- * one); lws keeps what the socket does not take and asks for WRITEABLE
- * itself. -1 if the connection failed.
+ * Write the queued frames in one system call however many a burst brought
+ * (whole frames, up to WRITE_BATCH bytes, at least one). They are framed
+ * already, so they go out as raw bytes; lws keeps what the socket does not
+ * take and sends it before the next WRITEABLE. -1 if the connection failed.
  */
 static int
 write_queued(struct conn *c)
@@ -626,9 +620,9 @@ ws_batch_begin(void)
  * Close the batch: write to every connection that was given frames. A
  * connection closing meanwhile gets its close frame in WRITEABLE, and so
  * does one whose last write lws still holds in part: writing more now would
- * move the frames from the bounded queue into lws's unbounded buffer, and a
- * slow reader would never be found out. One whose socket failed is closed
- * by lws at once.
+ * move the frames from the bounded queue into lws's unbounded buffer (a
+ * slow reader would never be found out), or put them after a close frame
+ * lws is still sending. One whose socket failed is closed by lws at once.
  */
 void
 ws_batch_end(void)
@@ -641,7 +635,7 @@ ws_batch_end(void)
 		dirty_head = c->d_next;
 		c->d_next = NULL;
 		c->dirty = 0;
-		if (!c->established || !c->q_head)
+		if (!c->q_head)			/* dropped: a reader too slow (1013) */
 			continue;
 		if (c->close_code || lws_partial_buffered(c->wsi))
 			lws_callback_on_writable(c->wsi);
@@ -752,14 +746,6 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
 			return writeable(wsi, c);
 		case LWS_CALLBACK_RECEIVE:
 			receive(wsi, c, (const char *) in, len);
-			return 0;
-		case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-			/* lws answers with its close frame: no data may follow it */
-			if (c && c->established)
-			{
-				c->peer_closed = 1;
-				queue_free(c);
-			}
 			return 0;
 		default:
 			return lws_callback_http_dummy(wsi, reason, user, in, len);

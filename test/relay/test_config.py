@@ -1,0 +1,46 @@
+"""Configuration refused at start: exit 2, one error line that names the
+setting and what it accepts, nothing listening (and, under ASan, no leak on
+the way out, which would change the exit code)."""
+import os
+import subprocess
+import tempfile
+
+from conftest import RELAY_BIN, SECRET, free_port
+
+
+def start(*args):
+    with tempfile.NamedTemporaryFile("wb", delete=False) as f:
+        f.write(SECRET + b"\n")
+    try:
+        port = free_port()
+        p = subprocess.run([RELAY_BIN, "--listen", "127.0.0.1:%d" % port, "--jwt-secret-file", f.name,
+                            "--allow-origin", "http://app.example", *args],
+                           capture_output=True, text=True, timeout=30)
+        return p.returncode, p.stdout + p.stderr
+    finally:
+        os.unlink(f.name)
+
+
+def test_unknown_event_loop_is_refused():
+    code, out = start("--event-lib", "epoll")
+    assert code == 2, out
+    assert 'event_lib must be poll or libev, not "epoll"' in out
+
+
+def test_out_of_range_and_malformed_values_are_refused():
+    code, out = start("--rx-buffer", "64")
+    assert code == 2 and 'rx_buffer must be an integer from 128 to 1048576, not "64"' in out, out
+    code, out = start("--rate", "abc")
+    assert code == 2 and 'rate must be a number' in out and '"abc"' in out, out
+
+
+def test_unknown_flag_is_refused():
+    code, out = start("--no-such-flag")
+    assert code == 2 and "unknown option --no-such-flag" in out, out
+
+
+def test_help_lists_every_default():
+    p = subprocess.run([RELAY_BIN, "--help"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "--event-lib VALUE" in p.stdout and "(default: libev)" in p.stdout
+    assert "--rx-buffer N" in p.stdout and "(default: 256)" in p.stdout
