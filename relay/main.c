@@ -40,13 +40,17 @@ static bool interrupted;
 static int64_t shutdown_deadline;
 static lws_sorted_usec_list_t tick_sul;
 
-/* Hook from pg.c: the LISTEN connection is (again) listening. */
+/*
+ * Hook from pg.c: the LISTEN connection is (again) listening. Clients that
+ * were connected while it was not may have missed events: resync. That
+ * includes the first LISTEN after a start, when clients came in before it.
+ */
 void
 relay_on_listen_ready(bool again)
 {
-	if (again)
+	if (again || relay_conns > 0)
 	{
-		log_info("listening again: every client gets resync");
+		log_info("listening%s: the %d connected clients get resync", again ? " again" : "", relay_conns);
 		event_resync("relay_reconnected");
 	}
 	presence_db_ready();

@@ -9,7 +9,7 @@ import uuid
 
 import websockets
 
-from conftest import (ORIGIN, PGBIN, connect, is_msg, jwt, new_users, open_chat, run, sql, wait_until)
+from conftest import (ORIGIN, PGBIN, conninfo, connect, is_msg, jwt, new_users, open_chat, run, sql, wait_until)
 
 
 def test_kill9_clients_reconnect_and_catch_up_exactly(relays):
@@ -38,6 +38,36 @@ def test_kill9_clients_reconnect_and_catch_up_exactly(relays):
             [(m["seq"], m["body"]) for m in missed] + [(1, "before, edited")]
         assert await again.ok("catch_up", chat_id=chat, after=changes[-1]["cursor"]) == []
     run(go())
+
+
+def test_clients_connected_before_the_first_listen_get_resync(relays):
+    """A relay starting while its database refuses it still lets browsers in
+    (they reconnect the moment it is up); what is committed before it first
+    listens must not be lost to them: resync when it does."""
+    sql("DROP ROLE IF EXISTS chat_relay_late")
+    sql("CREATE ROLE chat_relay_late NOLOGIN IN ROLE chat_relay")
+    db = conninfo().replace("user=chat_relay", "user=chat_relay_late")
+    r = relays("late", wait=False, db=db, backoff_min_ms=50, backoff_max_ms=300)
+    a, b = new_users()
+    chat = open_chat(a, b)
+
+    async def go():
+        reader = await connect(r, b)
+        refused = await reader.request("catch_up", chat_id=chat, after=0)
+        assert refused["type"] == "error" and refused["code"] == "unavailable", refused
+        sent = sql("SELECT (chat.send_message(%s, %s, 'before the relay listened') ->> 'seq')::int", (a, chat))[0][0]
+        sql("ALTER ROLE chat_relay_late LOGIN")
+        resync = await reader.event(lambda e: e.get("type") == "resync", timeout=15)
+        assert resync["reason"] == "relay_reconnected"
+        wait_until(r.healthy, 15, what="relay healthy")
+        rows = await reader.ok("catch_up", chat_id=chat, after=0)
+        assert [(m["seq"], m["body"]) for m in rows] == [(sent, "before the relay listened")]
+        await reader.close()
+    try:
+        run(go())
+    finally:
+        assert r.stop() == 0
+        sql("DROP ROLE chat_relay_late")
 
 
 def pg_ctl(*args):
