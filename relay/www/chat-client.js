@@ -496,7 +496,12 @@ export class ChatClient {
           break;
         case 'resync':
           this._emit('resync', { reason: m.reason });
-          for (const [chatId, ch] of this._chats) if (ch.cursor != null && !ch.syncing) this._catchUp(chatId);
+          // a catch_up under way may have read before what was missed: once more after it
+          for (const [chatId, ch] of this._chats) {
+            if (ch.cursor == null) continue;
+            if (ch.syncing) ch.again = true;
+            else this._catchUp(chatId);
+          }
           break;
         default:
           this._emit(m.type, m);
@@ -563,7 +568,7 @@ export class ChatClient {
   _chat(chatId, create = true) {
     let ch = this._chats.get(chatId);
     if (!ch && create) {
-      ch = { cursor: null, floor: null, seen: new Map(), syncing: false, buffer: [], retry: null, failures: 0 };
+      ch = { cursor: null, floor: null, seen: new Map(), syncing: false, again: false, buffer: [], retry: null, failures: 0 };
       this._chats.set(chatId, ch);
     }
     return ch;
@@ -665,6 +670,7 @@ export class ChatClient {
     if (!ch || ch.cursor == null || this.state !== 'open') return;
     ch.retry = this._cancel(ch.retry);
     ch.syncing = true;
+    ch.again = false;
     const gen = this._gen;
     let count = 0;
     try {
@@ -700,6 +706,7 @@ export class ChatClient {
     ch.buffer = [];
     for (const ev of buffered) this._onChange(ev);
     this._emit('caughtup', { chat_id: chatId, count, cursor: ch.cursor });
+    if (ch.again) this._catchUp(chatId);
   }
 
   // ---- API ----------------------------------------------------------------

@@ -104,6 +104,25 @@ test('a resync event makes every followed chat catch up', async () => {
   client.close();
 });
 
+test('a resync during a catch_up makes one more catch_up after it', async () => {
+  const { client, sockets, events } = await connected();
+  const ws = sockets[0];
+  client.follow(1, { cursor: 2, lastSeq: 2 });
+  const first = ws.last('catch_up');
+  ws.push({ v: 1, type: 'resync', reason: 'relay_reconnected' });
+  assert.equal(ws.requests('catch_up').length, 1, 'not two at once');
+  ws.ok(first, [msg(1, 3, 3)]);
+  await flush();
+  const second = ws.last('catch_up');
+  assert.notEqual(second, first, 'the resync is not forgotten');
+  assert.equal(second.after, 3);
+  ws.ok(second, [msg(1, 4, 4)]);
+  await flush();
+  assert.deepEqual(announced(events), ['message:1/3@3', 'message:1/4@4']);
+  assert.equal(ws.requests('catch_up').length, 2, 'and no more');
+  client.close();
+});
+
 test('a failed catch_up is retried and the waiting events are fetched again', async () => {
   const { client, clock, sockets, events } = await connected();
   const ws = sockets[0];
