@@ -5,7 +5,7 @@
 // Every piece of user text goes into the page through textContent or an
 // attribute, never as HTML. Every event handler runs inside safe(): an
 // exception shows a notice and the rest of the app goes on.
-import { ChatClient, ChatError } from './chat-client.js';
+import { ChatClient, ChatError, backoffDelay } from './chat-client.js';
 import { pickLang, translator } from './i18n.js';
 
 const params = new URLSearchParams(location.search);
@@ -107,6 +107,7 @@ function newSession(userId, client) {
     timers: new Set(),
     observer: null,
     reloadTimer: null,
+    chatsFailures: 0, // list_chats answered unavailable/rate_limited in a row
     readSent: new Map(), // chat_id -> seq sent with read
     offs: [],
   };
@@ -276,8 +277,20 @@ function onWelcome(w) {
 
 async function loadChats() {
   const s = S;
-  const rows = await s.client.chats({ pageSize: 100 });
+  let rows;
+  try {
+    rows = await s.client.chats({ pageSize: 100 });
+  } catch (err) {
+    // a relay still reaching its database, or busy: again soon; a lost
+    // connection loads them at its next welcome
+    if (S !== s || err.code === 'disconnected') return;
+    if (!err.retryable) throw err;
+    s.chatsFailures++;
+    later(loadChats, backoffDelay(s.chatsFailures));
+    return;
+  }
   if (S !== s) return;
+  s.chatsFailures = 0;
   for (const row of rows) {
     const old = s.chats.get(row.chat_id);
     if (old && old.peerRead != null) row.peerRead = old.peerRead;
