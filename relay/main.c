@@ -357,6 +357,7 @@ main(int argc, char **argv)
 	log_info("stopped");
 	relay_destroying = true;
 	lws_sul_cancel(&tick_sul);
+	ws_stop();
 	presence_free();
 	pg_stop();
 	lws_context_destroy(relay_context);

@@ -92,6 +92,7 @@ struct metrics
 	uint64_t	events_in;
 	uint64_t	events_bad;
 	uint64_t	frames_out;
+	uint64_t	held_writes;	/* writes held under load (ws_batch_end) */
 	uint64_t	bytes_out;
 	uint64_t	queue_drops;	/* slow readers closed with 1013 */
 	uint64_t	requests;
@@ -131,6 +132,7 @@ void		ws_batch_begin(void);
 void		ws_batch_end(void);
 void		ws_close_all(uint16_t code);
 void		ws_tick(void);
+void		ws_stop(void);
 void		ws_free(void);
 int			ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 						void *user, void *in, size_t len);

@@ -45,6 +45,21 @@ static struct conn *all_head;
 static bool batching;
 static struct conn *dirty_head;
 
+/*
+ * Under load the dirty list is written at most every HOLD_US instead of
+ * after every read: frames that come close together share one write (many
+ * fewer send() calls at group fan-out) for at most HOLD_US more latency.
+ * Below HOLD_RATE frames/s nothing waits.
+ */
+#define HOLD_RATE	20000
+#define HOLD_US		(20 * LWS_US_PER_MS)
+#define HOLD_WINDOW	(100 * LWS_US_PER_MS)
+static bool holding;			/* the last HOLD_WINDOW was over HOLD_RATE */
+static bool held;				/* hold_sul will write the dirty list */
+static lws_sorted_usec_list_t hold_sul;
+static int64_t rate_since;
+static uint64_t rate_frames;
+
 _Static_assert(LWS_PRE >= 10, "a frame header must fit in LWS_PRE");
 
 /*
@@ -617,17 +632,16 @@ ws_batch_begin(void)
 }
 
 /*
- * Close the batch: write to every connection that was given frames. A
- * connection closing meanwhile gets its close frame in WRITEABLE, and so
- * does one whose last write lws still holds in part: writing more now would
- * move the frames from the bounded queue into lws's unbounded buffer (a
- * slow reader would never be found out), or put them after a close frame
- * lws is still sending. One whose socket failed is closed by lws at once.
+ * Write to every connection that was given frames. A connection closing
+ * meanwhile gets its close frame in WRITEABLE, and so does one whose last
+ * write lws still holds in part: writing more now would move the frames
+ * from the bounded queue into lws's unbounded buffer (a slow reader would
+ * never be found out), or put them after a close frame lws is still
+ * sending. One whose socket failed is closed by lws at once.
  */
-void
-ws_batch_end(void)
+static void
+flush_dirty(void)
 {
-	batching = false;
 	while (dirty_head)
 	{
 		struct conn *c = dirty_head;
@@ -642,6 +656,54 @@ ws_batch_end(void)
 		else if (write_queued(c) < 0)
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	}
+}
+
+static void
+held_flush(lws_sorted_usec_list_t *sul)
+{
+	(void) sul;
+	held = false;
+	flush_dirty();
+}
+
+/*
+ * Close the batch: write now, or under load (more than HOLD_RATE frames/s
+ * over the last HOLD_WINDOW) at most HOLD_US from now, so that a connection
+ * given several frames meanwhile gets them in one write.
+ */
+void
+ws_batch_end(void)
+{
+	int64_t		now = lws_now_usecs();
+
+	batching = false;
+	if (now - rate_since >= HOLD_WINDOW)
+	{
+		holding = (metrics.frames_out - rate_frames) * LWS_US_PER_SEC > (uint64_t) HOLD_RATE * (uint64_t) (now - rate_since);
+		rate_since = now;
+		rate_frames = metrics.frames_out;
+	}
+	if (!dirty_head)
+		return;
+	if (holding)
+	{
+		if (!held)
+		{
+			held = true;
+			metrics.held_writes++;
+			lws_sul_schedule(relay_context, 0, &hold_sul, held_flush, HOLD_US);
+		}
+		return;
+	}
+	flush_dirty();
+}
+
+/* Before the context goes: no held write may fire. */
+void
+ws_stop(void)
+{
+	lws_sul_cancel(&hold_sul);
+	held = false;
 }
 
 /* The write buffer's memory, at exit. */

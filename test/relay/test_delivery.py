@@ -1,6 +1,7 @@
 """Routing and requests: every device of every recipient gets each event,
 across relays sharing only the database; requests map to the SQL API and
 are answered exactly once."""
+import asyncio
 import json
 import signal
 import uuid
@@ -172,6 +173,37 @@ def test_burst_larger_than_one_write_arrives_whole_and_in_order(relays):
                 e = await c.event(is_msg(chat))
                 assert e["seq"] == i and e["message"]["body"] == str(i).rjust(1500, ".")
     run(go())
+
+
+def test_group_fan_out_under_load_is_coalesced_and_complete(relays):
+    """400 events to the same 60 users, 50 per transaction: tens of thousands
+    of frames a second, so the relay holds its writes (up to 20 ms) to put
+    several frames in one. Every user still gets every event once, in order."""
+    r = relays()
+    users = new_users(60)
+    per, parts = 50, 8
+    n = per * parts
+
+    async def go():
+        clients = [await connect(r, u) for u in users]
+        assert r.metric("chat_relay_held_writes_total") == 0
+        for part in range(parts):
+            sql("SELECT pg_notify('chat_events', json_build_object('v', 1, 'type', 'group', 'chat_id', 7, "
+                "'seq', i, 'recipients', %s::bigint[])::text) FROM generate_series(%s, %s) i",
+                (users, part * per + 1, (part + 1) * per))
+
+        async def drain(c):
+            got = []
+            while len(got) < n:
+                e = await c.event(lambda e: e.get("type") == "group", timeout=10)
+                assert "recipients" not in e
+                got.append(e["seq"])
+            return got
+        for got in await asyncio.gather(*(drain(c) for c in clients)):
+            assert got == list(range(1, n + 1))
+    run(go())
+    assert r.metric("chat_relay_held_writes_total") > 0
+    assert r.metric("chat_relay_frames_out_total") >= 60 * n
 
 
 def test_healthz_and_metrics(relays):
