@@ -9,7 +9,7 @@ import uuid
 
 import websockets
 
-from conftest import (ORIGIN, PGBIN, conninfo, connect, is_msg, jwt, new_users, open_chat, run, sql, wait_until)
+from conftest import (ORIGIN, PGBIN, conninfo, connect, db, is_msg, jwt, new_users, open_chat, run, sql, wait_until)
 
 
 def test_kill9_clients_reconnect_and_catch_up_exactly(relays):
@@ -155,7 +155,7 @@ async def slow_reader(r, user):
 def test_slow_reader_is_closed_with_1013(relays):
     # a long grace: under a loaded machine the sends below can outlast a short one,
     # and then the reader never gets to see the close frame
-    r = relays("slow", send_queue=64, send_queue_bytes=262144, slow_close_timeout=180)
+    r = relays("slow", send_queue=64, send_queue_bytes=262144, slow_close_timeout=180, ping_interval=300)
     a, b, fast_user = new_users(3)
     chat = open_chat(a, b)
     open_chat(a, fast_user)
@@ -189,17 +189,24 @@ def test_slow_reader_of_a_trickle_is_closed_with_1013(relays):
     """Events one per transaction, so each arrives in a database read of its
     own: frames the socket cannot take must stay in the relay's bounded
     queue (and close the reader with 1013), not pile up below it."""
-    r = relays("trickle", send_queue=64, send_queue_bytes=262144, slow_close_timeout=180)
+    # pings every 300 s: the reader answers none once it stops reading, and a
+    # slow machine must not have it closed as silent (35 s by default) first
+    r = relays("trickle", send_queue=64, send_queue_bytes=262144, slow_close_timeout=180, ping_interval=300)
     a, b = new_users()
     chat = open_chat(a, b)
 
     async def go():
         slow = await slow_reader(r, b)
         body = "y" * 3990       # 1,500 of them outgrow the kernel's socket buffers (4 MB at most)
-        for i in range(1500):
-            sql("SELECT chat.send_message(%s, %s, %s)", (a, chat, body + str(i)))
-            if i % 100 == 99 and r.metric("chat_relay_queue_drops_total") >= 1:
-                break
+        conn = db()             # one connection, one transaction per message
+        try:
+            cur = conn.cursor()
+            for i in range(1500):
+                cur.execute("SELECT chat.send_message(%s, %s, %s)", (a, chat, body + str(i)))
+                if i % 100 == 99 and r.metric("chat_relay_queue_drops_total") >= 1:
+                    break
+        finally:
+            conn.close()
         await asyncio.get_running_loop().run_in_executor(
             None, lambda: wait_until(lambda: r.metric("chat_relay_queue_drops_total") >= 1, 30))
         try:
