@@ -6,8 +6,8 @@
  * Frames are shared: an event going to many connections is one refcounted
  * buffer queued on each. All the queued frames of a connection go out in
  * one write: straight away at the end of a batch (the notifications and
- * answers of one database read, see ws_batch_begin), else in
- * SERVER_WRITEABLE. A
+ * answers of one database read, see ws_batch_begin), or under load up to
+ * HOLD_US later, else in SERVER_WRITEABLE. A
  * connection whose queue passes send_queue frames or send_queue_bytes is a
  * reader too slow to keep up: its queue is dropped (memory stays bounded),
  * and it is closed with 1013 as soon as it can take the close frame, or
