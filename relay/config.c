@@ -42,6 +42,8 @@ int			cf_ping_timeout;
 int			cf_send_queue;
 int			cf_send_queue_bytes;
 int			cf_slow_close_timeout;
+int			cf_coalesce_rate;
+int			cf_coalesce_ms;
 int			cf_rx_buffer;
 int			cf_pool_size;
 int			cf_pipeline_depth;
@@ -107,6 +109,8 @@ static const struct cf_entry cf_table[] = {
 	{"send_queue", CF_INT, &cf_send_queue, true, "1024", 4, 1000000, "frames queued per connection before it is closed with 1013"},
 	{"send_queue_bytes", CF_INT, &cf_send_queue_bytes, true, "4194304", 4096, 1073741824, "bytes queued per connection before it is closed with 1013"},
 	{"slow_close_timeout", CF_INT, &cf_slow_close_timeout, true, "5", 1, 600, "seconds a closed slow reader gets to take its close frame"},
+	{"coalesce_rate", CF_INT, &cf_coalesce_rate, true, "20000", 0, 100000000, "frames/s written above which writes wait to share a send (0: never)"},
+	{"coalesce_ms", CF_INT, &cf_coalesce_ms, true, "20", 1, 1000, "longest such wait, ms"},
 	{"rx_buffer", CF_INT, &cf_rx_buffer, false, "256", 128, 1048576, "receive buffer per connection, bytes (larger messages arrive in pieces)"},
 	{"pool_size", CF_INT, &cf_pool_size, false, "2", 1, 64, "database connections for requests (plus one for LISTEN)"},
 	{"pipeline_depth", CF_INT, &cf_pipeline_depth, false, "64", 1, 10000, "queries in flight per database connection"},

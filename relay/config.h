@@ -41,6 +41,8 @@ extern int	cf_ping_timeout;
 extern int	cf_send_queue;
 extern int	cf_send_queue_bytes;
 extern int	cf_slow_close_timeout;
+extern int	cf_coalesce_rate;
+extern int	cf_coalesce_ms;
 extern int	cf_rx_buffer;
 extern int	cf_pool_size;
 extern int	cf_pipeline_depth;

@@ -108,7 +108,7 @@ metrics_render(size_t *len, size_t headroom)
 	metric(&o, "chat_relay_events_in_total", "counter", "Events received from the database.", (double) metrics.events_in);
 	metric(&o, "chat_relay_events_invalid_total", "counter", "Events that could not be routed.", (double) metrics.events_bad);
 	metric(&o, "chat_relay_frames_out_total", "counter", "WebSocket frames written to clients.", (double) metrics.frames_out);
-	metric(&o, "chat_relay_held_writes_total", "counter", "Times writes were held (up to 20 ms) to coalesce frames under load.", (double) metrics.held_writes);
+	metric(&o, "chat_relay_held_writes_total", "counter", "Times writes were held (up to coalesce_ms) to coalesce frames under load.", (double) metrics.held_writes);
 	metric(&o, "chat_relay_bytes_out_total", "counter", "Payload bytes written to clients.", (double) metrics.bytes_out);
 	metric(&o, "chat_relay_queue_drops_total", "counter", "Slow readers whose send queue overflowed (closed with 1013).", (double) metrics.queue_drops);
 	metric(&o, "chat_relay_requests_total", "counter", "Client messages received.", (double) metrics.requests);

@@ -7,7 +7,7 @@
  * buffer queued on each. All the queued frames of a connection go out in
  * one write: straight away at the end of a batch (the notifications and
  * answers of one database read, see ws_batch_begin), or under load up to
- * HOLD_US later, else in SERVER_WRITEABLE. A
+ * coalesce_ms later, else in SERVER_WRITEABLE. A
  * connection whose queue passes send_queue frames or send_queue_bytes is a
  * reader too slow to keep up: its queue is dropped (memory stays bounded),
  * and it is closed with 1013 as soon as it can take the close frame, or
@@ -46,15 +46,14 @@ static bool batching;
 static struct conn *dirty_head;
 
 /*
- * Under load the dirty list is written at most every HOLD_US instead of
- * after every read: frames that come close together share one write (many
- * fewer send() calls at group fan-out) for at most HOLD_US more latency.
- * Below HOLD_RATE frames/s nothing waits.
+ * Under load (over coalesce_rate frames/s in the last HOLD_WINDOW) the
+ * dirty list is written at most every coalesce_ms instead of after every
+ * read: frames that come close together share one write (many fewer send()
+ * calls at group fan-out) for at most coalesce_ms more latency. Below that
+ * rate nothing waits.
  */
-#define HOLD_RATE	20000
-#define HOLD_US		(20 * LWS_US_PER_MS)
 #define HOLD_WINDOW	(100 * LWS_US_PER_MS)
-static bool holding;			/* the last HOLD_WINDOW was over HOLD_RATE */
+static bool holding;			/* the last HOLD_WINDOW was over coalesce_rate */
 static bool held;				/* hold_sul will write the dirty list */
 static lws_sorted_usec_list_t hold_sul;
 static int64_t rate_since;
@@ -667,9 +666,9 @@ held_flush(lws_sorted_usec_list_t *sul)
 }
 
 /*
- * Close the batch: write now, or under load (more than HOLD_RATE frames/s
- * over the last HOLD_WINDOW) at most HOLD_US from now, so that a connection
- * given several frames meanwhile gets them in one write.
+ * Close the batch: write now, or under load (more than coalesce_rate
+ * frames/s over the last HOLD_WINDOW) at most coalesce_ms from now, so that
+ * a connection given several frames meanwhile gets them in one write.
  */
 void
 ws_batch_end(void)
@@ -679,7 +678,8 @@ ws_batch_end(void)
 	batching = false;
 	if (now - rate_since >= HOLD_WINDOW)
 	{
-		holding = (metrics.frames_out - rate_frames) * LWS_US_PER_SEC > (uint64_t) HOLD_RATE * (uint64_t) (now - rate_since);
+		holding = cf_coalesce_rate > 0 &&
+			(metrics.frames_out - rate_frames) * LWS_US_PER_SEC > (uint64_t) cf_coalesce_rate * (uint64_t) (now - rate_since);
 		rate_since = now;
 		rate_frames = metrics.frames_out;
 	}
@@ -691,7 +691,7 @@ ws_batch_end(void)
 		{
 			held = true;
 			metrics.held_writes++;
-			lws_sul_schedule(relay_context, 0, &hold_sul, held_flush, HOLD_US);
+			lws_sul_schedule(relay_context, 0, &hold_sul, held_flush, (lws_usec_t) cf_coalesce_ms * LWS_US_PER_MS);
 		}
 		return;
 	}

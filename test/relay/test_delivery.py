@@ -7,6 +7,8 @@ import signal
 import time
 import uuid
 
+import pytest
+
 from conftest import connect, db, is_msg, new_users, open_chat, run, sql, wait_until
 
 
@@ -176,12 +178,13 @@ def test_burst_larger_than_one_write_arrives_whole_and_in_order(relays):
     run(go())
 
 
-def test_group_fan_out_under_load_is_coalesced_and_complete(relays):
+@pytest.mark.parametrize("coalesce", [True, False])
+def test_group_fan_out_under_load_is_coalesced_and_complete(relays, coalesce):
     """400 events to the same 60 users, 25 per transaction every 20 ms or so:
     over 20,000 frames/s for a third of a second or more, so the relay holds
-    its writes (up to 20 ms) to put several frames in one. Every user still
-    gets every event once, in order."""
-    r = relays()
+    its writes (up to 20 ms) to put several frames in one, unless
+    coalesce_rate is 0. Every user gets every event once, in order."""
+    r = relays() if coalesce else relays(coalesce_rate=0)
     users = new_users(60)
     per, parts = 25, 16
     n = per * parts
@@ -210,7 +213,8 @@ def test_group_fan_out_under_load_is_coalesced_and_complete(relays):
         for got in await asyncio.gather(*(drain(c) for c in clients)):
             assert got == list(range(1, n + 1))
     run(go())
-    assert r.metric("chat_relay_held_writes_total") > 0
+    held = r.metric("chat_relay_held_writes_total")
+    assert held > 0 if coalesce else held == 0
     assert r.metric("chat_relay_frames_out_total") >= 60 * n
 
 
