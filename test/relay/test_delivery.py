@@ -143,19 +143,28 @@ def test_large_message_is_fetched_and_inlined(relays):
 
 
 def test_batched_payloads_are_split(relays):
+    """50 messages in one transaction reach the relay as arrays of events
+    (the deferred publisher's batches). Each event's frame is cut from the
+    array's text: bodies full of JSON punctuation arrive intact, without
+    the recipients."""
     r = relays()
     a, b = new_users()
     chat = open_chat(a, b)
+    bodies = ['m%d ],[{"recipients":[1]}, "q\\" \\u00e9 é {} [' % i for i in range(1, 51)]
 
     async def go():
         cb = await connect(r, b)
-        sql("SELECT chat.send_message(%s, %s, 'm' || i) FROM generate_series(1, 50) i", (a, chat))
-        seqs = []
-        while len(seqs) < 50:
+        sql("SELECT count(chat.send_message(%s, %s, t.b)) FROM unnest(%s::text[]) WITH ORDINALITY AS t(b, i)",
+            (a, chat, bodies))
+        got = []
+        while len(got) < 50:
             e = await cb.event(is_msg(chat))
-            seqs.append(e["seq"])
-        assert seqs == list(range(1, 51))
+            assert "recipients" not in e
+            got.append((e["seq"], e["message"]["body"]))
+        first = got[0][0]
+        assert got == list(zip(range(first, first + 50), bodies))
     run(go())
+    assert r.metric("chat_relay_notifications_total") < r.metric("chat_relay_events_in_total"), "no arrays came"
 
 
 def test_burst_larger_than_one_write_arrives_whole_and_in_order(relays):
