@@ -42,13 +42,13 @@ static lws_sorted_usec_list_t tick_sul;
 
 /*
  * Hook from pg.c: the LISTEN connection is (again) listening. Clients that
- * were connected while it was not may have missed events: resync. That
- * includes the first LISTEN after a start, when clients came in before it.
+ * were connected while it was not may have missed events: resync, after a
+ * loss and also at the first LISTEN of a start if clients came in before it.
  */
 void
 relay_on_listen_ready(bool again)
 {
-	if (again || relay_conns > 0)
+	if (relay_conns > 0)
 	{
 		log_info("listening%s: the %d connected clients get resync", again ? " again" : "", relay_conns);
 		event_resync("relay_reconnected");

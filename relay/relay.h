@@ -55,7 +55,8 @@ struct conn
 			   *a_next;			/* all connections */
 	struct qnode *q_head,
 			   *q_tail;			/* bounded send queue */
-	struct conn *d_next;		/* given frames in the open batch (ws.c) */
+	struct conn *d_next,		/* on the dirty list (ws.c): given frames */
+			  **d_pprev;		/* in this batch or a held write; NULL: not */
 	uint32_t	q_len;
 	uint32_t	q_bytes;
 	int64_t		exp;			/* token expiry, unix seconds */
@@ -64,8 +65,7 @@ struct conn
 	uint16_t	close_code;		/* closing: sent at the next WRITEABLE */
 	uint8_t		rx_binary:1,
 				rx_too_large:1,
-				established:1,
-				dirty:1;		/* on the batch's list */
+				established:1;
 	uint16_t	inflight;
 	struct req *reqs;			/* unanswered requests */
 	unsigned char *http_body;	/* HTTP: response being sent (LWS_PRE headroom) */

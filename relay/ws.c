@@ -45,6 +45,27 @@ static struct conn *all_head;
 static bool batching;
 static struct conn *dirty_head;
 
+/* Put c on the dirty list (O(1) both ways: a held list can be long). */
+static void
+dirty_add(struct conn *c)
+{
+	c->d_next = dirty_head;
+	if (dirty_head)
+		dirty_head->d_pprev = &c->d_next;
+	dirty_head = c;
+	c->d_pprev = &dirty_head;
+}
+
+static void
+dirty_remove(struct conn *c)
+{
+	*c->d_pprev = c->d_next;
+	if (c->d_next)
+		c->d_next->d_pprev = c->d_pprev;
+	c->d_next = NULL;
+	c->d_pprev = NULL;
+}
+
 /*
  * Under load (over coalesce_rate frames/s in the last HOLD_WINDOW) the
  * dirty list is written at most every coalesce_ms instead of after every
@@ -54,8 +75,7 @@ static struct conn *dirty_head;
  */
 #define HOLD_WINDOW	(100 * LWS_US_PER_MS)
 static bool holding;			/* the last HOLD_WINDOW was over coalesce_rate */
-static bool held;				/* hold_sul will write the dirty list */
-static lws_sorted_usec_list_t hold_sul;
+static lws_sorted_usec_list_t hold_sul;	/* scheduled: it will write the dirty list */
 static int64_t rate_since;
 static uint64_t rate_frames;
 
@@ -189,14 +209,11 @@ conn_send(struct conn *c, struct frame *f)
 	c->q_bytes += f->len;
 	if (c->q_len++ == 0)
 	{
-		if (batching)
-		{
-			c->d_next = dirty_head;
-			dirty_head = c;
-			c->dirty = 1;
-		}
-		else
+		/* held, then emptied in WRITEABLE: it is on the list already */
+		if (!batching)
 			lws_callback_on_writable(c->wsi);
+		else if (!c->d_pprev)
+			dirty_add(c);
 	}
 }
 
@@ -509,15 +526,8 @@ closed(struct conn *c)
 	if (!c->established)
 		return;
 	c->established = 0;
-	if (c->dirty)
-	{
-		struct conn **p = &dirty_head;
-
-		while (*p != c)
-			p = &(*p)->d_next;
-		*p = c->d_next;
-		c->dirty = 0;
-	}
+	if (c->d_pprev)
+		dirty_remove(c);
 	request_detach_all(c);
 	queue_free(c);
 	free(c->rx);
@@ -645,9 +655,7 @@ flush_dirty(void)
 	{
 		struct conn *c = dirty_head;
 
-		dirty_head = c->d_next;
-		c->d_next = NULL;
-		c->dirty = 0;
+		dirty_remove(c);
 		if (!c->q_head)			/* dropped: a reader too slow (1013) */
 			continue;
 		if (c->close_code || lws_partial_buffered(c->wsi))
@@ -661,7 +669,6 @@ static void
 held_flush(lws_sorted_usec_list_t *sul)
 {
 	(void) sul;
-	held = false;
 	flush_dirty();
 }
 
@@ -687,9 +694,8 @@ ws_batch_end(void)
 		return;
 	if (holding)
 	{
-		if (!held)
+		if (lws_dll2_is_detached(&hold_sul.list))
 		{
-			held = true;
 			metrics.held_writes++;
 			lws_sul_schedule(relay_context, 0, &hold_sul, held_flush, (lws_usec_t) cf_coalesce_ms * LWS_US_PER_MS);
 		}
@@ -703,7 +709,6 @@ void
 ws_stop(void)
 {
 	lws_sul_cancel(&hold_sul);
-	held = false;
 }
 
 /* The write buffer's memory, at exit. */

@@ -4,6 +4,7 @@ here (HS256 with hmac, RS256/ES256 with python3-cryptography), and a small
 synchronous-looking WebSocket client on top of python3-websockets."""
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -66,14 +67,20 @@ def db():
     return conn
 
 
-def sql(query, args=()):
+@contextlib.contextmanager
+def cursor():
+    """A cursor on a new autocommit connection (one transaction per statement)."""
     conn = db()
     try:
-        cur = conn.cursor()
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
+        yield conn.cursor()
     finally:
         conn.close()
+
+
+def sql(query, args=()):
+    with cursor() as cur:
+        cur.execute(query, args)
+        return cur.fetchall() if cur.description else None
 
 
 def b64(data):
@@ -169,10 +176,7 @@ class Relay:
         binary = PLAIN_BIN if self.wrap else RELAY_BIN   # no ASan under valgrind
         self.proc = subprocess.Popen(self.wrap + [binary, "--config", self.config], stdout=self.log_handle,
                                      stderr=subprocess.STDOUT, env=env)
-        if wait:
-            self.wait_healthy(60 if self.wrap else 20)
-        else:
-            wait_until(lambda: self.http("/healthz")[0] is not None, 20, what="relay %s serving" % self.name)
+        self.wait_healthy(60 if self.wrap else 20, database=wait)
 
     def http(self, path):
         try:
@@ -186,12 +190,15 @@ class Relay:
     def healthy(self):
         return self.http("/healthz")[0] == 200
 
-    def wait_healthy(self, timeout=20):
+    def wait_healthy(self, timeout=20, database=True):
+        """Until /healthz says 200 (with database: its database is up), or
+        at all (without: it serves)."""
         def ok():
             if self.proc.poll() is not None:
                 raise AssertionError("relay %s exited %s:\n%s" % (self.name, self.proc.returncode, self.log()))
-            return self.healthy()
-        wait_until(ok, timeout, what="relay %s healthy" % self.name)
+            status = self.http("/healthz")[0]
+            return status == 200 if database else status is not None
+        wait_until(ok, timeout, what="relay %s %s" % (self.name, "healthy" if database else "serving"))
 
     def metric(self, name):
         body = self.http("/metrics")[1]

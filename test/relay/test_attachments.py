@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import connect, db, new_users, open_chat, run, sql
+from conftest import connect, new_users, open_chat, run, sql
 
 STORAGE = {
     "endpoint": "http://127.0.0.1:9",
@@ -23,11 +23,7 @@ def _saved_storage():
 
 
 def _restore(saved):
-    conn = db()
-    try:
-        conn.cursor().execute("SELECT chat.configure_storage(%s)", (json.dumps(saved),))
-    finally:
-        conn.close()
+    sql("SELECT chat.configure_storage(%s)", (json.dumps(saved),))
 
 
 @pytest.fixture

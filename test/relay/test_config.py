@@ -32,6 +32,10 @@ def test_out_of_range_and_malformed_values_are_refused():
     assert code == 2 and 'rx_buffer must be an integer from 128 to 1048576, not "64"' in out, out
     code, out = start("--rate", "abc")
     assert code == 2 and 'rate must be a number' in out and '"abc"' in out, out
+    code, out = start("--coalesce-ms", "0")
+    assert code == 2 and 'coalesce_ms must be an integer from 1 to 1000, not "0"' in out, out
+    code, out = start("--coalesce-rate", "-1")
+    assert code == 2 and 'coalesce_rate must be an integer from 0 to 100000000, not "-1"' in out, out
 
 
 def test_unknown_flag_is_refused():

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from conftest import connect, db, is_msg, new_users, open_chat, run, sql, wait_until
+from conftest import connect, cursor, is_msg, new_users, open_chat, run, sql, wait_until
 
 
 def test_event_reaches_every_device_without_recipients(relays):
@@ -201,16 +201,12 @@ def test_group_fan_out_under_load_is_coalesced_and_complete(relays, coalesce):
     async def go():
         clients = [await connect(r, u) for u in users]
         assert r.metric("chat_relay_held_writes_total") == 0
-        conn = db()
-        try:
-            cur = conn.cursor()
+        with cursor() as cur:
             for part in range(parts):
                 cur.execute("SELECT pg_notify('chat_events', json_build_object('v', 1, 'type', 'group', "
                             "'chat_id', 7, 'seq', i, 'recipients', %s::bigint[])::text) "
                             "FROM generate_series(%s, %s) i", (users, part * per + 1, (part + 1) * per))
                 time.sleep(0.02)
-        finally:
-            conn.close()
 
         async def drain(c):
             got = []

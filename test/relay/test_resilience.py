@@ -1,6 +1,7 @@
 """Staying up: a relay killed with clients attached, PostgreSQL restarted
 under load, slow readers, silent connections."""
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -9,7 +10,7 @@ import uuid
 
 import websockets
 
-from conftest import (ORIGIN, PGBIN, conninfo, connect, db, is_msg, jwt, new_users, open_chat, run, sql, wait_until)
+from conftest import (ORIGIN, PGBIN, conninfo, connect, cursor, is_msg, jwt, new_users, open_chat, run, sql, wait_until)
 
 
 def test_kill9_clients_reconnect_and_catch_up_exactly(relays):
@@ -46,8 +47,8 @@ def test_clients_connected_before_the_first_listen_get_resync(relays):
     listens must not be lost to them: resync when it does."""
     sql("DROP ROLE IF EXISTS chat_relay_late")
     sql("CREATE ROLE chat_relay_late NOLOGIN IN ROLE chat_relay")
-    db = conninfo().replace("user=chat_relay", "user=chat_relay_late")
-    r = relays("late", wait=False, db=db, backoff_min_ms=50, backoff_max_ms=300)
+    late_login = conninfo().replace("user=chat_relay", "user=chat_relay_late")
+    r = relays("late", wait=False, db=late_login, backoff_min_ms=50, backoff_max_ms=300)
     a, b = new_users()
     chat = open_chat(a, b)
 
@@ -198,15 +199,11 @@ def test_slow_reader_of_a_trickle_is_closed_with_1013(relays):
     async def go():
         slow = await slow_reader(r, b)
         body = "y" * 3990       # 1,500 of them outgrow the kernel's socket buffers (4 MB at most)
-        conn = db()             # one connection, one transaction per message
-        try:
-            cur = conn.cursor()
+        with cursor() as cur:   # one connection, one transaction per message
             for i in range(1500):
                 cur.execute("SELECT chat.send_message(%s, %s, %s)", (a, chat, body + str(i)))
                 if i % 100 == 99 and r.metric("chat_relay_queue_drops_total") >= 1:
                     break
-        finally:
-            conn.close()
         await asyncio.get_running_loop().run_in_executor(
             None, lambda: wait_until(lambda: r.metric("chat_relay_queue_drops_total") >= 1, 30))
         try:
@@ -216,6 +213,49 @@ def test_slow_reader_of_a_trickle_is_closed_with_1013(relays):
             assert closed.rcvd is not None and closed.rcvd.code == 1013, closed
     run(go())
     assert r.healthy()
+
+
+def test_held_writes_survive_a_reader_that_lags_and_catches_up(relays):
+    """Coalescing always on, long holds: one reader falls behind, so its
+    frames go out in WRITEABLE (after lws's partial writes) while held writes
+    go on around it; the others keep up. Each gets every event once, in
+    order."""
+    r = relays("lag", coalesce_rate=1, coalesce_ms=200, send_queue=100000, send_queue_bytes=1 << 30,
+               ping_interval=300)
+    lagging, *others = new_users(4)
+    recipients = [lagging] + others
+    n, pad = 400, "z" * 7000
+
+    async def go():
+        slow = await slow_reader(r, lagging)
+        quick = [await connect(r, u) for u in others]
+
+        async def drain(ws, loads):
+            got = []
+            while len(got) < n:
+                m = loads(await asyncio.wait_for(ws.recv(), 30))
+                if m.get("type") == "lagging":
+                    got.append(m["seq"])
+            return got
+
+        async def publish():
+            with cursor() as cur:
+                for i in range(1, n + 1):
+                    cur.execute("SELECT pg_notify('chat_events', json_build_object('v', 1, 'type', 'lagging', "
+                                "'chat_id', 9, 'seq', %s, 'pad', %s, 'recipients', %s::bigint[])::text)",
+                                (i, pad, recipients))
+                    if i % 4 == 0:      # for about 2 s, so events keep coming while it reads
+                        await asyncio.sleep(0.02)
+
+        async def lag_then_read():
+            await asyncio.sleep(0.7)    # its socket fills, lws keeps the rest
+            return await drain(slow, json.loads)
+        results = await asyncio.gather(publish(), lag_then_read(),
+                                       *(drain(c.ws, json.loads) for c in quick))
+        for got in results[1:]:
+            assert got == list(range(1, n + 1))
+    run(go())
+    assert r.metric("chat_relay_held_writes_total") > 0
 
 
 def test_silent_connections_are_closed(relays):

@@ -12,7 +12,7 @@ import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from conftest import (ORIGIN, SECRET, connect, jwt, new_users, open_chat, refused, run,
+from conftest import (ORIGIN, connect, jwt, new_users, open_chat, refused, run,
                       wait_until)
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import ORIGIN, SECRET, connect, jwt, new_users, run
+from conftest import ORIGIN, SECRET, connect, new_users, run
 
 SECRET_TEXT = b"TOP-SECRET-do-not-serve"
 
