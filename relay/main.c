@@ -116,12 +116,12 @@ tick(lws_sorted_usec_list_t *sul)
 			lws_cancel_service(relay_context);
 			return;
 		}
-		lws_sul_schedule(relay_context, 0, &tick_sul, tick, 100 * LWS_US_PER_MS);
+		timer_schedule(&tick_sul, tick, 100 * LWS_US_PER_MS);
 		return;
 	}
 	ws_tick();
 	trim_heap();
-	lws_sul_schedule(relay_context, 0, &tick_sul, tick, LWS_US_PER_SEC);
+	timer_schedule(&tick_sul, tick, LWS_US_PER_SEC);
 }
 
 /* SIGHUP: reload what may change. */
@@ -342,9 +342,10 @@ main(int argc, char **argv)
 	}
 	log_info("chat-relay %s (relay id %s) listening on %s, %d allowed origins, pool %d",
 			 RELAY_VERSION, cf_relay_id, cf_listen, cf_allow_origin.n, cf_pool_size);
+	timers_start(own_loop);
 	pg_start();
 	presence_start();
-	lws_sul_schedule(relay_context, 0, &tick_sul, tick, LWS_US_PER_SEC);
+	timer_schedule(&tick_sul, tick, LWS_US_PER_SEC);
 
 	while (!interrupted)
 	{
@@ -356,7 +357,8 @@ main(int argc, char **argv)
 
 	log_info("stopped");
 	relay_destroying = true;
-	lws_sul_cancel(&tick_sul);
+	timers_stop();
+	timer_cancel(&tick_sul);
 	ws_stop();
 	presence_free();
 	pg_stop();

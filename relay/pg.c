@@ -242,7 +242,7 @@ broken_now(lws_sorted_usec_list_t *sul)
 	delay = delay / 2 + (int) ((unsigned) rand() % (unsigned) (delay / 2 + 1));
 	c->attempts++;
 	log_info("database %s: reconnecting in %d ms", conn_name(c), delay);
-	lws_sul_schedule(relay_context, 0, &c->sul, backoff_done, (lws_usec_t) delay * 1000);
+	timer_schedule(&c->sul, backoff_done, (lws_usec_t) delay * 1000);
 	pg_dispatch();
 }
 
@@ -257,7 +257,7 @@ pg_broken(struct pg_conn *c, const char *why)
 	else
 		log_warn("database %s: cannot connect: %s", conn_name(c), why);
 	c->state = PGC_BROKEN;
-	lws_sul_schedule(relay_context, 0, &c->sul, broken_now, 1);
+	timer_schedule(&c->sul, broken_now, 1);
 }
 
 /* The first line of libpq's error message. */
@@ -384,7 +384,7 @@ became_ready(struct pg_conn *c)
 
 	c->state = PGC_READY;
 	c->attempts = 0;
-	lws_sul_cancel(&c->sul);
+	timer_cancel(&c->sul);
 	if (again)
 		metrics.db_reconnects++;
 	c->was_ready = true;
@@ -431,7 +431,7 @@ pg_connect(struct pg_conn *c)
 		pg_broken(c, "cannot watch the socket");
 		return;
 	}
-	lws_sul_schedule(relay_context, 0, &c->sul, connect_timeout, 10 * LWS_US_PER_SEC);
+	timer_schedule(&c->sul, connect_timeout, 10 * LWS_US_PER_SEC);
 	/* before the first PQconnectPoll, behave as if it asked to write */
 	lws_callback_on_writable(c->wsi);
 }
@@ -709,7 +709,7 @@ pg_stop(void)
 	{
 		struct pg_conn *c = &conns[i];
 
-		lws_sul_cancel(&c->sul);
+		timer_cancel(&c->sul);
 		if (c->state == PGC_DOWN)
 			continue;
 		c->state = PGC_BROKEN;

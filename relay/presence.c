@@ -256,7 +256,7 @@ heartbeat(lws_sorted_usec_list_t *sul)
 		}
 	}
 	flush();
-	lws_sul_schedule(relay_context, 0, &heartbeat_sul, heartbeat,
+	timer_schedule(&heartbeat_sul, heartbeat,
 					 (lws_usec_t) cf_heartbeat_interval * LWS_US_PER_SEC);
 }
 
@@ -279,7 +279,7 @@ presence_kick(void)
 void
 presence_start(void)
 {
-	lws_sul_schedule(relay_context, 0, &heartbeat_sul, heartbeat,
+	timer_schedule(&heartbeat_sul, heartbeat,
 					 (lws_usec_t) cf_heartbeat_interval * LWS_US_PER_SEC);
 }
 
@@ -290,7 +290,7 @@ presence_stop(void)
 	if (stop_requested)
 		return;
 	stop_requested = true;
-	lws_sul_cancel(&heartbeat_sul);
+	timer_cancel(&heartbeat_sul);
 	send_gone();
 }
 
@@ -305,7 +305,7 @@ presence_stopped(void)
 void
 presence_free(void)
 {
-	lws_sul_cancel(&heartbeat_sul);
+	timer_cancel(&heartbeat_sul);
 	free(dirty);
 	dirty = NULL;
 	n_dirty = cap_dirty = 0;

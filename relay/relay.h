@@ -117,6 +117,13 @@ extern bool relay_destroying;
 extern int	relay_conns;		/* established WebSockets */
 extern int	relay_users;
 
+/* timers (timer.c): use these, not lws_sul_schedule / lws_sul_cancel */
+struct ev_loop;
+void		timers_start(struct ev_loop *loop);
+void		timer_schedule(lws_sorted_usec_list_t *sul, sul_cb_t cb, lws_usec_t us);
+void		timer_cancel(lws_sorted_usec_list_t *sul);
+void		timers_stop(void);
+
 /* frames (ws.c) */
 struct frame *frame_alloc(size_t len);
 struct frame *frame_new(const char *data, size_t len);

@@ -697,7 +697,7 @@ ws_batch_end(void)
 		if (lws_dll2_is_detached(&hold_sul.list))
 		{
 			metrics.held_writes++;
-			lws_sul_schedule(relay_context, 0, &hold_sul, held_flush, (lws_usec_t) cf_coalesce_ms * LWS_US_PER_MS);
+			timer_schedule(&hold_sul, held_flush, (lws_usec_t) cf_coalesce_ms * LWS_US_PER_MS);
 		}
 		return;
 	}
@@ -708,7 +708,7 @@ ws_batch_end(void)
 void
 ws_stop(void)
 {
-	lws_sul_cancel(&hold_sul);
+	timer_cancel(&hold_sul);
 }
 
 /* The write buffer's memory, at exit. */

@@ -2,12 +2,14 @@
 under load, slow readers, silent connections."""
 import asyncio
 import json
+import re
 import os
 import socket
 import subprocess
 import time
 import uuid
 
+import pytest
 import websockets
 
 from conftest import (ORIGIN, PGBIN, conninfo, connect, cursor, is_msg, jwt, new_users, open_chat, run, sql, wait_until)
@@ -69,6 +71,30 @@ def test_clients_connected_before_the_first_listen_get_resync(relays):
     finally:
         assert r.stop() == 0
         sql("DROP ROLE chat_relay_late")
+
+
+@pytest.mark.parametrize("event_lib", ["libev", "poll"])
+def test_reconnects_keep_to_the_backoff_delays(relays, event_lib):
+    """A database that refuses the relay is retried at the backoff it logs,
+    not at the next 1 s tick: lws 4.1's libev glue let a timer due sooner
+    than its armed one wait for it (a teardown set for 1 us once never ran)."""
+    sql("DROP ROLE IF EXISTS chat_relay_refused")
+    sql("CREATE ROLE chat_relay_refused NOLOGIN IN ROLE chat_relay")
+    refused = conninfo().replace("user=chat_relay", "user=chat_relay_refused")
+    r = relays("refused_" + event_lib, wait=False, db=refused, event_lib=event_lib,
+               backoff_min_ms=20, backoff_max_ms=100)
+    try:
+        time.sleep(3)
+        log = r.log()
+        attempts = log.count("database pool 1: cannot connect")
+        delays = [int(d) for d in re.findall(r"database pool 1: reconnecting in (\d+) ms", log)]
+        # each attempt waits at most 100 ms plus a refused connection (a few
+        # ms): dozens in 3 s; a timer left to the 1 s tick allows about 3
+        assert attempts >= 10, log
+        assert delays and max(delays) <= 100, delays
+    finally:
+        assert r.stop() == 0
+        sql("DROP ROLE chat_relay_refused")
 
 
 def pg_ctl(*args):
