@@ -691,6 +691,12 @@ pg_start(void)
 {
 	nconns = 1 + cf_pool_size;
 	conns = calloc((size_t) nconns, sizeof(*conns));
+	if (conns == NULL)
+	{
+		/* at start-up, before any client: nothing to hand back */
+		log_error("out of memory for %d database connections", nconns);
+		exit(1);
+	}
 	for (int i = 0; i < nconns; i++)
 	{
 		conns[i].index = i;
