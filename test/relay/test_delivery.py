@@ -223,6 +223,34 @@ def test_group_fan_out_under_load_is_coalesced_and_complete(relays, coalesce):
     assert r.metric("chat_relay_frames_out_total") >= 60 * n
 
 
+def test_held_writes_go_out_after_coalesce_ms(relays):
+    """A held write waits coalesce_ms, not for whatever the event loop
+    wakes for next: under libev it used to wait for the 1 s tick. Events
+    150 ms apart to a relay that always holds (coalesce_rate 1, 20 ms); each
+    must arrive well within a second (a loose bound: this is no timing
+    benchmark, the bug made about half of them wait 0.5-1 s)."""
+    r = relays(coalesce_rate=1, coalesce_ms=20)
+    (u,) = new_users(1)
+
+    async def go():
+        c = await connect(r, u)
+        delays = []
+        with cursor() as cur:
+            for i in range(1, 16):
+                t0 = time.monotonic()
+                cur.execute("SELECT pg_notify('chat_events', json_build_object('v', 1, 'type', 'group', "
+                            "'chat_id', 7, 'seq', %s, 'recipients', ARRAY[%s]::bigint[])::text)", (i, u))
+                e = await c.event(lambda e: e.get("type") == "group", timeout=10)
+                delays.append(time.monotonic() - t0)
+                assert e["seq"] == i
+                await asyncio.sleep(0.15)
+        await c.close()
+        return delays
+    delays = run(go())
+    assert max(delays) < 0.5, ["%.3f" % d for d in delays]
+    assert r.metric("chat_relay_held_writes_total") >= 10
+
+
 def test_healthz_and_metrics(relays):
     r = relays()
     status, body = r.http("/healthz")
