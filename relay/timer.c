@@ -16,7 +16,7 @@
 #include <ev.h>
 #include <stdlib.h>
 
-/* Wake a little after the due time: libev counts from its cached "now". */
+/* Wake a little after the due time, so that lws finds the sul ripe. */
 #define WAKE_SLACK_US 500
 
 static struct ev_loop *loop;	/* NULL under poll */
