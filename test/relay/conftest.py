@@ -25,6 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 ASAN_BIN = os.path.join(ROOT, "relay", "chat-relay-asan")
 PLAIN_BIN = os.path.join(ROOT, "relay", "chat-relay")
 RELAY_BIN = os.environ.get("RELAY_BIN") or (ASAN_BIN if os.path.exists(ASAN_BIN) else PLAIN_BIN)
+# RELAY_EVENT_LIB=poll runs the whole suite on libwebsockets' poll loop
+EVENT_LIB = os.environ.get("RELAY_EVENT_LIB", "libev")
 ORIGIN = "http://app.example"
 SECRET = b"relay-test-secret-0123456789-abcdefghijklmnop"
 PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
@@ -145,7 +147,7 @@ class Relay:
             "listen": "127.0.0.1:%d" % self.port, "db": conninfo(), "relay_id": name,
             "jwt_secret_file": self.secret_file, "allow_origin": [ORIGIN],
             "heartbeat_interval": 1, "presence_grace": 2, "log_level": "info",
-            "backoff_max_ms": 1000,
+            "backoff_max_ms": 1000, "event_lib": EVENT_LIB,
         }
         settings.update(opts)
         self.settings = settings
