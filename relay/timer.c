@@ -6,9 +6,9 @@
  * after each I/O with ev_timer_set() + ev_timer_start() even while it is
  * running: libev ignores that start, so a sul due sooner than the timer's
  * current expiry waits for it (a 1 µs database teardown waited for the next
- * 1 s tick; once it did not run for 31 s). We keep our own ev_timer at the earliest
- * of the relay's suls; when it fires, lws_cancel_service() wakes lws, which
- * runs every ripe sul after that event.
+ * 1 s tick; once it did not run for 31 s). We keep our own ev_timer at the
+ * earliest of the relay's suls; when it fires, lws_cancel_service() wakes
+ * lws, which runs every ripe sul after that event.
  */
 #include "relay.h"
 #include "log.h"
