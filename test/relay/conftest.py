@@ -127,9 +127,29 @@ def relay_role():
     sql("ALTER ROLE chat_relay LOGIN")
 
 
-def conninfo():
-    return "host=%s port=%s dbname=%s user=chat_relay" % (
-        os.environ["PGHOST"], os.environ["PGPORT"], os.environ.get("PGDATABASE", "chat_test"))
+def conninfo(user="chat_relay"):
+    return "host=%s port=%s dbname=%s user=%s" % (
+        os.environ["PGHOST"], os.environ["PGPORT"], os.environ.get("PGDATABASE", "chat_test"), user)
+
+
+@contextlib.contextmanager
+def refused_login(role):
+    """A role of chat_relay's rights that may not log in (yet): yields its
+    conninfo; ALTER ROLE … LOGIN lets it in. Dropped afterwards."""
+    sql("DROP ROLE IF EXISTS %s" % role)
+    sql("CREATE ROLE %s NOLOGIN IN ROLE chat_relay" % role)
+    try:
+        yield conninfo(role)
+    finally:
+        sql("DROP ROLE %s" % role)
+
+
+def notify(cur, kind, seqs, recipients, chat_id=7, **fields):
+    """Publish synthetic events straight on chat_events, one NOTIFY each, in
+    seq order: {"v": 1, "type": kind, "chat_id", "seq", "recipients", **fields}."""
+    events = [json.dumps(dict(v=1, type=kind, chat_id=chat_id, seq=seq, recipients=recipients, **fields))
+              for seq in seqs]
+    cur.execute("SELECT count(pg_notify('chat_events', e)) FROM unnest(%s::text[]) e", (events,))
 
 
 class Relay:

@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 
-from conftest import connect, cursor, is_msg, new_users, open_chat, run, sql, wait_until
+from conftest import (ORIGIN, connect, cursor, is_msg, jwt, new_users, notify, open_chat, refused, run, sql,
+                      wait_until)
 
 
 def test_event_reaches_every_device_without_recipients(relays):
@@ -203,9 +204,7 @@ def test_group_fan_out_under_load_is_coalesced_and_complete(relays, coalesce):
         assert r.metric("chat_relay_held_writes_total") == 0
         with cursor() as cur:
             for part in range(parts):
-                cur.execute("SELECT pg_notify('chat_events', json_build_object('v', 1, 'type', 'group', "
-                            "'chat_id', 7, 'seq', i, 'recipients', %s::bigint[])::text) "
-                            "FROM generate_series(%s, %s) i", (users, part * per + 1, (part + 1) * per))
+                notify(cur, "group", range(part * per + 1, (part + 1) * per + 1), users)
                 time.sleep(0.02)
 
         async def drain(c):
@@ -223,6 +222,23 @@ def test_group_fan_out_under_load_is_coalesced_and_complete(relays, coalesce):
     assert r.metric("chat_relay_frames_out_total") >= 60 * n
 
 
+async def paced(r, u, seqs, gap):
+    """Events to user u one at a time, gap seconds apart, each waited for:
+    how long each took to arrive."""
+    c = await connect(r, u)
+    delays = []
+    with cursor() as cur:
+        for seq in seqs:
+            t0 = time.monotonic()
+            notify(cur, "paced", [seq], [u])
+            e = await c.event(lambda e: e.get("type") == "paced", timeout=10)
+            delays.append(time.monotonic() - t0)
+            assert e["seq"] == seq
+            await asyncio.sleep(gap)
+    await c.close()
+    return delays
+
+
 def test_held_writes_go_out_after_coalesce_ms(relays):
     """A held write waits coalesce_ms, not for whatever the event loop
     wakes for next: under libev it used to wait for the 1 s tick. Events
@@ -231,24 +247,34 @@ def test_held_writes_go_out_after_coalesce_ms(relays):
     benchmark, the bug made about half of them wait 0.5-1 s)."""
     r = relays(coalesce_rate=1, coalesce_ms=20)
     (u,) = new_users(1)
-
-    async def go():
-        c = await connect(r, u)
-        delays = []
-        with cursor() as cur:
-            for i in range(1, 16):
-                t0 = time.monotonic()
-                cur.execute("SELECT pg_notify('chat_events', json_build_object('v', 1, 'type', 'group', "
-                            "'chat_id', 7, 'seq', %s, 'recipients', ARRAY[%s]::bigint[])::text)", (i, u))
-                e = await c.event(lambda e: e.get("type") == "group", timeout=10)
-                delays.append(time.monotonic() - t0)
-                assert e["seq"] == i
-                await asyncio.sleep(0.15)
-        await c.close()
-        return delays
-    delays = run(go())
+    delays = run(paced(r, u, range(1, 16), 0.15))
     assert max(delays) < 0.5, ["%.3f" % d for d in delays]
     assert r.metric("chat_relay_held_writes_total") >= 10
+
+
+def test_a_bad_reload_changes_nothing_and_coalescing_reloads(relays):
+    """SIGHUP with an invalid value is refused whole: the relay keeps
+    serving with every old setting (origins and coalescing alike). A valid
+    file then applies both at once: coalesce_rate 0 holds no write."""
+    r = relays(coalesce_rate=1, coalesce_ms=20)
+    (u,) = new_users(1)
+    other = "https://other.example"
+    r.write_config(allow_origin=[ORIGIN, other], coalesce_rate=0, coalesce_ms=0)
+    r.signal(signal.SIGHUP)
+    wait_until(lambda: "configuration not reloaded" in r.log(), 10, what="the reload refused")
+    assert 'coalesce_ms must be an integer from 1 to 1000, not "0"' in r.log()
+    assert run(refused(r, jwt(u), origin=other)) == 403
+    held = r.metric("chat_relay_held_writes_total")
+    run(paced(r, u, range(1, 6), 0.05))
+    assert r.metric("chat_relay_held_writes_total") > held, "coalesce_rate 1 was not kept"
+
+    r.write_config(coalesce_ms=20)
+    r.signal(signal.SIGHUP)
+    wait_until(lambda: "configuration reloaded" in r.log(), 10, what="the reload")
+    assert run(refused(r, jwt(u), origin=other)) is None
+    held = r.metric("chat_relay_held_writes_total")
+    run(paced(r, u, range(6, 11), 0.05))
+    assert r.metric("chat_relay_held_writes_total") == held
 
 
 def test_healthz_and_metrics(relays):

@@ -2,8 +2,8 @@
 under load, slow readers, silent connections."""
 import asyncio
 import json
-import re
 import os
+import re
 import socket
 import subprocess
 import time
@@ -12,7 +12,8 @@ import uuid
 import pytest
 import websockets
 
-from conftest import (ORIGIN, PGBIN, conninfo, connect, cursor, is_msg, jwt, new_users, open_chat, run, sql, wait_until)
+from conftest import (ORIGIN, PGBIN, connect, cursor, is_msg, jwt, new_users, notify, open_chat, refused_login,
+                      run, sql, wait_until)
 
 
 def test_kill9_clients_reconnect_and_catch_up_exactly(relays):
@@ -47,30 +48,28 @@ def test_clients_connected_before_the_first_listen_get_resync(relays):
     """A relay starting while its database refuses it still lets browsers in
     (they reconnect the moment it is up); what is committed before it first
     listens must not be lost to them: resync when it does."""
-    sql("DROP ROLE IF EXISTS chat_relay_late")
-    sql("CREATE ROLE chat_relay_late NOLOGIN IN ROLE chat_relay")
-    late_login = conninfo().replace("user=chat_relay", "user=chat_relay_late")
-    r = relays("late", wait=False, db=late_login, backoff_min_ms=50, backoff_max_ms=300)
-    a, b = new_users()
-    chat = open_chat(a, b)
+    with refused_login("chat_relay_late") as late_login:
+        r = relays("late", wait=False, db=late_login, backoff_min_ms=50, backoff_max_ms=300)
+        a, b = new_users()
+        chat = open_chat(a, b)
 
-    async def go():
-        reader = await connect(r, b)
-        refused = await reader.request("catch_up", chat_id=chat, after=0)
-        assert refused["type"] == "error" and refused["code"] == "unavailable", refused
-        sent = sql("SELECT (chat.send_message(%s, %s, 'before the relay listened') ->> 'seq')::int", (a, chat))[0][0]
-        sql("ALTER ROLE chat_relay_late LOGIN")
-        resync = await reader.event(lambda e: e.get("type") == "resync", timeout=15)
-        assert resync["reason"] == "relay_reconnected"
-        wait_until(r.healthy, 15, what="relay healthy")
-        rows = await reader.ok("catch_up", chat_id=chat, after=0)
-        assert [(m["seq"], m["body"]) for m in rows] == [(sent, "before the relay listened")]
-        await reader.close()
-    try:
-        run(go())
-    finally:
-        assert r.stop() == 0
-        sql("DROP ROLE chat_relay_late")
+        async def go():
+            reader = await connect(r, b)
+            refused = await reader.request("catch_up", chat_id=chat, after=0)
+            assert refused["type"] == "error" and refused["code"] == "unavailable", refused
+            sent = sql("SELECT (chat.send_message(%s, %s, 'before the relay listened') ->> 'seq')::int",
+                       (a, chat))[0][0]
+            sql("ALTER ROLE chat_relay_late LOGIN")
+            resync = await reader.event(lambda e: e.get("type") == "resync", timeout=15)
+            assert resync["reason"] == "relay_reconnected"
+            wait_until(r.healthy, 15, what="relay healthy")
+            rows = await reader.ok("catch_up", chat_id=chat, after=0)
+            assert [(m["seq"], m["body"]) for m in rows] == [(sent, "before the relay listened")]
+            await reader.close()
+        try:
+            run(go())
+        finally:
+            assert r.stop() == 0
 
 
 @pytest.mark.parametrize("event_lib", ["libev", "poll"])
@@ -78,23 +77,20 @@ def test_reconnects_keep_to_the_backoff_delays(relays, event_lib):
     """A database that refuses the relay is retried at the backoff it logs,
     not at the next 1 s tick: lws 4.1's libev glue let a timer due sooner
     than its armed one wait for it (a teardown set for 1 us once never ran)."""
-    sql("DROP ROLE IF EXISTS chat_relay_refused")
-    sql("CREATE ROLE chat_relay_refused NOLOGIN IN ROLE chat_relay")
-    refused = conninfo().replace("user=chat_relay", "user=chat_relay_refused")
-    r = relays("refused_" + event_lib, wait=False, db=refused, event_lib=event_lib,
-               backoff_min_ms=20, backoff_max_ms=100)
-    try:
-        time.sleep(3)
-        log = r.log()
-        attempts = log.count("database pool 1: cannot connect")
-        delays = [int(d) for d in re.findall(r"database pool 1: reconnecting in (\d+) ms", log)]
-        # each attempt waits at most 100 ms plus a refused connection (a few
-        # ms): dozens in 3 s; a timer left to the 1 s tick allows about 3
-        assert attempts >= 10, log
-        assert delays and max(delays) <= 100, delays
-    finally:
-        assert r.stop() == 0
-        sql("DROP ROLE chat_relay_refused")
+    with refused_login("chat_relay_refused") as refused:
+        r = relays("refused_" + event_lib, wait=False, db=refused, event_lib=event_lib,
+                   backoff_min_ms=20, backoff_max_ms=100)
+        try:
+            time.sleep(3)
+            log = r.log()
+            attempts = log.count("database pool 1: cannot connect")
+            delays = [int(d) for d in re.findall(r"database pool 1: reconnecting in (\d+) ms", log)]
+            # each attempt waits at most 100 ms plus a refused connection (a
+            # few ms): dozens in 3 s; a timer left to the 1 s tick allows ~3
+            assert attempts >= 10, log
+            assert delays and max(delays) <= 100, delays
+        finally:
+            assert r.stop() == 0
 
 
 def pg_ctl(*args):
@@ -267,9 +263,7 @@ def test_held_writes_survive_a_reader_that_lags_and_catches_up(relays):
         async def publish():
             with cursor() as cur:
                 for i in range(1, n + 1):
-                    cur.execute("SELECT pg_notify('chat_events', json_build_object('v', 1, 'type', 'lagging', "
-                                "'chat_id', 9, 'seq', %s, 'pad', %s, 'recipients', %s::bigint[])::text)",
-                                (i, pad, recipients))
+                    notify(cur, "lagging", [i], recipients, chat_id=9, pad=pad)
                     if i % 4 == 0:      # for about 2 s, so events keep coming while it reads
                         await asyncio.sleep(0.02)
 
