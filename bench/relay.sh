@@ -109,14 +109,19 @@ pg_cpu() {
 	echo "$total"
 }
 machine_busy() { awk -v t="$(getconf CLK_TCK)" '/^cpu / {print ($2 + $3 + $4 + $7 + $8) / t}' /proc/stat; }
-cpu_start() { cpu0=("$(pid_cpu "$relay_pid")" "$(pg_cpu)" "$(pid_cpu "$lg_pid")" "$(machine_busy)"); }
+# the relay's kernel-mode CPU seconds and its context switches (voluntary:
+# it went to sleep; involuntary: preempted): where its CPU per frame goes
+pid_sys() { awk -v t="$(getconf CLK_TCK)" '{print $15 / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pid_switches() { awk '/^(non)?voluntary_ctxt_switches/ {n += $2} END {print n + 0}' "/proc/$1/status" 2>/dev/null || echo 0; }
+cpu_start() { cpu0=("$(pid_cpu "$relay_pid")" "$(pg_cpu)" "$(pid_cpu "$lg_pid")" "$(machine_busy)" "$(pid_sys "$relay_pid")" "$(pid_switches "$relay_pid")"); }
 # {"relay":…,"postgres":…,"loadgen":…,"publisher":…,"machine":…}: CPU seconds over the phase
 cpu_json() {
-	local now=("$(pid_cpu "$relay_pid")" "$(pg_cpu)" "$(pid_cpu "$lg_pid")" "$(machine_busy)")
+	local now=("$(pid_cpu "$relay_pid")" "$(pg_cpu)" "$(pid_cpu "$lg_pid")" "$(machine_busy)" "$(pid_sys "$relay_pid")" "$(pid_switches "$relay_pid")")
 	awk -v r0="${cpu0[0]}" -v r1="${now[0]}" -v p0="${cpu0[1]}" -v p1="${now[1]}" \
 		-v l0="${cpu0[2]}" -v l1="${now[2]}" -v m0="${cpu0[3]}" -v m1="${now[3]}" \
+		-v s0="${cpu0[4]}" -v s1="${now[4]}" -v c0="${cpu0[5]}" -v c1="${now[5]}" \
 		-v pub="$(jq .cpu_s "$DIR/pub.out")" \
-		'BEGIN { printf "{\"relay\":%.2f,\"postgres\":%.2f,\"loadgen\":%.2f,\"publisher\":%.2f,\"machine\":%.2f}", r1 - r0, p1 - p0, l1 - l0, pub, m1 - m0 }'
+		'BEGIN { printf "{\"relay\":%.2f,\"relay_sys\":%.2f,\"relay_switches\":%d,\"postgres\":%.2f,\"loadgen\":%.2f,\"publisher\":%.2f,\"machine\":%.2f}", r1 - r0, s1 - s0, c1 - c0, p1 - p0, l1 - l0, pub, m1 - m0 }'
 }
 
 has() { [[ " $PHASES " == *" $1 "* ]]; }

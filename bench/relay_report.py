@@ -91,6 +91,25 @@ def main(paths):
         p = med([cpu_per_100k(d) for d in runs.get(("node", test, rate), [])])
         out.append("| %s | %s | %s | %s |" % (label, fmt(o), fmt(p), fmt(ratio(o, p))))
 
+    # runs recorded before the split was measured have no relay_sys
+    split = [(t, r, l) for t, r, l in rows
+             if any("relay_sys" in d["cpu"] for k in ("ours", "node") for d in runs.get((k, t, r), []))]
+    if split:
+        out.append("\n### Where the relay's CPU goes: user / kernel seconds per 100,000 frames, context switches per frame\n")
+        out.append("| load | chat-relay user / kernel | switches | Node peer user / kernel | switches | a third of Node's total |")
+        out.append("|---|---|---|---|---|---|")
+        for test, rate, label in split:
+            cells = []
+            for relay in ("ours", "node"):
+                ds = [d for d in runs.get((relay, test, rate), []) if "relay_sys" in d["cpu"] and lg(d, "frames")]
+                sys_ = med([d["cpu"]["relay_sys"] / lg(d, "frames") * 100000 for d in ds])
+                user = med([(d["cpu"]["relay"] - d["cpu"]["relay_sys"]) / lg(d, "frames") * 100000 for d in ds])
+                sw = med([d["cpu"]["relay_switches"] / lg(d, "frames") for d in ds])
+                cells += ["%s / %s" % (fmt(user), fmt(sys_)), fmt(sw)]
+            third = med([cpu_per_100k(d) for d in runs.get(("node", test, rate), [])])
+            cells.append(fmt(third / 3 if third is not None else None))
+            out.append("| %s | %s |" % (label, " | ".join(cells)))
+
     out.append("\n### Fan-out: each event to 100 of 1,000 connections\n")
     out.append("| events/s | chat-relay frames/s | p99 ms | Node frames/s | p99 ms |")
     out.append("|---|---|---|---|---|")
