@@ -6,6 +6,7 @@
  * Claims: exp required; nbf, iss, aud checked; sub is the numeric user id.
  * Tokens are never logged.
  */
+#include "alloc.h"
 #include "auth.h"
 #include "config.h"
 #include "log.h"
@@ -40,7 +41,7 @@ read_all(const char *path, size_t *len)
 		fclose(f);
 		return NULL;
 	}
-	buf = malloc((size_t) n + 1);
+	buf = xmalloc((size_t) n + 1);
 	if (fread(buf, 1, (size_t) n, f) != (size_t) n)
 	{
 		fclose(f);
@@ -161,7 +162,7 @@ static char *
 b64url_decode(const char *s, size_t len, size_t *outlen)
 {
 	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	char	   *out = malloc(len * 3 / 4 + 4);
+	char	   *out = xmalloc(len * 3 / 4 + 4);
 	uint32_t	acc = 0;
 	int			bits = 0;
 	size_t		n = 0;
@@ -320,7 +321,7 @@ auth_verify(const char *token, size_t len, struct auth_result *out, const char *
 		*why = "unsupported critical header";
 		goto done;
 	}
-	copy = strndup(token, len);
+	copy = xstrndup(token, len);
 	if (jwt_decode(&jwt, copy, auth_key, (int) auth_key_len) != 0 || jwt == NULL ||
 		jwt_get_alg(jwt) != auth_alg)
 	{

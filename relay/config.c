@@ -7,6 +7,7 @@
  * file; a list given by flags replaces the file's list. Boolean flags may be
  * given bare (--allow-no-origin).
  */
+#include "alloc.h"
 #include "config.h"
 #include "log.h"
 
@@ -174,8 +175,8 @@ list_free(struct cf_list *l)
 static void
 list_add(struct cf_list *l, const char *s)
 {
-	l->v = realloc(l->v, sizeof(char *) * (l->n + 1));
-	l->v[l->n++] = strdup(s);
+	l->v = xrealloc(l->v, sizeof(char *) * (l->n + 1));
+	l->v[l->n++] = xstrdup(s);
 }
 
 /* Put one value into the stage; a flag's first list value drops the file's. */
@@ -194,7 +195,7 @@ stage_set(struct cf_stage *st, const struct cf_entry *e, const char *val, bool f
 	else
 	{
 		free(s->str);
-		s->str = strdup(val);
+		s->str = xstrdup(val);
 	}
 	s->from_flag = s->from_flag || flag;
 }
@@ -320,7 +321,7 @@ read_flags(int argc, char **argv, struct cf_stage *st, bool *help)
 			if (!st)
 			{
 				free(cf_config);
-				cf_config = strdup(val);
+				cf_config = xstrdup(val);
 			}
 			continue;
 		}
@@ -426,7 +427,7 @@ stage_apply(struct cf_stage *st, bool reload)
 		{
 			case CF_STR:
 				free(*(char **) e->var);
-				*(char **) e->var = strdup(s);
+				*(char **) e->var = xstrdup(s);
 				break;
 			case CF_INT:
 				*(int *) e->var = (int) strtol(s, NULL, 10);

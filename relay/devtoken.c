@@ -8,6 +8,7 @@
  * `make run` and tests only. A request that carries an Origin must come
  * from an allowed origin.
  */
+#include "alloc.h"
 #include "config.h"
 #include "log.h"
 #include "relay.h"
@@ -27,7 +28,7 @@ static char *
 b64url(const unsigned char *in, size_t len)
 {
 	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	char	   *out = malloc(len * 4 / 3 + 4);
+	char	   *out = xmalloc(len * 4 / 3 + 4);
 	char	   *p = out;
 	size_t		i;
 
@@ -69,7 +70,7 @@ read_secret(size_t *len)
 
 	if (f == NULL)
 		return NULL;
-	buf = malloc(65537);
+	buf = xmalloc(65537);
 	n = fread(buf, 1, 65537, f);
 	fclose(f);
 	if (n > 65536)

@@ -10,6 +10,7 @@
  * database and then sent with the message inline; events behind it wait,
  * so every chat's events keep their order.
  */
+#include "alloc.h"
 #include "config.h"
 #include "log.h"
 #include "pg.h"
@@ -187,7 +188,7 @@ fetch_done(struct pg_query *q, PGresult *res)
 static bool
 start_fetch(json_t *ev)
 {
-	struct pg_query *q = calloc(1, sizeof(*q));
+	struct pg_query *q = xcalloc(1, sizeof(*q));
 
 	q->stmt = S_FETCH;
 	q->nparams = 3;
@@ -240,7 +241,7 @@ backlog(json_t *ev)
 		event_resync("relay_backlog");
 		return;
 	}
-	p = malloc(sizeof(*p));
+	p = xmalloc(sizeof(*p));
 	p->next = NULL;
 	p->ev = json_incref(ev);
 	if (p_tail)

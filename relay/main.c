@@ -8,6 +8,7 @@
  * closed or after shutdown_timeout seconds. SIGHUP: reload the settings
  * marked reloadable (origins, limits, keys, log level).
  */
+#include "alloc.h"
 #include "auth.h"
 #include "config.h"
 #include "log.h"
@@ -17,6 +18,7 @@
 
 #include <errno.h>
 #include <ev.h>
+#include <jansson.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -231,6 +233,8 @@ main(int argc, char **argv)
 	sigset_t	set;
 	struct rlimit rl;
 
+	/* jansson too: out of memory is an exit, never a NULL taken for bad input */
+	json_set_alloc_funcs(xmalloc, free);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -257,7 +261,7 @@ main(int argc, char **argv)
 		gethostname(hn, sizeof(hn) - 1);
 		free(cf_relay_id);
 		if (asprintf(&cf_relay_id, "%s:%d", hn, port) < 0)
-			cf_relay_id = strdup("relay");
+			cf_relay_id = xstrdup("relay");
 	}
 	if (auth_load_keys() != 0)
 	{

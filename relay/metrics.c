@@ -2,6 +2,7 @@
  * metrics.c: counters and the request latency histogram, rendered in the
  * Prometheus text format for GET /metrics.
  */
+#include "alloc.h"
 #include "config.h"
 #include "pg.h"
 #include "relay.h"
@@ -58,7 +59,7 @@ put(struct out *o, const char *fmt,...)
 		if (n >= 0 && (size_t) n < o->cap - o->len)
 			break;
 		o->cap *= 2;
-		o->s = realloc(o->s, o->cap);
+		o->s = xrealloc(o->s, o->cap);
 	}
 	o->len += (size_t) n;
 }
@@ -99,7 +100,7 @@ metrics_render(size_t *len, size_t headroom)
 	uint64_t	cum = 0;
 
 	o.cap = 8192;
-	o.s = malloc(o.cap);
+	o.s = xmalloc(o.cap);
 	o.len = headroom;
 	metric(&o, "chat_relay_connections", "gauge", "WebSocket connections open on this relay.", relay_conns);
 	metric(&o, "chat_relay_users", "gauge", "Users with at least one connection on this relay.", relay_users);

@@ -20,6 +20,7 @@
  * adopts and libpq closes its own. It is adopted again whenever libpq's
  * socket changes (reconnect, or another address tried while connecting).
  */
+#include "alloc.h"
 #include "pg.h"
 #include "config.h"
 #include "log.h"
@@ -337,7 +338,7 @@ setup_done(struct pg_query *q, PGresult *res)
 static void
 setup_step(struct pg_conn *c, int stmt, bool prepare, const char *param)
 {
-	struct pg_query *q = calloc(1, sizeof(*q));
+	struct pg_query *q = xcalloc(1, sizeof(*q));
 
 	q->stmt = stmt;
 	q->prepare = prepare;
@@ -346,7 +347,7 @@ setup_step(struct pg_conn *c, int stmt, bool prepare, const char *param)
 	if (param)
 	{
 		q->nparams = 1;
-		q->params[0] = strdup(param);
+		q->params[0] = xstrdup(param);
 	}
 	pg_send(c, q);
 }
@@ -690,13 +691,7 @@ void
 pg_start(void)
 {
 	nconns = 1 + cf_pool_size;
-	conns = calloc((size_t) nconns, sizeof(*conns));
-	if (conns == NULL)
-	{
-		/* at start-up, before any client: nothing to hand back */
-		log_error("out of memory for %d database connections", nconns);
-		exit(1);
-	}
+	conns = xcalloc((size_t) nconns, sizeof(*conns));
 	for (int i = 0; i < nconns; i++)
 	{
 		conns[i].index = i;

@@ -11,6 +11,7 @@
  * this relay's row fresh and clears dead relays. On SIGTERM relay_gone
  * takes every user of this relay offline (unless connected elsewhere).
  */
+#include "alloc.h"
 #include "config.h"
 #include "log.h"
 #include "pg.h"
@@ -50,7 +51,7 @@ sbuf_id(struct sbuf *b, int64_t id)
 	if (b->len + 24 > b->cap)
 	{
 		b->cap = b->cap ? b->cap * 2 : 256;
-		b->s = realloc(b->s, b->cap);
+		b->s = xrealloc(b->s, b->cap);
 	}
 	if (b->len == 0)
 		b->s[b->len++] = '{';
@@ -64,7 +65,7 @@ static char *
 sbuf_done(struct sbuf *b)
 {
 	if (b->len == 0)
-		return strdup("{}");
+		return xstrdup("{}");
 	b->s[b->len++] = '}';
 	b->s[b->len] = '\0';
 	return b->s;
@@ -86,7 +87,7 @@ presence_changed(int64_t user_id)
 		if (n_dirty == cap_dirty)
 		{
 			cap_dirty = cap_dirty ? cap_dirty * 2 : 256;
-			dirty = realloc(dirty, sizeof(int64_t) * (size_t) cap_dirty);
+			dirty = xrealloc(dirty, sizeof(int64_t) * (size_t) cap_dirty);
 		}
 		dirty[n_dirty++] = user_id;
 	}
@@ -113,10 +114,10 @@ send_gone(void)
 	if (gone_sent || busy)
 		return;
 	gone_sent = true;
-	q = calloc(1, sizeof(*q));
+	q = xcalloc(1, sizeof(*q));
 	q->stmt = S_RELAY_GONE;
 	q->nparams = 1;
-	q->params[0] = strdup(cf_relay_id);
+	q->params[0] = xstrdup(cf_relay_id);
 	q->done = gone_done;
 	if (pg_submit(q) != 0)
 	{
@@ -173,9 +174,9 @@ flush(void)
 		return;
 	if (!need_sync && n_dirty == 0)
 		return;
-	q = calloc(1, sizeof(*q));
+	q = xcalloc(1, sizeof(*q));
 	q->done = update_done;
-	q->params[0] = strdup(cf_relay_id);
+	q->params[0] = xstrdup(cf_relay_id);
 	if (need_sync)
 	{
 		struct sbuf all = {0};
@@ -239,11 +240,11 @@ heartbeat(lws_sorted_usec_list_t *sul)
 		return;
 	if (!heartbeat_busy && pg_pool_ready() && pg_listen_ready())
 	{
-		struct pg_query *q = calloc(1, sizeof(*q));
+		struct pg_query *q = xcalloc(1, sizeof(*q));
 
 		q->stmt = S_HEARTBEAT;
 		q->nparams = 2;
-		q->params[0] = strdup(cf_relay_id);
+		q->params[0] = xstrdup(cf_relay_id);
 		if (asprintf(&q->params[1], "%d", cf_presence_grace) < 0)
 			q->params[1] = NULL;
 		q->done = heartbeat_done;

@@ -4,6 +4,7 @@
  * shape, types), mapped to one SQL function of the extension with the user
  * id of the verified token, and answered exactly once with `ok` or `error`.
  */
+#include "alloc.h"
 #include "auth.h"
 #include "config.h"
 #include "log.h"
@@ -160,7 +161,7 @@ p_str(json_t *msg, const char *name, bool required, size_t max, char **out)
 		snprintf(err, sizeof(err), "%s is too long or contains a NUL", name);
 		return err;
 	}
-	*out = strdup(json_string_value(v));
+	*out = xstrdup(json_string_value(v));
 	return NULL;
 }
 
@@ -184,7 +185,7 @@ p_bool(json_t *msg, const char *name, bool required, char **out)
 		snprintf(err, sizeof(err), "%s must be true or false", name);
 		return err;
 	}
-	*out = strdup(json_is_true(v) ? "true" : "false");
+	*out = xstrdup(json_is_true(v) ? "true" : "false");
 	return NULL;
 }
 
@@ -212,7 +213,7 @@ p_ints(json_t *msg, const char *name, bool required, size_t max, char **out)
 		snprintf(err, sizeof(err), "%s must be an array of at most %zu integers", name, max);
 		return err;
 	}
-	buf = p = malloc(json_array_size(v) * 22 + 3);
+	buf = p = xmalloc(json_array_size(v) * 22 + 3);
 	*p++ = '{';
 	json_array_foreach(v, i, e)
 	{
@@ -581,7 +582,7 @@ request_message(struct conn *c, const char *data, size_t len, bool binary, bool 
 		send_error(c, NULL, E_INVALID, "id must be an integer or a string of at most 128 bytes");
 		goto out;
 	}
-	id = idv ? json_dumps(idv, JSON_ENCODE_ANY) : strdup("null");
+	id = idv ? json_dumps(idv, JSON_ENCODE_ANY) : xstrdup("null");
 	typev = json_object_get(msg, "type");
 	if (!json_is_string(typev))
 	{
@@ -616,7 +617,7 @@ request_message(struct conn *c, const char *data, size_t len, bool binary, bool 
 		send_error(c, id, E_RATE_LIMITED, "too many requests in flight");
 		goto out;
 	}
-	r = calloc(1, sizeof(*r));
+	r = xcalloc(1, sizeof(*r));
 	e = build(type, msg, r, u->id);
 	if (e)
 	{

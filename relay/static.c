@@ -12,6 +12,7 @@
  * (no inline script by default). Files are small: each is read whole (at
  * most WWW_MAX_FILE bytes) and sent with the connection's HTTP body.
  */
+#include "alloc.h"
 #include "static.h"
 #include "config.h"
 #include "log.h"
@@ -58,7 +59,7 @@ www_body(const char *s, size_t *len)
 	unsigned char *b;
 
 	*len = strlen(s);
-	b = malloc(LWS_PRE + *len + 1);
+	b = xmalloc(LWS_PRE + *len + 1);
 	memcpy(b + LWS_PRE, s, *len);
 	return b;
 }
@@ -179,7 +180,7 @@ read_file(const char *path, size_t *len, int *err)
 		close(fd);
 		return NULL;
 	}
-	b = malloc(LWS_PRE + (size_t) st.st_size + 1);
+	b = xmalloc(LWS_PRE + (size_t) st.st_size + 1);
 	while (got < (size_t) st.st_size)
 	{
 		ssize_t		n = read(fd, b + LWS_PRE + got, (size_t) st.st_size - got);

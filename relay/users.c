@@ -2,6 +2,7 @@
  * users.c: the index from user id to that user's connections on this relay
  * (a chained hash table that doubles when it fills).
  */
+#include "alloc.h"
 #include "relay.h"
 
 #include <stdlib.h>
@@ -26,7 +27,7 @@ static void
 grow(void)
 {
 	size_t		nsize = table_size ? table_size * 2 : 1024;
-	struct user **nt = calloc(nsize, sizeof(*nt));
+	struct user **nt = xcalloc(nsize, sizeof(*nt));
 
 	for (size_t i = 0; i < table_size; i++)
 	{
@@ -72,7 +73,7 @@ users_get(int64_t id)
 		return u;
 	if ((size_t) relay_users + 1 > table_size)
 		grow();
-	u = calloc(1, sizeof(*u));
+	u = xcalloc(1, sizeof(*u));
 	u->id = id;
 	u->refill_us = -1;
 	u->typing_refill_us = -1;

@@ -13,6 +13,7 @@
  * and it is closed with 1013 as soon as it can take the close frame, or
  * killed after slow_close_timeout seconds.
  */
+#include "alloc.h"
 #include "auth.h"
 #include "config.h"
 #include "log.h"
@@ -88,7 +89,7 @@ _Static_assert(LWS_PRE >= 10, "a frame header must fit in LWS_PRE");
 struct frame *
 frame_alloc(size_t len)
 {
-	struct frame *f = malloc(sizeof(*f) + LWS_PRE + len);
+	struct frame *f = xmalloc(sizeof(*f) + LWS_PRE + len);
 	unsigned char h[10];
 	int			n = 0;
 
@@ -197,7 +198,7 @@ conn_send(struct conn *c, struct frame *f)
 		conn_close(c, 1013);
 		return;
 	}
-	n = malloc(sizeof(*n));
+	n = xmalloc(sizeof(*n));
 	n->next = NULL;
 	n->f = f;
 	f->refs++;
@@ -264,7 +265,7 @@ http_body(const char *s, size_t *len)
 	unsigned char *b;
 
 	*len = strlen(s);
-	b = malloc(LWS_PRE + *len);
+	b = xmalloc(LWS_PRE + *len);
 	memcpy(b + LWS_PRE, s, *len);
 	return b;
 }
@@ -384,7 +385,7 @@ static char *
 upgrade_token(struct lws *wsi, bool *too_large)
 {
 	size_t		cap = (size_t) cf_max_token + 32;
-	char	   *buf = malloc(cap);
+	char	   *buf = xmalloc(cap);
 	const char *v;
 	int			n;
 
@@ -392,7 +393,7 @@ upgrade_token(struct lws *wsi, bool *too_large)
 	v = lws_get_urlarg_by_name(wsi, "access_token=", buf, (int) cap);
 	if (v && *v)
 	{
-		char	   *tok = strdup(v);
+		char	   *tok = xstrdup(v);
 
 		free(buf);
 		return tok;
@@ -407,7 +408,7 @@ upgrade_token(struct lws *wsi, bool *too_large)
 		else if (lws_hdr_copy(wsi, buf, (int) cap, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
 				 strncasecmp(buf, "Bearer ", 7) == 0)
 		{
-			char	   *tok = strdup(buf + 7);
+			char	   *tok = xstrdup(buf + 7);
 
 			free(buf);
 			return tok;
@@ -583,7 +584,7 @@ write_queued(struct conn *c)
 		if (LWS_PRE + total > wcap)
 		{
 			wcap = LWS_PRE + total;
-			wbuf = realloc(wbuf, wcap);
+			wbuf = xrealloc(wbuf, wcap);
 		}
 		for (q = c->q_head; used < total; q = q->next)
 		{
@@ -753,7 +754,7 @@ receive(struct lws *wsi, struct conn *c, const char *in, size_t len)
 		}
 		else
 		{
-			c->rx = realloc(c->rx, c->rx_len + len + 1);
+			c->rx = xrealloc(c->rx, c->rx_len + len + 1);
 			memcpy(c->rx + c->rx_len, in, len);
 			c->rx_len += (uint32_t) len;
 		}
