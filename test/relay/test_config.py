@@ -1,7 +1,8 @@
 """Configuration refused at start: exit 2, one error line that names the
 setting and what it accepts, nothing listening (and, under ASan, no leak on
-the way out, which would change the exit code)."""
+the way out, which would change the exit code). An address in use: exit 1."""
 import os
+import socket
 import subprocess
 import tempfile
 
@@ -48,3 +49,19 @@ def test_help_lists_every_default():
     assert p.returncode == 0, p.stderr
     assert "--event-lib VALUE" in p.stdout and "(default: libev)" in p.stdout
     assert "--rx-buffer N" in p.stdout and "(default: 256)" in p.stdout
+
+
+def test_address_in_use_exits_1():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        code, out = start("--listen", "127.0.0.1:%d" % port)
+    assert code == 1, out
+    assert "cannot listen on 127.0.0.1:%d" % port in out, out
+
+
+def test_unreadable_key_file_is_refused():
+    code, out = start("--jwt-secret-file", "/nonexistent/secret")
+    assert code == 2, out
+    assert "/nonexistent/secret" in out, out
