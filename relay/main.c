@@ -42,6 +42,8 @@ static bool interrupted;
 static int64_t shutdown_deadline;
 static lws_sorted_usec_list_t tick_sul;
 
+static void tick(lws_sorted_usec_list_t *sul);
+
 /*
  * Hook from pg.c: the LISTEN connection is (again) listening. Clients that
  * were connected while it was not may have missed events: resync, after a
@@ -76,6 +78,8 @@ begin_shutdown(void)
 	log_info("shutting down: closing %d connections with 1012", relay_conns);
 	ws_close_all(1012);
 	presence_stop();
+	/* look at the progress every 100 ms from now on, not at the next second */
+	timer_schedule(&tick_sul, tick, 100 * LWS_US_PER_MS);
 }
 
 /*
@@ -122,6 +126,7 @@ tick(lws_sorted_usec_list_t *sul)
 		return;
 	}
 	ws_tick();
+	users_sweep();
 	trim_heap();
 	timer_schedule(&tick_sul, tick, LWS_US_PER_SEC);
 }
@@ -168,6 +173,13 @@ raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 			return reason == LWS_CALLBACK_RAW_RX_FILE ? on_signal(wsi) : 0;
 		return pg_raw_callback(wsi, reason);
 	}
+	/*
+	 * A client may name this protocol in Sec-WebSocket-Protocol: such a
+	 * WebSocket would be open but never indexed (no limits, no expiry).
+	 */
+	if (reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION || reason == LWS_CALLBACK_ESTABLISHED ||
+		reason == LWS_CALLBACK_RECEIVE)
+		return -1;
 	return 0;
 }
 

@@ -49,6 +49,9 @@ struct pg_conn
 	struct lws *wsi;			/* adopted dup of the socket */
 	int			sock;			/* libpq's socket the dup was made of */
 	lws_sorted_usec_list_t sul; /* backoff, connect timeout, deferred failure */
+	lws_sorted_usec_list_t write_sul;	/* POLLOUT asked for in WRITEABLE */
+	struct lws *in_writeable;	/* the wsi whose WRITEABLE is running */
+	bool		write_again;
 	int			attempts;
 	bool		was_ready;
 	bool		setup_failed;
@@ -136,6 +139,8 @@ conn_name(const struct pg_conn *c)
 static void
 unwatch(struct pg_conn *c)
 {
+	timer_cancel(&c->write_sul);
+	c->write_again = false;
 	if (c->wsi)
 	{
 		lws_set_opaque_user_data(c->wsi, NULL);
@@ -143,6 +148,32 @@ unwatch(struct pg_conn *c)
 		c->wsi = NULL;
 	}
 	c->sock = -1;
+}
+
+/* Timer: ask for POLLOUT after a WRITEABLE callback that wanted more. */
+static void
+write_rearm(lws_sorted_usec_list_t *sul)
+{
+	struct pg_conn *c = lws_container_of(sul, struct pg_conn, write_sul);
+
+	if (c->wsi)
+		lws_callback_on_writable(c->wsi);
+}
+
+/*
+ * Ask to be told when the socket can take more. Inside that socket's own
+ * RAW_WRITEABLE_FILE, lws 4.1 clears POLLOUT after the callback returns,
+ * which would undo the request: it is made right after, from a timer.
+ */
+static void
+want_write(struct pg_conn *c)
+{
+	if (!c->wsi)
+		return;
+	if (c->in_writeable == c->wsi)
+		c->write_again = true;
+	else
+		lws_callback_on_writable(c->wsi);
 }
 
 /* Make sure lws watches libpq's current socket. */
@@ -236,9 +267,9 @@ broken_now(lws_sorted_usec_list_t *sul)
 	if (stopping)
 		return;
 	shift = c->attempts < 16 ? c->attempts : 16;
-	delay = cf_backoff_min_ms << shift;
-	if (delay > cf_backoff_max_ms || delay <= 0)
-		delay = cf_backoff_max_ms;
+	/* in 64 bits: 600,000 ms << 16 does not fit an int */
+	delay = (int64_t) cf_backoff_min_ms << shift > cf_backoff_max_ms ?
+		cf_backoff_max_ms : cf_backoff_min_ms << shift;
 	/* jitter: somewhere in the upper half of the delay */
 	delay = delay / 2 + (int) ((unsigned) rand() % (unsigned) (delay / 2 + 1));
 	c->attempts++;
@@ -258,6 +289,12 @@ pg_broken(struct pg_conn *c, const char *why)
 	else
 		log_warn("database %s: cannot connect: %s", conn_name(c), why);
 	c->state = PGC_BROKEN;
+	/*
+	 * Stop watching now: a failed socket stays readable (error, hang-up),
+	 * and under libev a descriptor always ready keeps lws from running its
+	 * timers, this teardown among them.
+	 */
+	unwatch(c);
 	timer_schedule(&c->sul, broken_now, 1);
 }
 
@@ -304,8 +341,7 @@ pg_send(struct pg_conn *c, struct pg_query *q)
 		pg_broken(c, pq_error(c));
 		return;
 	}
-	if (c->wsi)
-		lws_callback_on_writable(c->wsi);
+	want_write(c);
 }
 
 /* Result of a set-up step. */
@@ -434,7 +470,7 @@ pg_connect(struct pg_conn *c)
 	}
 	timer_schedule(&c->sul, connect_timeout, 10 * LWS_US_PER_SEC);
 	/* before the first PQconnectPoll, behave as if it asked to write */
-	lws_callback_on_writable(c->wsi);
+	want_write(c);
 }
 
 /* Advance PQconnectPoll. */
@@ -458,7 +494,7 @@ poll_connect(struct pg_conn *c)
 			if (watch(c) != 0)
 				pg_broken(c, "cannot watch the socket");
 			else
-				lws_callback_on_writable(c->wsi);
+				want_write(c);
 			return;
 		default:
 			if (watch(c) != 0)
@@ -560,8 +596,8 @@ pg_io(struct pg_conn *c, bool readable)
 		pg_broken(c, pq_error(c));
 		return;
 	}
-	if (flushed == 1 && c->wsi)
-		lws_callback_on_writable(c->wsi);
+	if (flushed == 1)
+		want_write(c);
 	if (c->listen)
 		drain_notifies(c);
 	collect(c);
@@ -585,7 +621,13 @@ pg_raw_callback(struct lws *wsi, enum lws_callback_reasons reason)
 				return -1;
 			/* what one read brings goes out in one write per connection */
 			ws_batch_begin();
+			if (reason == LWS_CALLBACK_RAW_WRITEABLE_FILE)
+				c->in_writeable = wsi;
 			pg_io(c, reason == LWS_CALLBACK_RAW_RX_FILE);
+			c->in_writeable = NULL;
+			if (c->write_again && c->wsi)
+				timer_schedule(&c->write_sul, write_rearm, 1);
+			c->write_again = false;
 			ws_batch_end();
 			return 0;
 		case LWS_CALLBACK_RAW_CLOSE_FILE:

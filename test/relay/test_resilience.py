@@ -93,6 +93,64 @@ def test_reconnects_keep_to_the_backoff_delays(relays, event_lib):
             assert r.stop() == 0
 
 
+def tcp_conninfo(port):
+    return "host=127.0.0.1 port=%d dbname=%s user=chat_relay connect_timeout=5" % (
+        port, os.environ.get("PGDATABASE", "chat_test"))
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("event_lib", ["libev", "poll"])
+def test_database_over_tcp(relays, event_lib):
+    """Over TCP the connect completes in a later WRITEABLE callback (a unix
+    socket connects at once), and lws 4.1 clears POLLOUT after that
+    callback: a write asked for inside it was lost, and the relay never sent
+    its start-up packet."""
+    r = relays("tcp_" + event_lib, db=tcp_conninfo(int(os.environ["PGPORT"])), event_lib=event_lib)
+    a, b = new_users()
+    chat = open_chat(a, b)
+
+    async def go():
+        writer, reader = await connect(r, a), await connect(r, b)
+        sent = await writer.ok("send", chat_id=chat, body="over tcp")
+        seen = await reader.event(is_msg(chat, sent["seq"]))
+        assert seen["message"]["body"] == "over tcp"
+    run(go())
+
+
+@pytest.mark.parametrize("event_lib", ["libev", "poll"])
+def test_refused_tcp_database_neither_spins_nor_stalls(relays, event_lib):
+    """A refused TCP connection leaves a socket that is always ready (error,
+    hang-up). Under libev it kept lws from running its timers: 100% CPU, no
+    reconnect, no token expiry, no exit on SIGTERM."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]     # bound, never listening: refused
+        r = relays("tcp_refused_" + event_lib, wait=False, db=tcp_conninfo(closed_port),
+                   event_lib=event_lib, backoff_min_ms=20, backoff_max_ms=100)
+        u = new_users(1)[0]
+
+        async def go():
+            c = await connect(r, u, token=jwt(u, exp_in=1))
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await c.recv(timeout=8)
+            return closed.value.rcvd.code if closed.value.rcvd else None
+        cpu0 = cpu_seconds(r.proc.pid)
+        assert run(go()) == 1008, r.log()
+        time.sleep(1)
+        log = r.log()
+        assert log.count("database pool 1: cannot connect") >= 5, log
+        assert cpu_seconds(r.proc.pid) - cpu0 < 1.5, "relay busy while its database refuses it"
+        assert r.http("/healthz")[0] == 503
+        started = time.monotonic()
+        assert r.stop() == 0
+        assert time.monotonic() - started < 5
+
+
 def pg_ctl(*args):
     datadir = os.environ["PGDATA_DIR"]
     # -l: the restarted server keeps writing the log later suites read
