@@ -5,6 +5,7 @@
 #include "alloc.h"
 #include "log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -50,6 +51,29 @@ char *
 xstrdup(const char *s)
 {
 	return xstrndup(s, strlen(s));
+}
+
+/* vasprintf that exits when out of memory; returns the length. */
+int
+xvasprintf(char **out, const char *fmt, va_list ap)
+{
+	int			n = vasprintf(out, fmt, ap);
+
+	if (n < 0)
+		out_of_memory(0);
+	return n;
+}
+
+int
+xasprintf(char **out, const char *fmt,...)
+{
+	va_list		ap;
+	int			n;
+
+	va_start(ap, fmt);
+	n = xvasprintf(out, fmt, ap);
+	va_end(ap);
+	return n;
 }
 
 char *

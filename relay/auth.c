@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,9 @@
 static unsigned char *auth_key;
 static size_t auth_key_len;
 static jwt_alg_t auth_alg = JWT_ALG_INVAL;
+
+/* the latest exp kept: year 146 billion, and no overflow when added to */
+#define EXP_MAX (INT64_C(1) << 62)
 
 /* Read a whole (small) file; NULL on error. */
 static unsigned char *
@@ -364,7 +368,8 @@ auth_verify(const char *token, size_t len, struct auth_result *out, const char *
 		*why = "sub is not a user id";
 		goto done;
 	}
-	out->exp = exp > (double) INT64_MAX ? INT64_MAX : (int64_t) exp;
+	/* far enough for any token, and exp + leeway cannot overflow */
+	out->exp = exp >= (double) EXP_MAX ? EXP_MAX : (int64_t) exp;
 	*why = NULL;
 	rc = 0;
 done:

@@ -380,7 +380,8 @@ stage_check(struct cf_stage *st)
 
 			errno = 0;
 			v = strtol(s, &end, 10);
-			if (errno || *s == '\0' || *end || v < e->min || v > e->max)
+			/* written so that NaN fails too */
+			if (errno || *s == '\0' || *end || !(v >= e->min && v <= e->max))
 			{
 				log_error("%s must be an integer from %d to %d, not \"%s\"", e->name, e->min, e->max, s);
 				rc = -1;

@@ -179,6 +179,8 @@ fetch_done(struct pg_query *q, PGresult *res)
 		json_decref(p->ev);
 		free(p);
 	}
+	/* (the backlog may have been dropped meanwhile: then nothing is sent) */
+	json_decref(q->arg);
 	pg_query_free_params(q);
 	free(q);
 	drain();
@@ -193,12 +195,14 @@ start_fetch(json_t *ev)
 	q->stmt = S_FETCH;
 	q->nparams = 3;
 	q->done = fetch_done;
-	q->arg = ev;
+	/* held by the query: a backlog dropped meanwhile cannot free it for another */
+	q->arg = json_incref(ev);
 	if (asprintf(&q->params[0], "%lld", (long long) json_integer_value(json_object_get(ev, "sender_id"))) < 0 ||
 		asprintf(&q->params[1], "%lld", (long long) json_integer_value(json_object_get(ev, "chat_id"))) < 0 ||
 		asprintf(&q->params[2], "%lld", (long long) json_integer_value(json_object_get(ev, "seq")) + 1) < 0 ||
 		pg_submit(q) != 0)
 	{
+		json_decref(ev);
 		pg_query_free_params(q);
 		free(q);
 		return false;

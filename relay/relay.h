@@ -66,7 +66,7 @@ struct conn
 	uint8_t		rx_binary:1,
 				rx_too_large:1,
 				established:1;
-	uint16_t	inflight;
+	int			inflight;
 	struct req *reqs;			/* unanswered requests */
 	unsigned char *http_body;	/* HTTP: response being sent (LWS_PRE headroom) */
 	size_t		http_len;
@@ -83,6 +83,11 @@ struct user
 	double		typing_tokens;
 	int64_t		refill_us;
 	int64_t		typing_refill_us;
+	/* no connection left, kept until its buckets are full again */
+	struct user *l_next,
+			   *l_prev;
+	int64_t		linger_until_us;
+	bool		lingering;
 };
 
 struct metrics
@@ -133,6 +138,7 @@ bool		origin_allowed(struct lws *wsi, bool missing_ok);
 /* connections (ws.c) */
 void		conn_send(struct conn *c, struct frame *f);
 void		conn_send_str(struct conn *c, const char *s, size_t len);
+void		conn_sendf(struct conn *c, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 void		conn_close(struct conn *c, uint16_t code);
 void		ws_broadcast(struct frame *f);
 void		ws_batch_begin(void);
@@ -147,7 +153,8 @@ int			ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 /* users (users.c) */
 struct user *users_find(int64_t id);
 struct user *users_get(int64_t id);
-void		users_remove(struct user *u);
+void		users_release(struct user *u);
+void		users_sweep(void);
 void		users_foreach(void (*fn) (struct user *u, void *arg), void *arg);
 void		users_free(void);
 

@@ -66,19 +66,12 @@ send_error(struct conn *c, const char *id, enum err_code code, const char *messa
 {
 	json_t	   *m = json_string(message);
 	char	   *ms;
-	char	   *buf;
-	int			n;
 
 	if (m == NULL)
 		m = json_string("error");
 	ms = json_dumps(m, JSON_ENCODE_ANY);
-	n = asprintf(&buf, "{\"type\":\"error\",\"id\":%s,\"code\":\"%s\",\"message\":%s}",
-				 id ? id : "null", err_names[code], ms);
-	if (n > 0)
-	{
-		conn_send_str(c, buf, (size_t) n);
-		free(buf);
-	}
+	conn_sendf(c, "{\"type\":\"error\",\"id\":%s,\"code\":\"%s\",\"message\":%s}",
+			   id ? id : "null", err_names[code], ms ? ms : "\"error\"");
 	free(ms);
 	json_decref(m);
 	metrics.errors[code]++;
@@ -518,8 +511,6 @@ reauth(struct conn *c, const char *id, json_t *msg)
 	json_t	   *t = json_object_get(msg, "token");
 	struct auth_result ar;
 	const char *why;
-	char		buf[256];
-	int			n;
 
 	if (!json_is_string(t))
 	{
@@ -538,9 +529,20 @@ reauth(struct conn *c, const char *id, json_t *msg)
 		return;
 	}
 	c->exp = ar.exp;
-	n = snprintf(buf, sizeof(buf), "{\"type\":\"ok\",\"id\":%s,\"result\":{\"expires_at\":%lld}}",
-				 id, (long long) ar.exp);
-	conn_send_str(c, buf, (size_t) n);
+	conn_sendf(c, "{\"type\":\"ok\",\"id\":%s,\"result\":{\"expires_at\":%lld}}",
+			   id, (long long) ar.exp);
+}
+
+/*
+ * A message refused before its type is known still costs a request token,
+ * so that it counts toward the limit of what follows; it is answered with
+ * its own error either way.
+ */
+static void
+take_for_invalid(struct user *u)
+{
+	if (!bucket_take(&u->tokens, &u->refill_us, cf_rate, cf_burst))
+		metrics.rate_limited++;
 }
 
 /* One whole client message. */
@@ -560,8 +562,7 @@ request_message(struct conn *c, const char *data, size_t len, bool binary, bool 
 	metrics.requests++;
 	if (too_large || binary)
 	{
-		if (!bucket_take(&u->tokens, &u->refill_us, cf_rate, cf_burst))
-			metrics.rate_limited++;
+		take_for_invalid(u);
 		if (too_large)
 			send_error(c, NULL, E_TOO_LARGE, "message too large");
 		else
@@ -571,14 +572,14 @@ request_message(struct conn *c, const char *data, size_t len, bool binary, bool 
 	msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(msg))
 	{
-		if (!bucket_take(&u->tokens, &u->refill_us, cf_rate, cf_burst))
-			metrics.rate_limited++;
+		take_for_invalid(u);
 		send_error(c, NULL, E_INVALID, "a request is one JSON object");
 		goto out;
 	}
 	idv = json_object_get(msg, "id");
 	if (idv && !(json_is_integer(idv) || (json_is_string(idv) && json_string_length(idv) <= 128)))
 	{
+		take_for_invalid(u);
 		send_error(c, NULL, E_INVALID, "id must be an integer or a string of at most 128 bytes");
 		goto out;
 	}
@@ -586,6 +587,7 @@ request_message(struct conn *c, const char *data, size_t len, bool binary, bool 
 	typev = json_object_get(msg, "type");
 	if (!json_is_string(typev))
 	{
+		take_for_invalid(u);
 		send_error(c, id, E_INVALID, "type must be a string");
 		goto out;
 	}
@@ -600,10 +602,7 @@ request_message(struct conn *c, const char *data, size_t len, bool binary, bool 
 	}
 	if (!strcmp(type, "ping"))
 	{
-		char		buf[200];
-		int			n = snprintf(buf, sizeof(buf), "{\"type\":\"ok\",\"id\":%s,\"result\":\"pong\"}", id);
-
-		conn_send_str(c, buf, (size_t) n);
+		conn_sendf(c, "{\"type\":\"ok\",\"id\":%s,\"result\":\"pong\"}", id);
 		goto out;
 	}
 	if (!strcmp(type, "auth"))

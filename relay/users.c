@@ -1,14 +1,23 @@
 /*
  * users.c: the index from user id to that user's connections on this relay
- * (a chained hash table that doubles when it fills).
+ * (a chained hash table that doubles when it fills). A user whose last
+ * connection closed while a rate bucket was not full stays in it, without
+ * connections, until the bucket is full again: closing and reopening a
+ * connection does not buy a fresh burst.
  */
 #include "alloc.h"
+#include "config.h"
 #include "relay.h"
 
 #include <stdlib.h>
 
 static struct user **table;
 static size_t table_size;
+static size_t entries;			/* users connected, and lingering ones */
+static struct user *linger_head;
+
+/* the longest an entry lingers, whatever the rate (rate 0 never refills) */
+#define LINGER_MAX_US (60 * LWS_US_PER_SEC)
 
 /* Bucket of a user id (64-bit mix). */
 static size_t
@@ -48,9 +57,9 @@ grow(void)
 	table_size = nsize;
 }
 
-/* The user's entry, or NULL when they have no connection here. */
-struct user *
-users_find(int64_t id)
+/* The entry of a user id, lingering or not; NULL if none. */
+static struct user *
+lookup(int64_t id)
 {
 	struct user *u;
 
@@ -62,16 +71,48 @@ users_find(int64_t id)
 	return NULL;
 }
 
-/* The user's entry, created (with full rate buckets) if missing. */
+/* The user's entry, or NULL when they have no connection here. */
+struct user *
+users_find(int64_t id)
+{
+	struct user *u = lookup(id);
+
+	return u && u->nconns > 0 ? u : NULL;
+}
+
+static void
+linger_unlink(struct user *u)
+{
+	if (u->l_prev)
+		u->l_prev->l_next = u->l_next;
+	else
+		linger_head = u->l_next;
+	if (u->l_next)
+		u->l_next->l_prev = u->l_prev;
+	u->l_next = u->l_prev = NULL;
+	u->lingering = false;
+}
+
+/*
+ * The entry of a user about to connect: created with full rate buckets, or
+ * the lingering one with the buckets it left with.
+ */
 struct user *
 users_get(int64_t id)
 {
-	struct user *u = users_find(id);
+	struct user *u = lookup(id);
 	size_t		b;
 
 	if (u)
+	{
+		if (u->lingering)
+		{
+			linger_unlink(u);
+			relay_users++;
+		}
 		return u;
-	if ((size_t) relay_users + 1 > table_size)
+	}
+	if (entries + 1 > table_size)
 		grow();
 	u = xcalloc(1, sizeof(*u));
 	u->id = id;
@@ -80,13 +121,13 @@ users_get(int64_t id)
 	b = bucket(id, table_size);
 	u->hnext = table[b];
 	table[b] = u;
+	entries++;
 	relay_users++;
 	return u;
 }
 
-/* Drop an entry (its last connection closed). */
-void
-users_remove(struct user *u)
+static void
+entry_free(struct user *u)
 {
 	struct user **pp = &table[bucket(u->id, table_size)];
 
@@ -95,10 +136,68 @@ users_remove(struct user *u)
 	if (*pp)
 		*pp = u->hnext;
 	free(u);
-	relay_users--;
+	entries--;
 }
 
-/* Call fn for every user. */
+/* When a bucket left at tokens after refill_us is full again (0: it is). */
+static int64_t
+full_at(double tokens, int64_t refill_us, double rate, int burst)
+{
+	if (refill_us < 0 || tokens >= burst)
+		return 0;
+	if (rate <= 0)
+		return INT64_MAX;
+	return refill_us + (int64_t) ((burst - tokens) / rate * 1e6) + 1;
+}
+
+/*
+ * The user's last connection closed. Its entry stays while a rate bucket
+ * is not full yet (at most LINGER_MAX_US): reconnecting must not refill it.
+ */
+void
+users_release(struct user *u)
+{
+	int64_t		a = full_at(u->tokens, u->refill_us, cf_rate, cf_burst);
+	int64_t		b = full_at(u->typing_tokens, u->typing_refill_us, cf_typing_rate, cf_typing_burst);
+	int64_t		until = a > b ? a : b;
+	int64_t		now = lws_now_usecs();
+
+	relay_users--;
+	if (until <= now)
+	{
+		entry_free(u);
+		return;
+	}
+	u->linger_until_us = until - now > LINGER_MAX_US ? now + LINGER_MAX_US : until;
+	u->lingering = true;
+	u->l_prev = NULL;
+	u->l_next = linger_head;
+	if (linger_head)
+		linger_head->l_prev = u;
+	linger_head = u;
+}
+
+/* Drop the lingering entries whose buckets are full by now. */
+void
+users_sweep(void)
+{
+	int64_t		now = lws_now_usecs();
+	struct user *u = linger_head;
+
+	while (u)
+	{
+		struct user *next = u->l_next;
+
+		if (u->linger_until_us <= now)
+		{
+			linger_unlink(u);
+			entry_free(u);
+		}
+		u = next;
+	}
+}
+
+/* Call fn for every user (lingering ones too: check nconns). */
 void
 users_foreach(void (*fn) (struct user *u, void *arg), void *arg)
 {
@@ -126,5 +225,7 @@ users_free(void)
 	free(table);
 	table = NULL;
 	table_size = 0;
+	entries = 0;
+	linger_head = NULL;
 	relay_users = 0;
 }

@@ -228,6 +228,21 @@ conn_send_str(struct conn *c, const char *s, size_t len)
 	frame_unref(f);
 }
 
+/* Queue a frame made from a format (whatever its length). */
+void
+conn_sendf(struct conn *c, const char *fmt,...)
+{
+	va_list		ap;
+	char	   *s;
+	int			n;
+
+	va_start(ap, fmt);
+	n = xvasprintf(&s, fmt, ap);
+	va_end(ap);
+	conn_send_str(c, s, (size_t) n);
+	free(s);
+}
+
 /* Queue a frame on every connection. */
 void
 ws_broadcast(struct frame *f)
@@ -280,24 +295,21 @@ http_request(struct lws *wsi, struct conn *c, const char *path)
 	if (strcmp(path, "/healthz") == 0)
 	{
 		bool		up = pg_listen_ready() && pg_pool_ready();
-		char		buf[512];
+		json_t	   *id = json_string(cf_relay_id);
+		char	   *ids = json_dumps(id, JSON_ENCODE_ANY);
+		char	   *full;
 
-		snprintf(buf, sizeof(buf),
-				 "{\"status\":\"%s\",\"database\":\"%s\",\"listening\":%s,\"pool\":%s,"
-				 "\"connections\":%d,\"users\":%d,\"shutting_down\":%s,\"relay_id\":",
-				 up && !relay_shutting_down ? "ok" : "unavailable", up ? "up" : "down",
-				 pg_listen_ready() ? "true" : "false", pg_pool_ready() ? "true" : "false",
-				 relay_conns, relay_users, relay_shutting_down ? "true" : "false");
-		{
-			json_t	   *id = json_string(cf_relay_id);
-			char	   *ids = json_dumps(id, JSON_ENCODE_ANY);
-			char		full[1024];
-
-			snprintf(full, sizeof(full), "%s%s}\n", buf, ids ? ids : "null");
-			free(ids);
-			json_decref(id);
-			body = http_body(full, &len);
-		}
+		xasprintf(&full,
+				  "{\"status\":\"%s\",\"database\":\"%s\",\"listening\":%s,\"pool\":%s,"
+				  "\"connections\":%d,\"users\":%d,\"shutting_down\":%s,\"relay_id\":%s}\n",
+				  up && !relay_shutting_down ? "ok" : "unavailable", up ? "up" : "down",
+				  pg_listen_ready() ? "true" : "false", pg_pool_ready() ? "true" : "false",
+				  relay_conns, relay_users, relay_shutting_down ? "true" : "false",
+				  ids ? ids : "null");
+		free(ids);
+		json_decref(id);
+		body = http_body(full, &len);
+		free(full);
 		return www_reply(wsi, c, up && !relay_shutting_down ? 200 : 503, "application/json",
 						 body, len, "no-store", false);
 	}
@@ -353,8 +365,8 @@ refuse(struct lws *wsi, unsigned int status, const char *why)
 	log_info("upgrade refused (%u): %s", status, why);
 	n = snprintf((char *) buf + LWS_PRE, sizeof(buf) - LWS_PRE,
 				 "HTTP/1.1 %u %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
-				 "connection: close\r\ncache-control: no-store\r\n\r\n%s\n",
-				 status, reason, strlen(why) + 1, why);
+				 "connection: close\r\ncache-control: no-store\r\n\r\n%.300s\n",
+				 status, reason, (strlen(why) < 300 ? strlen(why) : 300) + 1, why);
 	if (lws_write(wsi, buf + LWS_PRE, (size_t) n, LWS_WRITE_HTTP_HEADERS) != n)
 		return -1;
 	return 1;
@@ -472,10 +484,8 @@ static int
 established(struct lws *wsi, struct conn *c)
 {
 	struct user *u;
-	char		buf[512];
 	json_t	   *rid;
 	char	   *rids;
-	int			n;
 
 	if (pending_auth.wsi != wsi)
 		return -1;				/* not through confirm_upgrade: cannot happen */
@@ -506,14 +516,12 @@ established(struct lws *wsi, struct conn *c)
 	}
 	rid = json_string(cf_relay_id);
 	rids = json_dumps(rid, JSON_ENCODE_ANY);
-	n = snprintf(buf, sizeof(buf),
-				 "{\"type\":\"welcome\",\"v\":1,\"user_id\":%lld,\"relay_id\":%s,\"expires_at\":%lld,"
-				 "\"limits\":{\"rate\":%g,\"burst\":%d,\"max_frame\":%d}}",
-				 (long long) u->id, rids ? rids : "null", (long long) c->exp,
-				 cf_rate, cf_burst, cf_max_frame);
+	conn_sendf(c, "{\"type\":\"welcome\",\"v\":1,\"user_id\":%lld,\"relay_id\":%s,\"expires_at\":%lld,"
+			   "\"limits\":{\"rate\":%g,\"burst\":%d,\"max_frame\":%d}}",
+			   (long long) u->id, rids ? rids : "null", (long long) c->exp,
+			   cf_rate, cf_burst, cf_max_frame);
 	free(rids);
 	json_decref(rid);
-	conn_send_str(c, buf, (size_t) n);
 	log_debug("user %lld connected (%d on this relay)", (long long) u->id, u->nconns);
 	return 0;
 }
@@ -549,7 +557,7 @@ closed(struct conn *c)
 	if (--u->nconns == 0)
 	{
 		presence_changed(u->id);
-		users_remove(u);
+		users_release(u);
 	}
 }
 
