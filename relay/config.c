@@ -79,7 +79,7 @@ struct cf_entry
 	bool		reload;			/* SIGHUP applies it */
 	const char *def;
 	int			min,
-				max;			/* CF_INT, CF_DOUBLE */
+				max;			/* CF_INT, CF_DOUBLE; CF_STR: max > 0 is its most bytes */
 	const char *help;
 };
 
@@ -87,7 +87,7 @@ struct cf_entry
 static const struct cf_entry cf_table[] = {
 	{"listen", CF_STR, &cf_listen, false, "127.0.0.1:8090", NOLIM, "HOST:PORT to serve WebSocket and HTTP on"},
 	{"db", CF_STR, &cf_db, false, "dbname=chat", NOLIM, "libpq connection string (role chat_relay)"},
-	{"relay_id", CF_STR, &cf_relay_id, false, "", NOLIM, "unique name of this relay (empty: hostname:port)"},
+	{"relay_id", CF_STR, &cf_relay_id, false, "", 0, 200, "unique name of this relay, at most 200 bytes (empty: hostname:port)"},
 	{"jwt_alg", CF_STR, &cf_jwt_alg, true, "HS256", NOLIM, "HS256, RS256 or ES256; tokens with another alg are refused"},
 	{"jwt_secret_file", CF_STR, &cf_jwt_secret_file, true, "", NOLIM, "file with the HS256 secret"},
 	{"jwt_public_key_file", CF_STR, &cf_jwt_public_key_file, true, "", NOLIM, "PEM public key for RS256 / ES256"},
@@ -380,8 +380,7 @@ stage_check(struct cf_stage *st)
 
 			errno = 0;
 			v = strtol(s, &end, 10);
-			/* written so that NaN fails too */
-			if (errno || *s == '\0' || *end || !(v >= e->min && v <= e->max))
+			if (errno || *s == '\0' || *end || v < e->min || v > e->max)
 			{
 				log_error("%s must be an integer from %d to %d, not \"%s\"", e->name, e->min, e->max, s);
 				rc = -1;
@@ -393,7 +392,8 @@ stage_check(struct cf_stage *st)
 
 			errno = 0;
 			v = strtod(s, &end);
-			if (errno || *s == '\0' || *end || v < e->min || v > e->max)
+			/* written so that NaN fails too */
+			if (errno || *s == '\0' || *end || !(v >= e->min && v <= e->max))
 			{
 				log_error("%s must be a number from %d to %d, not \"%s\"", e->name, e->min, e->max, s);
 				rc = -1;
@@ -408,6 +408,11 @@ stage_check(struct cf_stage *st)
 				log_error("%s must be true or false, not \"%s\"", e->name, s);
 				rc = -1;
 			}
+		}
+		else if (e->type == CF_STR && e->max > 0 && strlen(s) > (size_t) e->max)
+		{
+			log_error("%s must be at most %d bytes long, not %zu", e->name, e->max, strlen(s));
+			rc = -1;
 		}
 	}
 	return rc;

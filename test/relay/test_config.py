@@ -31,6 +31,10 @@ def test_unknown_event_loop_is_refused():
 def test_out_of_range_and_malformed_values_are_refused():
     code, out = start("--rx-buffer", "64")
     assert code == 2 and 'rx_buffer must be an integer from 128 to 1048576, not "64"' in out, out
+    code, out = start("--relay-id", "r" * 201)
+    assert code == 2 and "relay_id must be at most 200 bytes long, not 201" in out, out
+    code, out = start("--rate", "nan")
+    assert code == 2 and 'rate must be a number' in out and '"nan"' in out, out
     code, out = start("--rate", "abc")
     assert code == 2 and 'rate must be a number' in out and '"abc"' in out, out
     code, out = start("--coalesce-ms", "0")

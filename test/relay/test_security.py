@@ -166,6 +166,95 @@ def test_rate_limits(relays):
     assert r.metric("chat_relay_rate_limited_total") >= 5
 
 
+def test_rate_limits_outlive_the_connection(relays):
+    """Closing and reopening a connection does not refill the buckets, and
+    frames refused before their type is known take a token too."""
+    r = relays(rate=0.5, burst=5)
+    u, v = new_users()
+
+    async def go():
+        c = await connect(r, u)
+        assert [(await c.request("ping"))["type"] for _ in range(5)] == ["ok"] * 5
+        await c.ws.close()
+        wait_until(lambda: r.metric("chat_relay_users") == 0, what="user gone")
+        c = await connect(r, u)
+        assert (await c.request("ping")).get("code") == "rate_limited"
+        await c.ws.close()
+
+        d = await connect(r, v)
+        for i in range(3):
+            await d.ws.send(json.dumps({"type": 5, "id": i}))
+            assert (await d.recv())["code"] == "invalid"
+        for i in range(2):
+            await d.ws.send(json.dumps({"type": "ping", "id": [i]}))
+            assert (await d.recv())["code"] == "invalid"
+        assert (await d.request("ping")).get("code") == "rate_limited"
+    run(go())
+
+
+def test_replies_carry_long_ids_whole(relays):
+    """An id of 128 control characters is 770 bytes once escaped. ping,
+    auth and error replies carry it whole (they were formatted into fixed
+    buffers and sent with the stack bytes after them), and so do welcome
+    and /healthz a relay_id of 200 bytes."""
+    long_relay = "relay-" + "r" * 194       # the most relay_id may be
+    r = relays("long-relay-id", relay_id=long_relay)
+    u = new_users(1)[0]
+    long_id = "\x01" * 128
+
+    async def go():
+        c = await connect(r, u)
+        assert c.welcome["relay_id"] == long_relay
+        await c.ws.send(json.dumps({"type": "ping", "id": long_id}))
+        assert await c.recv() == {"type": "ok", "id": long_id, "result": "pong"}
+        await c.ws.send(json.dumps({"type": "auth", "id": long_id, "token": jwt(u)}))
+        m = await c.recv()
+        assert m["type"] == "ok" and m["id"] == long_id, m
+        await c.ws.send(json.dumps({"type": "teleport", "id": long_id}))
+        m = await c.recv()
+        assert m["code"] == "invalid" and m["id"] == long_id, m
+    run(go())
+    status, body = r.http("/healthz")
+    assert status == 200 and json.loads(body)["relay_id"] == long_relay
+
+
+def test_the_raw_protocol_cannot_be_asked_for(relays):
+    """Sec-WebSocket-Protocol: chat-raw (the protocol of the relay's own
+    descriptors) opened a WebSocket that was never indexed: no connection
+    limit, no expiry, no close at shutdown."""
+    r = relays()
+    u = new_users(1)[0]
+
+    async def go():
+        try:
+            ws = await websockets.connect(r.url(jwt(u)), origin=ORIGIN, subprotocols=["chat-raw"],
+                                          open_timeout=5, close_timeout=1)
+        except (websockets.exceptions.WebSocketException, ConnectionError, EOFError, asyncio.TimeoutError):
+            return "refused"
+        try:
+            return await asyncio.wait_for(ws.recv(), 3)
+        except (websockets.exceptions.ConnectionClosed, asyncio.TimeoutError):
+            return "closed"
+        finally:
+            await ws.close()
+    # the handshake itself fails: an open socket would not be counted anywhere
+    assert run(go()) == "refused"
+    assert r.healthy()
+
+
+def test_a_far_future_exp_is_accepted(relays):
+    """exp = 1e19 is clamped; exp + leeway overflowed (UBSan aborted)."""
+    r = relays()
+    u = new_users(1)[0]
+
+    async def go():
+        c = await connect(r, u, token=jwt(u, exp=1e19))
+        assert c.welcome["expires_at"] > 10 ** 18
+        await asyncio.sleep(1.5)       # a tick looks at every expiry
+        assert (await c.request("ping"))["result"] == "pong"
+    run(go())
+
+
 def test_connections_per_user_bounded(relays):
     r = relays(max_conns_per_user=2)
     u = new_users(1)[0]
