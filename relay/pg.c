@@ -21,8 +21,9 @@
  * socket changes (reconnect, or another address tried while connecting).
  */
 #include "alloc.h"
-#include "pg.h"
 #include "config.h"
+#include "dblookup.h"
+#include "pg.h"
 #include "log.h"
 #include "relay.h"
 
@@ -50,6 +51,8 @@ struct pg_conn
 	int			sock;			/* libpq's socket the dup was made of */
 	lws_sorted_usec_list_t sul; /* backoff, connect timeout, deferred failure */
 	lws_sorted_usec_list_t write_sul;	/* POLLOUT asked for in WRITEABLE */
+	struct db_lookup *lookup;	/* host names being looked up */
+	int64_t		lookup_deadline;
 	struct lws *in_writeable;	/* the wsi whose WRITEABLE is running */
 	bool		write_again;
 	int			attempts;
@@ -101,6 +104,9 @@ static const char *const stmt_names[] = {
 	"attachment_url", "presence_update",
 	"presence_sync", "heartbeat", "relay_gone", "fetch",
 };
+
+/* how often a running host lookup is looked at */
+#define LOOKUP_POLL_US 2000
 
 static struct pg_conn *conns;	/* [0] LISTEN, [1..] pool */
 static int	nconns;
@@ -249,6 +255,8 @@ broken_now(lws_sorted_usec_list_t *sul)
 	c->inflight = 0;
 	c->state = stopping ? PGC_DOWN : PGC_BACKOFF;
 	unwatch(c);
+	db_lookup_free(c->lookup);
+	c->lookup = NULL;
 	if (c->conn)
 	{
 		PQfinish(c->conn);
@@ -445,19 +453,42 @@ connect_timeout(lws_sorted_usec_list_t *sul)
 		pg_broken(c, "timeout");
 }
 
-/* Start connecting (non-blocking). */
+/*
+ * Start connecting (non-blocking), given the addresses of the host names
+ * when they were looked up: after dbname, they override its host.
+ */
 static void
-pg_connect(struct pg_conn *c)
+connect_now(struct pg_conn *c)
 {
-	static const char *const kw[] = {
+	const char *kw[10] = {
 		"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
-		"application_name", "dbname", NULL
+		"application_name", "dbname"
 	};
-	const char *val[7] = {"1", "10", "5", "3", NULL, cf_db, NULL};
+	const char *val[10] = {"1", "10", "5", "3", NULL, cf_db};
+	int			n = 6;
 
 	val[4] = c->listen ? "chat-relay listen" : "chat-relay";
-	c->state = PGC_CONNECTING;
+	if (c->lookup)
+	{
+		const char *host,
+				   *hostaddr,
+				   *port;
+
+		db_lookup_lists(c->lookup, &host, &hostaddr, &port);
+		kw[n] = "host";
+		val[n++] = host;
+		kw[n] = "hostaddr";
+		val[n++] = hostaddr;
+		if (port)
+		{
+			kw[n] = "port";
+			val[n++] = port;
+		}
+	}
+	kw[n] = val[n] = NULL;
 	c->conn = PQconnectStartParams(kw, val, 1);
+	db_lookup_free(c->lookup);	/* libpq keeps copies */
+	c->lookup = NULL;
 	if (c->conn == NULL || PQstatus(c->conn) == CONNECTION_BAD)
 	{
 		pg_broken(c, pq_error(c));
@@ -471,6 +502,55 @@ pg_connect(struct pg_conn *c)
 	timer_schedule(&c->sul, connect_timeout, 10 * LWS_US_PER_SEC);
 	/* before the first PQconnectPoll, behave as if it asked to write */
 	want_write(c);
+}
+
+/* Timer: has the lookup of the host names finished? */
+static void
+lookup_poll(lws_sorted_usec_list_t *sul)
+{
+	struct pg_conn *c = lws_container_of(sul, struct pg_conn, sul);
+	const char *error;
+
+	if (!db_lookup_done(c->lookup))
+	{
+		if (lws_now_usecs() > c->lookup_deadline)
+			pg_broken(c, "looking the host up took longer than 10 s");
+		else
+			timer_schedule(&c->sul, lookup_poll, LOOKUP_POLL_US);
+		return;
+	}
+	error = db_lookup_error(c->lookup);
+	if (error)
+		pg_broken(c, error);
+	else
+	{
+		const char *host,
+				   *hostaddr,
+				   *port;
+
+		db_lookup_lists(c->lookup, &host, &hostaddr, &port);
+		log_debug("database %s: host %s looked up: %s", conn_name(c), host, hostaddr);
+		connect_now(c);
+	}
+}
+
+/* Connect: look the host names up first (in a thread) if there are any. */
+static void
+pg_connect(struct pg_conn *c)
+{
+	const char *error;
+
+	c->state = PGC_CONNECTING;
+	c->lookup = db_lookup_start(cf_db, &error);
+	if (error)
+		pg_broken(c, error);
+	else if (c->lookup == NULL)
+		connect_now(c);
+	else
+	{
+		c->lookup_deadline = lws_now_usecs() + 10 * LWS_US_PER_SEC;
+		timer_schedule(&c->sul, lookup_poll, LOOKUP_POLL_US);
+	}
 }
 
 /* Advance PQconnectPoll. */

@@ -151,6 +151,30 @@ def test_refused_tcp_database_neither_spins_nor_stalls(relays, event_lib):
         assert time.monotonic() - started < 5
 
 
+def test_host_names_are_looked_up_off_the_loop(relays, tmp_path):
+    """libpq resolves a host name with a blocking getaddrinfo() inside
+    PQconnectPoll. With a resolver that takes 1.5 s (an LD_PRELOAD, on the
+    build without ASan, which must come first), /healthz still answers at
+    once while the relay's three connections look localhost up."""
+    lib = str(tmp_path / "slow_getaddrinfo.so")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", lib, os.path.join(os.path.dirname(__file__),
+                    "slow_getaddrinfo.c"), "-ldl"], check=True)
+    db = "host=localhost port=%s dbname=%s user=chat_relay" % (
+        os.environ["PGPORT"], os.environ.get("PGDATABASE", "chat_test"))
+    r = relays("slow-lookup", wait=False, db=db, log_level="debug",
+               wrap=["env", "LD_PRELOAD=" + lib, "SLOW_GETADDRINFO_MS=1500"])
+    slowest, started = 0.0, time.monotonic()
+    while not r.healthy():
+        t = time.monotonic()
+        assert r.http("/healthz")[0] == 503
+        slowest = max(slowest, time.monotonic() - t)
+        assert time.monotonic() - started < 20, r.log()
+        time.sleep(0.05)
+    assert time.monotonic() - started >= 1.4, "the lookup was not slowed down"
+    assert slowest < 0.5, "/healthz took %.2f s during the lookup" % slowest
+    assert "database listen: host localhost looked up: " in r.log()
+
+
 def pg_ctl(*args):
     datadir = os.environ["PGDATA_DIR"]
     # -l: the restarted server keeps writing the log later suites read
