@@ -454,6 +454,94 @@ stage_apply(struct cf_stage *st, bool reload)
 	}
 }
 
+/* The values of the reloadable settings before a reload, to put back. */
+struct cf_saved
+{
+	char	   *str;
+	struct cf_list list;
+	int			i;
+	double		d;
+	bool		b;
+};
+
+static void
+saved_take(struct cf_saved *sv)
+{
+	memset(sv, 0, sizeof(struct cf_saved) * CF_N);
+	for (int i = 0; i < CF_N; i++)
+	{
+		const struct cf_entry *e = &cf_table[i];
+
+		if (!e->reload)
+			continue;
+		switch (e->type)
+		{
+			case CF_STR:
+				sv[i].str = *(char **) e->var ? xstrdup(*(char **) e->var) : NULL;
+				break;
+			case CF_INT:
+				sv[i].i = *(int *) e->var;
+				break;
+			case CF_DOUBLE:
+				sv[i].d = *(double *) e->var;
+				break;
+			case CF_BOOL:
+				sv[i].b = *(bool *) e->var;
+				break;
+			case CF_LIST:
+				for (int k = 0; k < ((struct cf_list *) e->var)->n; k++)
+					list_add(&sv[i].list, ((struct cf_list *) e->var)->v[k]);
+				break;
+		}
+	}
+}
+
+static void
+saved_free(struct cf_saved *sv)
+{
+	for (int i = 0; i < CF_N; i++)
+	{
+		free(sv[i].str);
+		list_free(&sv[i].list);
+	}
+}
+
+static void
+saved_restore(struct cf_saved *sv)
+{
+	for (int i = 0; i < CF_N; i++)
+	{
+		const struct cf_entry *e = &cf_table[i];
+
+		if (!e->reload)
+			continue;
+		switch (e->type)
+		{
+			case CF_STR:
+				free(*(char **) e->var);
+				*(char **) e->var = sv[i].str;
+				sv[i].str = NULL;
+				break;
+			case CF_INT:
+				*(int *) e->var = sv[i].i;
+				break;
+			case CF_DOUBLE:
+				*(double *) e->var = sv[i].d;
+				break;
+			case CF_BOOL:
+				*(bool *) e->var = sv[i].b;
+				break;
+			case CF_LIST:
+				list_free((struct cf_list *) e->var);
+				*(struct cf_list *) e->var = sv[i].list;
+				sv[i].list.v = NULL;
+				sv[i].list.n = 0;
+				break;
+		}
+	}
+	saved_free(sv);
+}
+
 /* Build a stage from defaults, the file and the flags. */
 static int
 stage_build(struct cf_stage *st)
@@ -502,9 +590,10 @@ config_load(int argc, char **argv)
 
 /* SIGHUP: read the file and flags again, apply what may change. */
 int
-config_reload(void)
+config_reload(int (*accept) (void))
 {
 	struct cf_stage st[CF_N];
+	struct cf_saved sv[CF_N];
 	int			lvl;
 
 	if (stage_build(st))
@@ -513,8 +602,16 @@ config_reload(void)
 		log_error("configuration not reloaded: fix the errors above");
 		return -1;
 	}
+	saved_take(sv);
 	stage_apply(st, true);
 	stage_free(st);
+	if (accept && accept() != 0)
+	{
+		saved_restore(sv);
+		log_error("configuration not reloaded: the previous settings stay in force");
+		return -1;
+	}
+	saved_free(sv);
 	lvl = log_parse_level(cf_log_level);
 	if (lvl >= 0)
 		log_level = lvl;

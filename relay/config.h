@@ -62,7 +62,11 @@ extern int	cf_dev_token_ttl;
 
 /* 0: run; 1: exit 0 (--help); -1: exit 1 (error already printed) */
 int			config_load(int argc, char **argv);
-int			config_reload(void);
+/*
+ * SIGHUP: apply the reloadable settings, then accept() (the keys); if it
+ * fails, the previous settings are put back.
+ */
+int			config_reload(int (*accept) (void));
 void		config_free(void);
 void		config_usage(FILE *out);
 

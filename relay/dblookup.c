@@ -42,6 +42,8 @@ struct db_lookup
 	char	   *hostaddr_list;
 	char	   *port_list;
 	char		error[256];
+	char		hung[INET6_ADDRSTRLEN];	/* the address that hung last time */
+	char		hung_port[16];	/* and its port ("": any) */
 };
 
 /* Split a comma-separated list (libpq's syntax, no escapes needed here). */
@@ -108,15 +110,28 @@ append(char **list, size_t *len, const char *item)
 	*len += add - 1;
 }
 
-/* The thread: look every name up and write the three lists. */
+/* One host entry of the lists to give libpq. */
+struct entry
+{
+	const char *host;
+	char		addr[INET6_ADDRSTRLEN];	/* "" for a socket or an address */
+	const char *port;
+};
+
+/*
+ * The thread: look every name up, then write the three lists, an address
+ * that hung the last attempt put last (libpq has no per-address timeout:
+ * starting from it again would hang again).
+ */
 static void *
 run(void *arg)
 {
 	struct db_lookup *l = arg;
+	struct entry *e = NULL;
+	int			n = 0;
 	size_t		hl = 0,
 				al = 0,
 				pl = 0;
-	int			found = 0;
 
 	for (int i = 0; i < l->n; i++)
 	{
@@ -126,11 +141,8 @@ run(void *arg)
 
 		if (!l->is_name[i])
 		{
-			append(&l->host_list, &hl, l->hosts[i]);
-			append(&l->hostaddr_list, &al, "");
-			if (l->ports)
-				append(&l->port_list, &pl, l->ports[i]);
-			found++;
+			e = xrealloc(e, sizeof(*e) * (size_t) (n + 1));
+			e[n++] = (struct entry) {l->hosts[i], "", l->ports ? l->ports[i] : NULL};
 			continue;
 		}
 		rc = getaddrinfo(l->hosts[i], NULL, &hints, &res);
@@ -142,23 +154,34 @@ run(void *arg)
 		}
 		for (struct addrinfo *a = res; a; a = a->ai_next)
 		{
-			char		ip[INET6_ADDRSTRLEN];
 			const void *src = a->ai_family == AF_INET ?
 				(const void *) &((struct sockaddr_in *) a->ai_addr)->sin_addr :
 				(const void *) &((struct sockaddr_in6 *) a->ai_addr)->sin6_addr;
 
-			if ((a->ai_family != AF_INET && a->ai_family != AF_INET6) ||
-				inet_ntop(a->ai_family, src, ip, sizeof(ip)) == NULL)
+			if (a->ai_family != AF_INET && a->ai_family != AF_INET6)
 				continue;
-			append(&l->host_list, &hl, l->hosts[i]);
-			append(&l->hostaddr_list, &al, ip);
-			if (l->ports)
-				append(&l->port_list, &pl, l->ports[i]);
-			found++;
+			e = xrealloc(e, sizeof(*e) * (size_t) (n + 1));
+			e[n] = (struct entry) {l->hosts[i], "", l->ports ? l->ports[i] : NULL};
+			if (inet_ntop(a->ai_family, src, e[n].addr, sizeof(e[n].addr)) != NULL)
+				n++;
 		}
 		freeaddrinfo(res);
 	}
-	if (found > 0)
+	for (int last = 0; last < 2; last++)
+		for (int i = 0; i < n; i++)
+		{
+			bool		hung = l->hung[0] && !strcmp(e[i].addr, l->hung) &&
+				(!l->hung_port[0] || !e[i].port || !strcmp(e[i].port, l->hung_port));
+
+			if (last != hung)
+				continue;
+			append(&l->host_list, &hl, e[i].host);
+			append(&l->hostaddr_list, &al, e[i].addr);
+			if (e[i].port)
+				append(&l->port_list, &pl, e[i].port);
+		}
+	free(e);
+	if (n > 0)
 		l->error[0] = '\0';		/* some host is left to try */
 	if (atomic_exchange(&l->state, L_DONE) == L_ABANDONED)
 		lookup_free(l);
@@ -166,7 +189,7 @@ run(void *arg)
 }
 
 struct db_lookup *
-db_lookup_start(const char *conninfo, const char **error)
+db_lookup_start(const char *conninfo, const char *hung, const char *hung_port, const char **error)
 {
 	static char err[256];
 	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
@@ -222,6 +245,8 @@ db_lookup_start(const char *conninfo, const char **error)
 		lookup_free(l);
 		return NULL;
 	}
+	snprintf(l->hung, sizeof(l->hung), "%s", hung ? hung : "");
+	snprintf(l->hung_port, sizeof(l->hung_port), "%s", hung_port ? hung_port : "");
 	atomic_init(&l->state, L_RUNNING);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

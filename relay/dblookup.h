@@ -10,11 +10,13 @@
 struct db_lookup;
 
 /*
- * Start looking up the host names of a connection string. NULL when there
- * is nothing to look up (socket directory, numeric addresses, hostaddr
- * given) or, with *error set, when the lookup could not start.
+ * Start looking up the host names of a connection string; the address
+ * hung at port hung_port (if not NULL or "") is put last. NULL when there is nothing to look up
+ * (socket directory, numeric addresses, hostaddr given) or, with *error
+ * set, when the lookup could not start.
  */
-struct db_lookup *db_lookup_start(const char *conninfo, const char **error);
+struct db_lookup *db_lookup_start(const char *conninfo, const char *hung, const char *hung_port,
+								   const char **error);
 
 /* Has it finished? Then: NULL or why no address was found. */
 bool		db_lookup_done(struct db_lookup *l);

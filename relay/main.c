@@ -136,11 +136,10 @@ static void
 reload(void)
 {
 	log_info("SIGHUP: reloading the configuration");
-	if (config_reload() == 0 && auth_load_keys() == 0)
+	/* all or nothing: a key that does not load keeps the old settings too */
+	if (config_reload(auth_load_keys) == 0)
 		log_info("configuration reloaded: %d allowed origins, rate %g/s burst %d",
 				 cf_allow_origin.n, cf_rate, cf_burst);
-	else
-		log_error("reload incomplete: the previous key stays in force");
 }
 
 /* Read the signals waiting on the signalfd. */

@@ -29,6 +29,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum pg_state
@@ -49,9 +50,12 @@ struct pg_conn
 	PGconn	   *conn;
 	struct lws *wsi;			/* adopted dup of the socket */
 	int			sock;			/* libpq's socket the dup was made of */
+	ino_t		sock_ino;		/* and its identity */
 	lws_sorted_usec_list_t sul; /* backoff, connect timeout, deferred failure */
 	lws_sorted_usec_list_t write_sul;	/* POLLOUT asked for in WRITEABLE */
 	struct db_lookup *lookup;	/* host names being looked up */
+	char		hung_addr[64];	/* the address (and port) a connect timed out on */
+	char		hung_port[16];
 	int64_t		lookup_deadline;
 	struct lws *in_writeable;	/* the wsi whose WRITEABLE is running */
 	bool		write_again;
@@ -104,6 +108,9 @@ static const char *const stmt_names[] = {
 	"attachment_url", "presence_update",
 	"presence_sync", "heartbeat", "relay_gone", "fetch",
 };
+
+/* db's connect_timeout (libpq applies it only to blocking connects), or 10 s */
+static lws_usec_t connect_timeout_us;
 
 /* how often a running host lookup is looked at */
 #define LOOKUP_POLL_US 2000
@@ -188,11 +195,16 @@ watch(struct pg_conn *c)
 {
 	int			sock = PQsocket(c->conn);
 	lws_adopt_desc_t info;
+	struct stat st;
 	int			fd;
 
-	if (sock < 0)
+	if (sock < 0 || fstat(sock, &st) != 0)
 		return -1;
-	if (c->wsi && c->sock == sock)
+	/*
+	 * The same number is not the same socket: trying the next address,
+	 * libpq closes its socket and the new one often gets the same number.
+	 */
+	if (c->wsi && c->sock == sock && c->sock_ino == st.st_ino)
 		return 0;
 	unwatch(c);
 	fd = dup(sock);
@@ -208,6 +220,7 @@ watch(struct pg_conn *c)
 	if (c->wsi == NULL)
 		return -1;
 	c->sock = sock;
+	c->sock_ino = st.st_ino;
 	return 0;
 }
 
@@ -429,6 +442,7 @@ became_ready(struct pg_conn *c)
 
 	c->state = PGC_READY;
 	c->attempts = 0;
+	c->hung_addr[0] = '\0';
 	timer_cancel(&c->sul);
 	if (again)
 		metrics.db_reconnects++;
@@ -449,6 +463,11 @@ connect_timeout(lws_sorted_usec_list_t *sul)
 {
 	struct pg_conn *c = lws_container_of(sul, struct pg_conn, sul);
 
+	if (c->state == PGC_CONNECTING && c->conn && PQhostaddr(c->conn))
+	{
+		snprintf(c->hung_addr, sizeof(c->hung_addr), "%s", PQhostaddr(c->conn));
+		snprintf(c->hung_port, sizeof(c->hung_port), "%s", PQport(c->conn) ? PQport(c->conn) : "");
+	}
 	if (c->state == PGC_CONNECTING || c->state == PGC_SETUP)
 		pg_broken(c, "timeout");
 }
@@ -499,7 +518,7 @@ connect_now(struct pg_conn *c)
 		pg_broken(c, "cannot watch the socket");
 		return;
 	}
-	timer_schedule(&c->sul, connect_timeout, 10 * LWS_US_PER_SEC);
+	timer_schedule(&c->sul, connect_timeout, connect_timeout_us);
 	/* before the first PQconnectPoll, behave as if it asked to write */
 	want_write(c);
 }
@@ -541,7 +560,7 @@ pg_connect(struct pg_conn *c)
 	const char *error;
 
 	c->state = PGC_CONNECTING;
-	c->lookup = db_lookup_start(cf_db, &error);
+	c->lookup = db_lookup_start(cf_db, c->hung_addr, c->hung_port, &error);
 	if (error)
 		pg_broken(c, error);
 	else if (c->lookup == NULL)
@@ -812,6 +831,13 @@ pg_pending(void)
 void
 pg_start(void)
 {
+	PQconninfoOption *opts = PQconninfoParse(cf_db, NULL);
+
+	connect_timeout_us = 10 * LWS_US_PER_SEC;
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (!strcmp(o->keyword, "connect_timeout") && o->val && atoi(o->val) > 0)
+			connect_timeout_us = (lws_usec_t) (atoi(o->val) < 2 ? 2 : atoi(o->val)) * LWS_US_PER_SEC;
+	PQconninfoFree(opts);
 	nconns = 1 + cf_pool_size;
 	conns = xcalloc((size_t) nconns, sizeof(*conns));
 	for (int i = 0; i < nconns; i++)

@@ -699,6 +699,8 @@ ws_batch_end(void)
 		rate_since = now;
 		rate_frames = metrics.frames_out;
 	}
+	else if (cf_coalesce_rate == 0)
+		holding = false;		/* turned off by a reload: at once */
 	if (!dirty_head)
 		return;
 	if (holding)

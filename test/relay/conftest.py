@@ -198,7 +198,15 @@ class Relay:
         binary = PLAIN_BIN if self.wrap else RELAY_BIN   # no ASan under valgrind
         self.proc = subprocess.Popen(self.wrap + [binary, "--config", self.config], stdout=self.log_handle,
                                      stderr=subprocess.STDOUT, env=env)
-        self.wait_healthy(60 if self.wrap else 20, database=wait)
+        try:
+            self.wait_healthy(60 if self.wrap else 20, database=wait)
+        except BaseException:
+            # not yet in the fixture's list: left running, it would hold its
+            # relay id (and its port) for the tests after this one
+            self.proc.kill()
+            self.proc.wait()
+            self.log_handle.close()
+            raise
 
     def http(self, path):
         try:

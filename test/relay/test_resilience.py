@@ -151,6 +151,44 @@ def test_refused_tcp_database_neither_spins_nor_stalls(relays, event_lib):
         assert time.monotonic() - started < 5
 
 
+@pytest.mark.parametrize("event_lib", ["libev", "poll"])
+def test_the_next_address_is_watched(relays, event_lib):
+    """When an address refuses, libpq closes its socket and opens one for
+    the next address, which often gets the same number. The relay went on
+    watching its dup of the dead socket: always ready, so it spun at 80-97%
+    CPU, and under libev its timers (heartbeat, expiry, SIGTERM) stopped."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+        db = "host=127.0.0.1,127.0.0.1 port=%d,%s dbname=%s user=chat_relay" % (
+            closed_port, os.environ["PGPORT"], os.environ.get("PGDATABASE", "chat_test"))
+        r = relays("next-address-" + event_lib, db=db, event_lib=event_lib)
+        cpu0 = cpu_seconds(r.proc.pid)
+        time.sleep(2)
+        assert cpu_seconds(r.proc.pid) - cpu0 < 0.5, "relay busy while idle"
+        started = time.monotonic()
+        assert r.stop() == 0
+        assert time.monotonic() - started < 5
+
+
+def test_an_address_that_hangs_is_tried_last(relays):
+    """libpq has no timeout of its own in a non-blocking connect: the relay
+    gives up after db's connect_timeout, and its next attempt puts the
+    address that hung after the others instead of hanging on it again."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)           # accepted by the kernel, never answered
+    db = "host=localhost,localhost port=%d,%s dbname=%s user=chat_relay connect_timeout=2" % (
+        listener.getsockname()[1], os.environ["PGPORT"], os.environ.get("PGDATABASE", "chat_test"))
+    try:
+        started = time.monotonic()
+        r = relays("hung-address", db=db)        # waits until healthy (20 s at most)
+        assert time.monotonic() - started < 8, r.log()
+        assert "cannot connect: timeout" in r.log()
+    finally:
+        listener.close()
+
+
 def test_host_names_are_looked_up_off_the_loop(relays, tmp_path):
     """libpq resolves a host name with a blocking getaddrinfo() inside
     PQconnectPoll. With a resolver that takes 1.5 s (an LD_PRELOAD, on the

@@ -145,6 +145,25 @@ def test_sighup_reloads_origins_and_limits(relays):
     run(go())
 
 
+def test_a_reload_whose_key_fails_changes_nothing(relays):
+    """Issuer and key rotated together, with a typo in the key's path: the
+    relay keeps the old issuer as well as the old key (applying the issuer
+    alone would refuse every token, old and new)."""
+    r = relays(jwt_issuer="iss-a")
+    u = new_users(1)[0]
+    r.write_config(jwt_issuer="iss-b", jwt_secret_file=r.secret_file + ".missing",
+                   allow_origin=[ORIGIN, "https://other.example"])
+    r.signal(signal.SIGHUP)
+    wait_until(lambda: "configuration not reloaded" in r.log(), what="the reload refused")
+
+    async def go():
+        c = await connect(r, u, token=jwt(u, iss="iss-a"))
+        assert (await c.request("ping"))["result"] == "pong"
+        assert await refused(r, jwt(u, iss="iss-b")) == 401
+        assert await refused(r, jwt(u, iss="iss-a"), origin="https://other.example") == 403
+    run(go())
+
+
 def test_rate_limits(relays):
     r = relays(rate=2, burst=5, typing_rate=1, typing_burst=2)
     a, b = new_users()
