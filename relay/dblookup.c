@@ -141,8 +141,16 @@ run(void *arg)
 
 		if (!l->is_name[i])
 		{
+			unsigned char buf[sizeof(struct in6_addr)];
+			bool		numeric = inet_pton(AF_INET, l->hosts[i], buf) == 1 ||
+				inet_pton(AF_INET6, l->hosts[i], buf) == 1;
+
+			/* an address is its own hostaddr; a socket directory has none */
 			e = xrealloc(e, sizeof(*e) * (size_t) (n + 1));
-			e[n++] = (struct entry) {l->hosts[i], "", l->ports ? l->ports[i] : NULL};
+			e[n] = (struct entry) {l->hosts[i], "", l->ports ? l->ports[i] : NULL};
+			if (numeric)
+				snprintf(e[n].addr, sizeof(e[n].addr), "%s", l->hosts[i]);
+			n++;
 			continue;
 		}
 		rc = getaddrinfo(l->hosts[i], NULL, &hints, &res);
@@ -234,13 +242,17 @@ db_lookup_start(const char *conninfo, const char *hung, const char *hung_port, c
 		l->ports = split(port, &np);
 		if (np != l->n)
 		{
+			/* libpq will refuse the mismatch itself */
 			free_list(l->ports, np);
-			l->ports = NULL;	/* libpq will refuse the mismatch itself */
-			any = false;
+			l->ports = NULL;
+			PQconninfoFree(opts);
+			lookup_free(l);
+			return NULL;
 		}
 	}
 	PQconninfoFree(opts);
-	if (!any)
+	/* nothing to look up, unless a list is to be reordered after a hang */
+	if (!any && !(hung && *hung && l->n > 1))
 	{
 		lookup_free(l);
 		return NULL;

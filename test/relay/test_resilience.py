@@ -171,18 +171,19 @@ def test_the_next_address_is_watched(relays, event_lib):
         assert time.monotonic() - started < 5
 
 
-def test_an_address_that_hangs_is_tried_last(relays):
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+def test_an_address_that_hangs_is_tried_last(relays, host):
     """libpq has no timeout of its own in a non-blocking connect: the relay
     gives up after db's connect_timeout, and its next attempt puts the
     address that hung after the others instead of hanging on it again."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)           # accepted by the kernel, never answered
-    db = "host=localhost,localhost port=%d,%s dbname=%s user=chat_relay connect_timeout=2" % (
-        listener.getsockname()[1], os.environ["PGPORT"], os.environ.get("PGDATABASE", "chat_test"))
+    db = "host=%s,%s port=%d,%s dbname=%s user=chat_relay connect_timeout=2" % (
+        host, host, listener.getsockname()[1], os.environ["PGPORT"], os.environ.get("PGDATABASE", "chat_test"))
     try:
         started = time.monotonic()
-        r = relays("hung-address", db=db)        # waits until healthy (20 s at most)
+        r = relays("hung-address-" + host, db=db)   # waits until healthy (20 s at most)
         assert time.monotonic() - started < 8, r.log()
         assert "cannot connect: timeout" in r.log()
     finally:
