@@ -24,12 +24,11 @@ enum err_code
 	E_RATE_LIMITED,
 	E_TOO_LARGE,
 	E_UNAVAILABLE,
-	E_UNSUPPORTED,
 	E_INTERNAL
 };
 
 static const char *const err_names[] = {
-	"unauthorized", "forbidden", "invalid", "rate_limited", "too_large", "unavailable", "unsupported", "internal"
+	"unauthorized", "forbidden", "invalid", "rate_limited", "too_large", "unavailable", "internal"
 };
 
 /* How a statement's result becomes the `result` of the answer. */
@@ -416,7 +415,14 @@ send_sql_error(struct conn *c, const char *id, PGresult *res)
 	else if (!strcmp(state, "54000"))
 		send_error(c, id, E_RATE_LIMITED, msg ? msg : "a limit was reached");
 	else if (!strcmp(state, "55000"))
-		send_error(c, id, E_UNSUPPORTED, msg ? msg : "not configured on this server");
+	{
+		/*
+		 * The server lacks what the request needs (no object store). The
+		 * contract's codes are a closed set: unavailable, with a message
+		 * that says it is the configuration, not a passing outage.
+		 */
+		send_error(c, id, E_UNAVAILABLE, msg ? msg : "not configured on this server");
+	}
 	else if (!strncmp(state, "08", 2) || !strncmp(state, "53", 2) || !strncmp(state, "57", 2) ||
 			 !strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03"))
 		send_error(c, id, E_UNAVAILABLE, "the database is unavailable or busy; retry");

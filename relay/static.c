@@ -100,7 +100,9 @@ www_reply(struct lws *wsi, struct conn *c, unsigned int status, const char *ctyp
 		 * Not a GET (a refusal): lws waits for the request body and would
 		 * not call HTTP_WRITEABLE, so the small body goes out now.
 		 */
-		int			m = lws_write(wsi, body + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
+		/* a HEAD request gets the headers alone */
+		bool		head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
+		int			m = head ? 0 : lws_write(wsi, body + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
 
 		free(c->http_body);
 		c->http_body = NULL;

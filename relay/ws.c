@@ -273,25 +273,20 @@ ws_tick(void)
 		}
 }
 
-/* A body buffer with LWS_PRE headroom holding s. */
-static unsigned char *
-http_body(const char *s, size_t *len)
-{
-	unsigned char *b;
-
-	*len = strlen(s);
-	b = xmalloc(LWS_PRE + *len);
-	memcpy(b + LWS_PRE, s, *len);
-	return b;
-}
-
 /* GET /healthz and /metrics. */
 static int
 http_request(struct lws *wsi, struct conn *c, const char *path)
 {
 	size_t		len;
 	unsigned char *body;
+	bool		ours = strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0;
 
+	/* HEAD would get the body too, and other methods have no meaning here */
+	if (ours && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
+	{
+		body = www_body("GET only\n", &len);
+		return www_reply(wsi, c, 405, "text/plain", body, len, "no-store", false);
+	}
 	if (strcmp(path, "/healthz") == 0)
 	{
 		bool		up = pg_listen_ready() && pg_pool_ready();
@@ -308,7 +303,7 @@ http_request(struct lws *wsi, struct conn *c, const char *path)
 				  ids ? ids : "null");
 		free(ids);
 		json_decref(id);
-		body = http_body(full, &len);
+		body = www_body(full, &len);
 		free(full);
 		return www_reply(wsi, c, up && !relay_shutting_down ? 200 : 503, "application/json",
 						 body, len, "no-store", false);
@@ -325,7 +320,7 @@ http_request(struct lws *wsi, struct conn *c, const char *path)
 		if (www_http(wsi, c, path, &rc))	/* static.c: files under www, /dev/token */
 			return rc;
 	}
-	body = http_body("not found\n", &len);
+	body = www_body("not found\n", &len);
 	return www_reply(wsi, c, 404, "text/plain", body, len, "no-store", false);
 }
 
@@ -448,6 +443,9 @@ confirm_upgrade(struct lws *wsi, const char *upgrade)
 		return refuse(wsi, 404, "the WebSocket lives at /ws");
 	if (relay_shutting_down)
 		return refuse(wsi, 503, "relay restarting");
+	/* lws would drop an upgrade naming a subprotocol it lacks without a word */
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) > 0)
+		return refuse(wsi, 400, "no subprotocol is spoken here: connect without Sec-WebSocket-Protocol");
 	if (!origin_allowed(wsi, cf_allow_no_origin))
 	{
 		metrics.origin_refused++;

@@ -518,7 +518,10 @@ export class ChatClient {
     if (m.type === 'ok') this._settle(r, null, m.result);
     else {
       let code = ERROR_CODES.includes(m.code) ? m.code : 'internal';
+      // the relay's codes are the contract's; these two answers mean the
+      // relay or its server cannot do this at all, which retrying won't change
       if (code === 'invalid' && /unknown request type/.test(m.message || '')) code = 'unsupported';
+      if (code === 'unavailable' && /not configured/.test(m.message || '')) code = 'unsupported';
       this._settle(r, new ChatError(code, m.message, { type: r.type }));
     }
   }

@@ -29,6 +29,9 @@ test('a request resolves with its result; an error answer is a typed ChatError',
   const u = client.request('upload', { chat_id: 1 });
   ws.error(ws.last('upload'), 'invalid', 'unknown request type');
   await assert.rejects(u, (e) => e.code === 'unsupported');
+  const noStore = client.request('upload', { chat_id: 1 });
+  ws.error(ws.last('upload'), 'unavailable', 'object storage is not configured');
+  await assert.rejects(noStore, (e) => e.code === 'unsupported' && !e.retryable);
   for (const code of ['unavailable', 'rate_limited', 'timeout', 'disconnected']) assert.ok(new ChatError(code).retryable);
   assert.ok(ERROR_CODES.includes('timeout'));
   client.close();

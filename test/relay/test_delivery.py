@@ -2,6 +2,7 @@
 across relays sharing only the database; requests map to the SQL API and
 are answered exactly once."""
 import asyncio
+import http.client
 import json
 import signal
 import time
@@ -289,3 +290,18 @@ def test_healthz_and_metrics(relays):
                  "chat_relay_request_duration_seconds_bucket"):
         assert name in body, name
     assert r.http("/nowhere")[0] == 404
+    # GET only: HEAD got the body as well (read as the next response on a
+    # kept-alive connection), and POST and the rest were answered as GET
+    for method in ("HEAD", "POST", "DELETE", "OPTIONS"):
+        for path in ("/healthz", "/metrics"):
+            conn = http.client.HTTPConnection("127.0.0.1", r.port, timeout=5)
+            conn.request(method, path)
+            answer = conn.getresponse()
+            assert answer.status == 405, (method, path, answer.status)
+            assert answer.getheader("allow") == "GET"
+            answer.read()
+            if method == "HEAD":
+                # the connection is clean: the next response is a response
+                conn.request("GET", path)
+                assert conn.getresponse().status == 200
+            conn.close()

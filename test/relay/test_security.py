@@ -261,6 +261,16 @@ def test_the_raw_protocol_cannot_be_asked_for(relays):
     assert r.healthy()
 
 
+def test_a_subprotocol_is_refused_with_a_status(relays):
+    """Offering a subprotocol got the socket closed without a response; it
+    is refused with 400 and says why."""
+    r = relays()
+    u = new_users(1)[0]
+    assert run(refused(r, jwt(u), headers={"Sec-WebSocket-Protocol": "chat.v1"})) == 400
+    assert "no subprotocol is spoken here" in r.log()
+    assert run(refused(r, jwt(u))) is None
+
+
 def test_a_far_future_exp_is_accepted(relays):
     """exp = 1e19 is clamped; exp + leeway overflowed (UBSan aborted)."""
     r = relays()
