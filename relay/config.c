@@ -454,8 +454,8 @@ stage_apply(struct cf_stage *st, bool reload)
 	}
 }
 
-/* The values of the reloadable settings before a reload, to put back. */
-struct cf_saved
+/* Room for the value of any setting. */
+union cf_value
 {
 	char	   *str;
 	struct cf_list list;
@@ -464,82 +464,71 @@ struct cf_saved
 	bool		b;
 };
 
-static void
-saved_take(struct cf_saved *sv)
+/* The bytes a setting's variable takes. */
+static size_t
+var_size(enum cf_type type)
 {
-	memset(sv, 0, sizeof(struct cf_saved) * CF_N);
-	for (int i = 0; i < CF_N; i++)
+	switch (type)
 	{
-		const struct cf_entry *e = &cf_table[i];
-
-		if (!e->reload)
-			continue;
-		switch (e->type)
-		{
-			case CF_STR:
-				sv[i].str = *(char **) e->var ? xstrdup(*(char **) e->var) : NULL;
-				break;
-			case CF_INT:
-				sv[i].i = *(int *) e->var;
-				break;
-			case CF_DOUBLE:
-				sv[i].d = *(double *) e->var;
-				break;
-			case CF_BOOL:
-				sv[i].b = *(bool *) e->var;
-				break;
-			case CF_LIST:
-				for (int k = 0; k < ((struct cf_list *) e->var)->n; k++)
-					list_add(&sv[i].list, ((struct cf_list *) e->var)->v[k]);
-				break;
-		}
+		case CF_STR:
+			return sizeof(char *);
+		case CF_INT:
+			return sizeof(int);
+		case CF_DOUBLE:
+			return sizeof(double);
+		case CF_BOOL:
+			return sizeof(bool);
+		case CF_LIST:
+			return sizeof(struct cf_list);
 	}
+	return 0;
+}
+
+/* Free what a value of this type owns (a string, a list) and clear it. */
+static void
+var_clear(enum cf_type type, void *var)
+{
+	if (type == CF_STR)
+	{
+		free(*(char **) var);
+		*(char **) var = NULL;
+	}
+	else if (type == CF_LIST)
+		list_free((struct cf_list *) var);
+}
+
+/*
+ * Move the reloadable settings' values aside (their variables are left
+ * empty for stage_apply), to be put back or freed.
+ */
+static void
+saved_take(union cf_value *sv)
+{
+	for (int i = 0; i < CF_N; i++)
+		if (cf_table[i].reload)
+		{
+			memcpy(&sv[i], cf_table[i].var, var_size(cf_table[i].type));
+			memset(cf_table[i].var, 0, var_size(cf_table[i].type));
+		}
 }
 
 static void
-saved_free(struct cf_saved *sv)
+saved_restore(union cf_value *sv)
 {
 	for (int i = 0; i < CF_N; i++)
-	{
-		free(sv[i].str);
-		list_free(&sv[i].list);
-	}
+		if (cf_table[i].reload)
+		{
+			var_clear(cf_table[i].type, cf_table[i].var);
+			memcpy(cf_table[i].var, &sv[i], var_size(cf_table[i].type));
+		}
 }
 
 static void
-saved_restore(struct cf_saved *sv)
+saved_free(union cf_value *sv)
 {
 	for (int i = 0; i < CF_N; i++)
-	{
-		const struct cf_entry *e = &cf_table[i];
-
-		if (!e->reload)
-			continue;
-		switch (e->type)
-		{
-			case CF_STR:
-				free(*(char **) e->var);
-				*(char **) e->var = sv[i].str;
-				sv[i].str = NULL;
-				break;
-			case CF_INT:
-				*(int *) e->var = sv[i].i;
-				break;
-			case CF_DOUBLE:
-				*(double *) e->var = sv[i].d;
-				break;
-			case CF_BOOL:
-				*(bool *) e->var = sv[i].b;
-				break;
-			case CF_LIST:
-				list_free((struct cf_list *) e->var);
-				*(struct cf_list *) e->var = sv[i].list;
-				sv[i].list.v = NULL;
-				sv[i].list.n = 0;
-				break;
-		}
-	}
-	saved_free(sv);
+		if (cf_table[i].reload)
+			var_clear(cf_table[i].type, &sv[i]);
 }
 
 /* Build a stage from defaults, the file and the flags. */
@@ -593,7 +582,7 @@ int
 config_reload(int (*accept) (void))
 {
 	struct cf_stage st[CF_N];
-	struct cf_saved sv[CF_N];
+	union cf_value sv[CF_N];
 	int			lvl;
 
 	if (stage_build(st))
@@ -623,15 +612,7 @@ void
 config_free(void)
 {
 	for (int i = 0; i < CF_N; i++)
-	{
-		if (cf_table[i].type == CF_STR)
-		{
-			free(*(char **) cf_table[i].var);
-			*(char **) cf_table[i].var = NULL;
-		}
-		else if (cf_table[i].type == CF_LIST)
-			list_free((struct cf_list *) cf_table[i].var);
-	}
+		var_clear(cf_table[i].type, cf_table[i].var);
 	free(cf_config);
 	cf_config = NULL;
 }

@@ -86,25 +86,33 @@ lookup_free(struct db_lookup *l)
 	free(l);
 }
 
+/* A host entry for a socket directory (or the default one). */
+static bool
+is_socket(const char *h)
+{
+	return h[0] == '\0' || h[0] == '/' || h[0] == '@';
+}
+
 /* A host entry that is a name to look up (not a socket path or address). */
 static bool
 is_host_name(const char *h)
 {
 	unsigned char buf[sizeof(struct in6_addr)];
 
-	if (h[0] == '\0' || h[0] == '/' || h[0] == '@')
-		return false;
-	return inet_pton(AF_INET, h, buf) != 1 && inet_pton(AF_INET6, h, buf) != 1;
+	return !is_socket(h) && inet_pton(AF_INET, h, buf) != 1 && inet_pton(AF_INET6, h, buf) != 1;
 }
 
-/* Append item to a growing comma-separated list. */
+/*
+ * Append item (the index-th) to a growing comma-separated list. By index,
+ * not by length: an empty first item still needs its comma.
+ */
 static void
-append(char **list, size_t *len, const char *item)
+append(char **list, size_t *len, int index, const char *item)
 {
 	size_t		add = strlen(item) + 1;
 
 	*list = xrealloc(*list, *len + add + 1);
-	if (*len > 0)
+	if (index > 0)
 		(*list)[(*len)++] = ',';
 	memcpy(*list + *len, item, add);
 	*len += add - 1;
@@ -141,14 +149,10 @@ run(void *arg)
 
 		if (!l->is_name[i])
 		{
-			unsigned char buf[sizeof(struct in6_addr)];
-			bool		numeric = inet_pton(AF_INET, l->hosts[i], buf) == 1 ||
-				inet_pton(AF_INET6, l->hosts[i], buf) == 1;
-
 			/* an address is its own hostaddr; a socket directory has none */
 			e = xrealloc(e, sizeof(*e) * (size_t) (n + 1));
 			e[n] = (struct entry) {l->hosts[i], "", l->ports ? l->ports[i] : NULL};
-			if (numeric)
+			if (!is_socket(l->hosts[i]))
 				snprintf(e[n].addr, sizeof(e[n].addr), "%s", l->hosts[i]);
 			n++;
 			continue;
@@ -175,7 +179,7 @@ run(void *arg)
 		}
 		freeaddrinfo(res);
 	}
-	for (int last = 0; last < 2; last++)
+	for (int last = 0, k = 0; last < 2; last++)
 		for (int i = 0; i < n; i++)
 		{
 			bool		hung = l->hung[0] && !strcmp(e[i].addr, l->hung) &&
@@ -183,10 +187,11 @@ run(void *arg)
 
 			if (last != hung)
 				continue;
-			append(&l->host_list, &hl, e[i].host);
-			append(&l->hostaddr_list, &al, e[i].addr);
+			append(&l->host_list, &hl, k, e[i].host);
+			append(&l->hostaddr_list, &al, k, e[i].addr);
 			if (e[i].port)
-				append(&l->port_list, &pl, e[i].port);
+				append(&l->port_list, &pl, k, e[i].port);
+			k++;
 		}
 	free(e);
 	if (n > 0)

@@ -172,13 +172,6 @@ raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 			return reason == LWS_CALLBACK_RAW_RX_FILE ? on_signal(wsi) : 0;
 		return pg_raw_callback(wsi, reason);
 	}
-	/*
-	 * A client may name this protocol in Sec-WebSocket-Protocol: such a
-	 * WebSocket would be open but never indexed (no limits, no expiry).
-	 */
-	if (reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION || reason == LWS_CALLBACK_ESTABLISHED ||
-		reason == LWS_CALLBACK_RECEIVE)
-		return -1;
 	return 0;
 }
 

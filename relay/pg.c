@@ -56,9 +56,8 @@ struct pg_conn
 	struct db_lookup *lookup;	/* host names being looked up */
 	char		hung_addr[64];	/* the address (and port) a connect timed out on */
 	char		hung_port[16];
-	int64_t		lookup_deadline;
+	int64_t		deadline;		/* of this attempt: lookup, connect and set-up */
 	struct lws *in_writeable;	/* the wsi whose WRITEABLE is running */
-	bool		write_again;
 	int			attempts;
 	bool		was_ready;
 	bool		setup_failed;
@@ -153,7 +152,6 @@ static void
 unwatch(struct pg_conn *c)
 {
 	timer_cancel(&c->write_sul);
-	c->write_again = false;
 	if (c->wsi)
 	{
 		lws_set_opaque_user_data(c->wsi, NULL);
@@ -184,7 +182,7 @@ want_write(struct pg_conn *c)
 	if (!c->wsi)
 		return;
 	if (c->in_writeable == c->wsi)
-		c->write_again = true;
+		timer_schedule(&c->write_sul, write_rearm, 1);	/* runs after the callback */
 	else
 		lws_callback_on_writable(c->wsi);
 }
@@ -494,6 +492,7 @@ connect_now(struct pg_conn *c)
 				   *port;
 
 		db_lookup_lists(c->lookup, &host, &hostaddr, &port);
+		log_debug("database %s: host %s looked up: %s", conn_name(c), host, hostaddr);
 		kw[n] = "host";
 		val[n++] = host;
 		kw[n] = "hostaddr";
@@ -518,7 +517,7 @@ connect_now(struct pg_conn *c)
 		pg_broken(c, "cannot watch the socket");
 		return;
 	}
-	timer_schedule(&c->sul, connect_timeout, connect_timeout_us);
+	timer_schedule(&c->sul, connect_timeout, c->deadline > lws_now_usecs() ? c->deadline - lws_now_usecs() : 1);
 	/* before the first PQconnectPoll, behave as if it asked to write */
 	want_write(c);
 }
@@ -532,8 +531,8 @@ lookup_poll(lws_sorted_usec_list_t *sul)
 
 	if (!db_lookup_done(c->lookup))
 	{
-		if (lws_now_usecs() > c->lookup_deadline)
-			pg_broken(c, "looking the host up took longer than 10 s");
+		if (lws_now_usecs() > c->deadline)
+			pg_broken(c, "timeout looking the host up");
 		else
 			timer_schedule(&c->sul, lookup_poll, LOOKUP_POLL_US);
 		return;
@@ -542,15 +541,7 @@ lookup_poll(lws_sorted_usec_list_t *sul)
 	if (error)
 		pg_broken(c, error);
 	else
-	{
-		const char *host,
-				   *hostaddr,
-				   *port;
-
-		db_lookup_lists(c->lookup, &host, &hostaddr, &port);
-		log_debug("database %s: host %s looked up: %s", conn_name(c), host, hostaddr);
 		connect_now(c);
-	}
 }
 
 /* Connect: look the host names up first (in a thread) if there are any. */
@@ -560,16 +551,14 @@ pg_connect(struct pg_conn *c)
 	const char *error;
 
 	c->state = PGC_CONNECTING;
+	c->deadline = lws_now_usecs() + connect_timeout_us;
 	c->lookup = db_lookup_start(cf_db, c->hung_addr, c->hung_port, &error);
 	if (error)
 		pg_broken(c, error);
 	else if (c->lookup == NULL)
 		connect_now(c);
 	else
-	{
-		c->lookup_deadline = lws_now_usecs() + 10 * LWS_US_PER_SEC;
 		timer_schedule(&c->sul, lookup_poll, LOOKUP_POLL_US);
-	}
 }
 
 /* Advance PQconnectPoll. */
@@ -724,9 +713,6 @@ pg_raw_callback(struct lws *wsi, enum lws_callback_reasons reason)
 				c->in_writeable = wsi;
 			pg_io(c, reason == LWS_CALLBACK_RAW_RX_FILE);
 			c->in_writeable = NULL;
-			if (c->write_again && c->wsi)
-				timer_schedule(&c->write_sul, write_rearm, 1);
-			c->write_again = false;
 			ws_batch_end();
 			return 0;
 		case LWS_CALLBACK_RAW_CLOSE_FILE:

@@ -84,10 +84,8 @@ struct user
 	int64_t		refill_us;
 	int64_t		typing_refill_us;
 	/* no connection left, kept until its buckets are full again */
-	struct user *l_next,
-			   *l_prev;
+	struct lws_dll2 linger;		/* on the lingering list while nconns == 0 */
 	int64_t		linger_until_us;
-	bool		lingering;
 };
 
 struct metrics

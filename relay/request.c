@@ -539,18 +539,6 @@ reauth(struct conn *c, const char *id, json_t *msg)
 			   id, (long long) ar.exp);
 }
 
-/*
- * A message refused before its type is known still costs a request token,
- * so that it counts toward the limit of what follows; it is answered with
- * its own error either way.
- */
-static void
-take_for_invalid(struct user *u)
-{
-	if (!bucket_take(&u->tokens, &u->refill_us, cf_rate, cf_burst))
-		metrics.rate_limited++;
-}
-
 /* One whole client message. */
 void
 request_message(struct conn *c, const char *data, size_t len, bool binary, bool too_large)
@@ -563,46 +551,48 @@ request_message(struct conn *c, const char *data, size_t len, bool binary, bool 
 	char	   *id = NULL;
 	struct req *r;
 	const char *e;
-	bool		typing;
+	bool		typing,
+				limited;
 
 	metrics.requests++;
+	/*
+	 * Every message takes a token, from the typing bucket or the request
+	 * bucket; one refused for its form is still answered with what is
+	 * wrong with it, but counts toward the limit of what follows.
+	 */
+	msg = too_large || binary ? NULL : json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
+	typev = json_object_get(msg, "type");
+	typing = json_is_string(typev) && strcmp(json_string_value(typev), "typing") == 0;
+	limited = typing ? !bucket_take(&u->typing_tokens, &u->typing_refill_us, cf_typing_rate, cf_typing_burst)
+		: !bucket_take(&u->tokens, &u->refill_us, cf_rate, cf_burst);
+	if (limited)
+		metrics.rate_limited++;
 	if (too_large || binary)
 	{
-		take_for_invalid(u);
-		if (too_large)
-			send_error(c, NULL, E_TOO_LARGE, "message too large");
-		else
-			send_error(c, NULL, E_INVALID, "binary frames are not supported; send JSON text");
+		send_error(c, NULL, too_large ? E_TOO_LARGE : E_INVALID,
+				   too_large ? "message too large" : "binary frames are not supported; send JSON text");
 		return;
 	}
-	msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(msg))
 	{
-		take_for_invalid(u);
 		send_error(c, NULL, E_INVALID, "a request is one JSON object");
 		goto out;
 	}
 	idv = json_object_get(msg, "id");
 	if (idv && !(json_is_integer(idv) || (json_is_string(idv) && json_string_length(idv) <= 128)))
 	{
-		take_for_invalid(u);
 		send_error(c, NULL, E_INVALID, "id must be an integer or a string of at most 128 bytes");
 		goto out;
 	}
 	id = idv ? json_dumps(idv, JSON_ENCODE_ANY) : xstrdup("null");
-	typev = json_object_get(msg, "type");
 	if (!json_is_string(typev))
 	{
-		take_for_invalid(u);
 		send_error(c, id, E_INVALID, "type must be a string");
 		goto out;
 	}
 	type = json_string_value(typev);
-	typing = strcmp(type, "typing") == 0;
-	if (typing ? !bucket_take(&u->typing_tokens, &u->typing_refill_us, cf_typing_rate, cf_typing_burst)
-		: !bucket_take(&u->tokens, &u->refill_us, cf_rate, cf_burst))
+	if (limited)
 	{
-		metrics.rate_limited++;
 		send_error(c, id, E_RATE_LIMITED, "too many requests; slow down");
 		goto out;
 	}

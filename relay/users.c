@@ -10,11 +10,12 @@
 #include "relay.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static struct user **table;
 static size_t table_size;
 static size_t entries;			/* users connected, and lingering ones */
-static struct user *linger_head;
+static lws_dll2_owner_t lingering;	/* entries with no connection left */
 
 /* the longest an entry lingers, whatever the rate (rate 0 never refills) */
 #define LINGER_MAX_US (60 * LWS_US_PER_SEC)
@@ -80,19 +81,6 @@ users_find(int64_t id)
 	return u && u->nconns > 0 ? u : NULL;
 }
 
-static void
-linger_unlink(struct user *u)
-{
-	if (u->l_prev)
-		u->l_prev->l_next = u->l_next;
-	else
-		linger_head = u->l_next;
-	if (u->l_next)
-		u->l_next->l_prev = u->l_prev;
-	u->l_next = u->l_prev = NULL;
-	u->lingering = false;
-}
-
 /*
  * The entry of a user about to connect: created with full rate buckets, or
  * the lingering one with the buckets it left with.
@@ -105,9 +93,9 @@ users_get(int64_t id)
 
 	if (u)
 	{
-		if (u->lingering)
+		if (u->nconns == 0)	/* lingering: back with the buckets it left with */
 		{
-			linger_unlink(u);
+			lws_dll2_remove(&u->linger);
 			relay_users++;
 		}
 		return u;
@@ -169,12 +157,7 @@ users_release(struct user *u)
 		return;
 	}
 	u->linger_until_us = until - now > LINGER_MAX_US ? now + LINGER_MAX_US : until;
-	u->lingering = true;
-	u->l_prev = NULL;
-	u->l_next = linger_head;
-	if (linger_head)
-		linger_head->l_prev = u;
-	linger_head = u;
+	lws_dll2_add_head(&u->linger, &lingering);
 }
 
 /* Drop the lingering entries whose buckets are full by now. */
@@ -182,19 +165,17 @@ void
 users_sweep(void)
 {
 	int64_t		now = lws_now_usecs();
-	struct user *u = linger_head;
 
-	while (u)
+	lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&lingering))
 	{
-		struct user *next = u->l_next;
+		struct user *u = lws_container_of(d, struct user, linger);
 
 		if (u->linger_until_us <= now)
 		{
-			linger_unlink(u);
+			lws_dll2_remove(d);
 			entry_free(u);
 		}
-		u = next;
-	}
+	} lws_end_foreach_dll_safe(d, d1);
 }
 
 /* Call fn for every user (lingering ones too: check nconns). */
@@ -226,6 +207,6 @@ users_free(void)
 	table = NULL;
 	table_size = 0;
 	entries = 0;
-	linger_head = NULL;
+	memset(&lingering, 0, sizeof(lingering));
 	relay_users = 0;
 }

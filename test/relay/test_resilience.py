@@ -93,9 +93,21 @@ def test_reconnects_keep_to_the_backoff_delays(relays, event_lib):
             assert r.stop() == 0
 
 
-def tcp_conninfo(port):
-    return "host=127.0.0.1 port=%d dbname=%s user=chat_relay connect_timeout=5" % (
-        port, os.environ.get("PGDATABASE", "chat_test"))
+def tcp_conninfo(hosts="127.0.0.1", ports=None, connect_timeout=5):
+    """The relay's conninfo over TCP: hosts and ports as libpq lists (the
+    test cluster's port by default)."""
+    return "host=%s port=%s dbname=%s user=chat_relay connect_timeout=%d" % (
+        hosts, ports or os.environ["PGPORT"], os.environ.get("PGDATABASE", "chat_test"), connect_timeout)
+
+
+@pytest.fixture
+def slow_lookup_lib(tmp_path):
+    """An LD_PRELOAD whose getaddrinfo() of a name takes SLOW_GETADDRINFO_MS
+    (for the build without ASan, which must come first)."""
+    lib = str(tmp_path / "slow_getaddrinfo.so")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", lib, os.path.join(os.path.dirname(__file__),
+                    "slow_getaddrinfo.c"), "-ldl"], check=True)
+    return lambda ms: ["env", "LD_PRELOAD=" + lib, "SLOW_GETADDRINFO_MS=%d" % ms]
 
 
 def cpu_seconds(pid):
@@ -110,7 +122,7 @@ def test_database_over_tcp(relays, event_lib):
     socket connects at once), and lws 4.1 clears POLLOUT after that
     callback: a write asked for inside it was lost, and the relay never sent
     its start-up packet."""
-    r = relays("tcp_" + event_lib, db=tcp_conninfo(int(os.environ["PGPORT"])), event_lib=event_lib)
+    r = relays("tcp_" + event_lib, db=tcp_conninfo(), event_lib=event_lib)
     a, b = new_users()
     chat = open_chat(a, b)
 
@@ -130,7 +142,7 @@ def test_refused_tcp_database_neither_spins_nor_stalls(relays, event_lib):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]     # bound, never listening: refused
-        r = relays("tcp_refused_" + event_lib, wait=False, db=tcp_conninfo(closed_port),
+        r = relays("tcp_refused_" + event_lib, wait=False, db=tcp_conninfo(ports=closed_port),
                    event_lib=event_lib, backoff_min_ms=20, backoff_max_ms=100)
         u = new_users(1)[0]
 
@@ -160,8 +172,7 @@ def test_the_next_address_is_watched(relays, event_lib):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
-        db = "host=127.0.0.1,127.0.0.1 port=%d,%s dbname=%s user=chat_relay" % (
-            closed_port, os.environ["PGPORT"], os.environ.get("PGDATABASE", "chat_test"))
+        db = tcp_conninfo("127.0.0.1,127.0.0.1", "%d,%s" % (closed_port, os.environ["PGPORT"]))
         r = relays("next-address-" + event_lib, db=db, event_lib=event_lib)
         cpu0 = cpu_seconds(r.proc.pid)
         time.sleep(2)
@@ -179,8 +190,8 @@ def test_an_address_that_hangs_is_tried_last(relays, host):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)           # accepted by the kernel, never answered
-    db = "host=%s,%s port=%d,%s dbname=%s user=chat_relay connect_timeout=2" % (
-        host, host, listener.getsockname()[1], os.environ["PGPORT"], os.environ.get("PGDATABASE", "chat_test"))
+    db = tcp_conninfo(host + "," + host, "%d,%s" % (listener.getsockname()[1], os.environ["PGPORT"]),
+                      connect_timeout=2)
     try:
         started = time.monotonic()
         r = relays("hung-address-" + host, db=db)   # waits until healthy (20 s at most)
@@ -190,18 +201,12 @@ def test_an_address_that_hangs_is_tried_last(relays, host):
         listener.close()
 
 
-def test_host_names_are_looked_up_off_the_loop(relays, tmp_path):
+def test_host_names_are_looked_up_off_the_loop(relays, slow_lookup_lib):
     """libpq resolves a host name with a blocking getaddrinfo() inside
-    PQconnectPoll. With a resolver that takes 1.5 s (an LD_PRELOAD, on the
-    build without ASan, which must come first), /healthz still answers at
-    once while the relay's three connections look localhost up."""
-    lib = str(tmp_path / "slow_getaddrinfo.so")
-    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", lib, os.path.join(os.path.dirname(__file__),
-                    "slow_getaddrinfo.c"), "-ldl"], check=True)
-    db = "host=localhost port=%s dbname=%s user=chat_relay" % (
-        os.environ["PGPORT"], os.environ.get("PGDATABASE", "chat_test"))
-    r = relays("slow-lookup", wait=False, db=db, log_level="debug",
-               wrap=["env", "LD_PRELOAD=" + lib, "SLOW_GETADDRINFO_MS=1500"])
+    PQconnectPoll. With a resolver that takes 1.5 s, /healthz still answers
+    at once while the relay's three connections look localhost up."""
+    r = relays("slow-lookup", wait=False, db=tcp_conninfo("localhost"), log_level="debug",
+               wrap=slow_lookup_lib(1500))
     slowest, started = 0.0, time.monotonic()
     while not r.healthy():
         t = time.monotonic()
@@ -212,6 +217,36 @@ def test_host_names_are_looked_up_off_the_loop(relays, tmp_path):
     assert time.monotonic() - started >= 1.4, "the lookup was not slowed down"
     assert slowest < 0.5, "/healthz took %.2f s during the lookup" % slowest
     assert "database listen: host localhost looked up: " in r.log()
+
+
+def test_a_host_list_mixing_sockets_addresses_and_names(relays):
+    """hostaddr is a list matched to host entry by entry: a socket directory
+    first has an empty item, which once lost its comma (libpq then refused
+    the two lists as mismatched)."""
+    # relays() waits until /healthz says the database is up (20 s at most)
+    r = relays("mixed-hosts", db=tcp_conninfo("/nonexistent-socket-dir,127.0.0.1,localhost"))
+    assert "could not match" not in r.log()
+
+
+def test_a_lookup_that_fails_or_outlasts_connect_timeout_is_retried(relays, slow_lookup_lib):
+    """A name that does not resolve, and a resolver slower than db's
+    connect_timeout: the relay says so, serves 503 meanwhile, keeps
+    retrying, and stops at once on SIGTERM."""
+    r = relays("no-such-host", wait=False, db=tcp_conninfo("no-such-host.invalid"),
+               backoff_min_ms=20, backoff_max_ms=100)
+    wait_until(lambda: r.log().count('could not look up host "no-such-host.invalid"') >= 6,
+               what="lookups failing and retried")
+    assert r.http("/healthz")[0] == 503
+
+    slow = relays("slow-lookup-timeout", wait=False, db=tcp_conninfo("localhost", connect_timeout=2),
+                  wrap=slow_lookup_lib(4000))
+    wait_until(lambda: "database listen: cannot connect: timeout looking the host up" in slow.log(), 6,
+               what="the lookup given up at connect_timeout")
+    assert slow.http("/healthz")[0] == 503
+    for relay in (r, slow):
+        started = time.monotonic()
+        assert relay.stop() == 0
+        assert time.monotonic() - started < 5
 
 
 def pg_ctl(*args):
