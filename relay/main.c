@@ -350,7 +350,7 @@ main(int argc, char **argv)
 	}
 	log_info("chat-relay %s (relay id %s) listening on %s, %d allowed origins, pool %d",
 			 RELAY_VERSION, cf_relay_id, cf_listen, cf_allow_origin.n, cf_pool_size);
-	timers_start(own_loop);
+	timers_start(relay_context, own_loop);
 	pg_start();
 	presence_start();
 	timer_schedule(&tick_sul, tick, LWS_US_PER_SEC);

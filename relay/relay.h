@@ -11,6 +11,8 @@
 
 #include <libwebsockets.h>
 
+#include "timer.h"
+
 #define RELAY_VERSION "0.1.0"
 
 /*
@@ -120,12 +122,6 @@ extern bool relay_destroying;
 extern int	relay_conns;		/* established WebSockets */
 extern int	relay_users;
 
-/* timers (timer.c): use these, not lws_sul_schedule / lws_sul_cancel */
-struct ev_loop;
-void		timers_start(struct ev_loop *loop);
-void		timer_schedule(lws_sorted_usec_list_t *sul, sul_cb_t cb, lws_usec_t us);
-void		timer_cancel(lws_sorted_usec_list_t *sul);
-void		timers_stop(void);
 
 /* frames (ws.c) */
 struct frame *frame_alloc(size_t len);

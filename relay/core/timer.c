@@ -10,7 +10,7 @@
  * earliest of the relay's suls; when it fires, lws_cancel_service() wakes
  * lws, which runs every ripe sul after that event.
  */
-#include "relay.h"
+#include "timer.h"
 #include "log.h"
 
 #include <ev.h>
@@ -19,6 +19,7 @@
 /* Wake a little after the due time, so that lws finds the sul ripe. */
 #define WAKE_SLACK_US 500
 
+static struct lws_context *context;
 static struct ev_loop *loop;	/* NULL under poll */
 static ev_prepare before_wait;
 static ev_timer waker;
@@ -75,7 +76,7 @@ on_waker(struct ev_loop *l, ev_timer *w, int revents)
 	(void) w;
 	(void) revents;
 	armed_for = 0;
-	lws_cancel_service(relay_context);
+	lws_cancel_service(context);
 }
 
 /* Before the loop waits: the waker is set for the earliest pending sul. */
@@ -110,8 +111,9 @@ on_before_wait(struct ev_loop *l, ev_prepare *w, int revents)
 }
 
 void
-timers_start(struct ev_loop *l)
+timers_start(struct lws_context *ctx, struct ev_loop *l)
 {
+	context = ctx;
 	loop = l;
 	if (loop == NULL)
 		return;
@@ -123,7 +125,7 @@ timers_start(struct ev_loop *l)
 void
 timer_schedule(lws_sorted_usec_list_t *sul, sul_cb_t cb, lws_usec_t us)
 {
-	lws_sul_schedule(relay_context, 0, sul, cb, us);
+	lws_sul_schedule(context, 0, sul, cb, us);
 	if (loop)
 		remember(sul);
 }
