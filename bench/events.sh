@@ -60,7 +60,7 @@ cat >"$work/raw_notify.sql" <<SQL
 BEGIN;
 UPDATE chat.chats SET last_seq = last_seq + 1, last_rev = last_rev + 1, last_message_at = now() WHERE chat_id = :c RETURNING last_seq AS s \gset
 INSERT INTO chat.messages (chat_id, seq, rev, sender_id, body, created_at) VALUES (:c, :s, :s, 1000000 + :c, 'benchmark message', now());
-SELECT pg_notify('chat_events', json_build_object('v', 1, 'type', 'message', 'chat_id', :c::bigint, 'seq', :s::bigint, 'recipients', json_build_array(1000000 + :c::bigint, 2000000 + :c::bigint % 1000), 'message', json_build_object('body', 'benchmark message', 'created_at', clock_timestamp()))::text);
+SELECT pg_notify('chat_events', format('{"to":[%s,%s],"ev":{"v":1,"type":"message","chat_id":%s,"seq":%s,"message":%s}}', 1000000 + :c, 2000000 + :c % 1000, :c, :s, jsonb_build_object('body', 'benchmark message', 'created_at', clock_timestamp())));
 COMMIT;
 SQL
 cat >"$work/send.sql" <<SQL

@@ -70,8 +70,11 @@ scan_payload(const char *payload, double received)
 	long		events = 0;
 	const char *p;
 
-	/* every chat event names its recipients; resync does not and is not counted */
-	for (p = payload; (p = strstr(p, "\"recipients\"")) != NULL; p += 12)
+	/*
+	 * every chat event's envelope starts {"to":[ (inside a JSON string the
+	 * quotes would be escaped); resync's "to" is null and is not counted
+	 */
+	for (p = payload; (p = strstr(p, "{\"to\":[")) != NULL; p += 7)
 		events++;
 	for (p = payload; (p = strstr(p, "\"created_at\"")) != NULL;)
 	{

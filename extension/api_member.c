@@ -2,6 +2,7 @@
  * api_member.c: read state and typing: mark_read, typing.
  */
 #include "chat.h"
+#include "events.h"
 
 #include "catalog/pg_type.h"
 
@@ -80,16 +81,10 @@ mark_read(PG_FUNCTION_ARGS)
 
 	if (moved)
 	{
-		StringInfoData buf;
 		int64	   *members;
 		int			n = ChatMemberIds(chat_id, false, 0, &members);
 
-		initStringInfo(&buf);
-		ChatEventBegin(&buf, "read", chat_id);
-		appendStringInfo(&buf, ",\"user_id\":" INT64_FORMAT ",\"seq\":" INT64_FORMAT, user_id, read_seq);
-		ChatEventRecipients(&buf, members, n);
-		appendStringInfoChar(&buf, '}');
-		ChatPublish(buf.data);
+		ChatEventRead(chat_id, user_id, read_seq, members, n);
 	}
 	json = ChatCopyOut(outer, ReadState(chat_id, user_id, read_seq, unread));
 	SPI_finish();
@@ -103,7 +98,6 @@ typing(PG_FUNCTION_ARGS)
 	int64		user_id,
 				chat_id;
 	ChatAccess	acc;
-	StringInfoData buf;
 	int64	   *others;
 	int			n;
 
@@ -117,12 +111,7 @@ typing(PG_FUNCTION_ARGS)
 	if (acc.blocked)
 		ChatDenied();
 	n = ChatMemberIds(chat_id, true, user_id, &others);
-	initStringInfo(&buf);
-	ChatEventBegin(&buf, "typing", chat_id);
-	appendStringInfo(&buf, ",\"user_id\":" INT64_FORMAT, user_id);
-	ChatEventRecipients(&buf, others, n);
-	appendStringInfoChar(&buf, '}');
-	ChatPublish(buf.data);
+	ChatEventTyping(chat_id, user_id, others, n);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -7,6 +7,7 @@
  * writer reads them only after this one committed.
  */
 #include "chat.h"
+#include "events.h"
 
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"

@@ -17,10 +17,6 @@
 #include "utils/tuplestore.h"
 #include "storage/lockdefs.h"
 
-#define CHAT_EVENT_CHANNEL		"chat_events"
-#define CHAT_EVENT_VERSION		1
-/* NOTIFY refuses payloads of 8000 bytes or more */
-#define CHAT_NOTIFY_MAX			7999
 #define CHAT_PREVIEW_CHARS		200
 #define CHAT_MAX_PAGE			1000
 #define CHAT_MAX_ATTACHMENTS	10
@@ -261,14 +257,5 @@ extern Jsonb *ChatMaintain(TimestampTz at, ChatCommitHook commit, void *commit_a
 
 /* worker.c */
 extern void ChatRegisterMaintenanceLauncher(void);
-
-/* events.c */
-extern void ChatNotifyDirect(const char *payload);
-extern void ChatPublish(const char *payload);
-extern void ChatEventBegin(StringInfo buf, const char *type, int64 chat_id);
-extern void ChatEventRecipients(StringInfo buf, const int64 *users, int n);
-extern void ChatEventMessage(const char *type, const ChatMessage *msg, Jsonb *json,
-							 const int64 *recipients, int nrecipients);
-extern int	ChatMemberIds(int64 chat_id, bool exclude, int64 except_user, int64 **users);
 
 #endif							/* CHAT_H */

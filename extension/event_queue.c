@@ -17,6 +17,7 @@
  * Memory: chat.event_queue_size per database, at most CHAT_QUEUE_DATABASES.
  */
 #include "chat.h"
+#include "events.h"
 
 #include "access/xact.h"
 #include "miscadmin.h"
@@ -393,9 +394,9 @@ ChatQueue(void)
 }
 
 /*
- * Take ready events from the ring, in order, into a JSON array of at most
- * CHAT_NOTIFY_MAX bytes (a single event goes alone, unwrapped). Stops at the
- * first entry not yet settled. Returns the number of events taken.
+ * Take ready events from the ring, in order, into one payload of at most
+ * CHAT_NOTIFY_MAX bytes (ChatEventBatchAdd). Stops at the first entry not
+ * yet settled. Returns the number of events taken.
  */
 int
 ChatQueueTake(ChatQueueSlot *slot, StringInfo batch)
@@ -403,8 +404,6 @@ ChatQueueTake(ChatQueueSlot *slot, StringInfo batch)
 	char	   *ring = ChatQueueRing(slot);
 	Size		size = queue->ring_size;
 	int			n = 0;
-	char	   *first = NULL;
-	uint32		first_len = 0;
 
 	resetStringInfo(batch);
 	LWLockAcquire(queue->lock, LW_EXCLUSIVE);
@@ -418,31 +417,12 @@ ChatQueueTake(ChatQueueSlot *slot, StringInfo batch)
 			break;
 		if (state == CQ_READY)
 		{
-			char	   *payload = (char *) (e + 1);
-
-			/* "[" + events joined by "," + "]" must stay under the limit */
-			if (n > 0 && batch->len + 1 + e->len + 1 > CHAT_NOTIFY_MAX)
+			if (!ChatEventBatchAdd(batch, n, (char *) (e + 1), e->len))
 				break;
-			if (n == 0)
-			{
-				first = payload;
-				first_len = e->len;
-				appendStringInfoChar(batch, '[');
-			}
-			else
-				appendStringInfoChar(batch, ',');
-			appendBinaryStringInfo(batch, payload, e->len);
 			n++;
 		}
 		slot->tail += (state == CQ_PAD) ? sizeof(QueueEntry) + e->len : ENTRY_SIZE(e->len);
 	}
-	if (n == 1)
-	{
-		resetStringInfo(batch);
-		appendBinaryStringInfo(batch, first, first_len);
-	}
-	else if (n > 1)
-		appendStringInfoChar(batch, ']');
 	slot->published_events += n;
 	LWLockRelease(queue->lock);
 	return n;

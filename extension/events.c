@@ -1,26 +1,36 @@
 /*
- * events.c: the versioned JSON events of channel chat_events.
+ * events.c: every event of channel chat_events is built here (events.h).
  *
- * Every event leaves through ChatPublish, which either stages it for the
+ * Every event leaves through Publish, which either stages it for the
  * publisher worker (event_queue.c, publisher.c) or NOTIFYs in the writing
  * transaction. Both deliver only if the transaction commits, and in commit
  * order; with seq assigned under the chat row lock a chat's events arrive in
  * seq order.
+ *
+ * The bytes are fixed, not just the JSON: an envelope is exactly
+ * {"to":[...],"ev":EVENT} with "ev" last, so a relay can cut EVENT out of a
+ * payload without parsing it, and a message event that had to leave its
+ * message out ends with exactly ,"inline":false} so that a relay can rebuild
+ * the inline form byte for byte from the message it fetched.
  */
 #include "chat.h"
+#include "events.h"
 
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 
+/* recipients per presence envelope: 300 ids of at most 20 characters fit NOTIFY */
+#define CHAT_PRESENCE_CHUNK 300
+
 /*
- * Publish one event payload (at most CHAT_NOTIFY_MAX bytes) of the current
+ * Publish one envelope (at most CHAT_NOTIFY_MAX bytes) of the current
  * transaction: deferred through the shared queue when the library is
  * preloaded and chat.event_mode is deferred, else NOTIFY right here.
  */
-void
-ChatPublish(const char *payload)
+static void
+Publish(const char *payload)
 {
 	if (chat_event_mode == CHAT_EVENTS_DEFERRED && ChatQueueAvailable())
 		ChatQueueStage(payload);
@@ -35,56 +45,161 @@ ChatNotifyDirect(const char *payload)
 	Async_Notify(CHAT_EVENT_CHANNEL, payload);
 }
 
-/* Start an event object: {"v":1,"type":…,"chat_id":… */
-void
-ChatEventBegin(StringInfo buf, const char *type, int64 chat_id)
+/* Compare two int64 for qsort. */
+static int
+Int64Cmp(const void *a, const void *b)
 {
-	appendStringInfo(buf, "{\"v\":%d,\"type\":\"%s\",\"chat_id\":" INT64_FORMAT,
-					 CHAT_EVENT_VERSION, type, chat_id);
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
 }
 
-/* Append ,"recipients":[…] */
-void
-ChatEventRecipients(StringInfo buf, const int64 *users, int n)
+/* Start an envelope and its event: {"to":[u1,...],"ev":{"v":1,"type":"…" */
+static void
+Begin(StringInfo buf, const int64 *to, int n, const char *type)
 {
+	int64	   *sorted = palloc(sizeof(int64) * Max(n, 1));
 	int			i;
 
-	appendStringInfoString(buf, ",\"recipients\":[");
+	/* ascending, whatever order the caller's query returned */
+	memcpy(sorted, to, sizeof(int64) * n);
+	qsort(sorted, n, sizeof(int64), Int64Cmp);
+	initStringInfo(buf);
+	appendStringInfoString(buf, "{\"to\":[");
 	for (i = 0; i < n; i++)
-		appendStringInfo(buf, "%s" INT64_FORMAT, i ? "," : "", users[i]);
-	appendStringInfoChar(buf, ']');
+		appendStringInfo(buf, "%s" INT64_FORMAT, i ? "," : "", sorted[i]);
+	appendStringInfo(buf, "],\"ev\":{\"v\":%d,\"type\":\"%s\"", CHAT_EVENT_VERSION, type);
+	pfree(sorted);
+}
+
+/* Close the event and its envelope, and publish it. */
+static void
+Finish(StringInfo buf)
+{
+	appendStringInfoString(buf, "}}");
+	Publish(buf->data);
+	pfree(buf->data);
 }
 
 /*
- * Publish a message, edit or delete event. The message rides inline when the
- * payload fits NOTIFY's limit; otherwise the event carries its ids only
+ * A message, edit or delete event. The message rides inline when the
+ * envelope fits NOTIFY's limit; otherwise the event carries its ids only
  * ("inline": false) and listeners fetch it.
  */
 void
 ChatEventMessage(const char *type, const ChatMessage *msg, Jsonb *json,
-				 const int64 *recipients, int nrecipients)
+				 const int64 *to, int nto)
 {
 	StringInfoData buf;
 	int			head_len;
 
-	initStringInfo(&buf);
-	ChatEventBegin(&buf, type, msg->chat_id);
-	appendStringInfo(&buf, ",\"seq\":" INT64_FORMAT ",\"cursor\":" INT64_FORMAT
-					 ",\"sender_id\":" INT64_FORMAT,
-					 msg->seq, msg->rev, msg->sender_id);
-	ChatEventRecipients(&buf, recipients, nrecipients);
+	Begin(&buf, to, nto, type);
+	appendStringInfo(&buf, ",\"chat_id\":" INT64_FORMAT ",\"seq\":" INT64_FORMAT
+					 ",\"cursor\":" INT64_FORMAT ",\"sender_id\":" INT64_FORMAT,
+					 msg->chat_id, msg->seq, msg->rev, msg->sender_id);
 	head_len = buf.len;
 	appendStringInfoString(&buf, ",\"inline\":true,\"message\":");
 	(void) JsonbToCString(&buf, &json->root, VARSIZE(json));
-	appendStringInfoChar(&buf, '}');
-	if (buf.len > CHAT_NOTIFY_MAX)
+	/* Finish adds "}" for the event and "}" for the envelope */
+	if (buf.len + 2 > CHAT_NOTIFY_MAX)
 	{
 		buf.len = head_len;
 		buf.data[buf.len] = '\0';
-		appendStringInfoString(&buf, ",\"inline\":false}");
+		appendStringInfoString(&buf, ",\"inline\":false");
 	}
-	ChatPublish(buf.data);
-	pfree(buf.data);
+	Finish(&buf);
+}
+
+/* A read receipt: user_id has read chat_id up to seq. */
+void
+ChatEventRead(int64 chat_id, int64 user_id, int64 seq, const int64 *to, int nto)
+{
+	StringInfoData buf;
+
+	Begin(&buf, to, nto, "read");
+	appendStringInfo(&buf, ",\"chat_id\":" INT64_FORMAT ",\"user_id\":" INT64_FORMAT
+					 ",\"seq\":" INT64_FORMAT, chat_id, user_id, seq);
+	Finish(&buf);
+}
+
+/* user_id is typing in chat_id. */
+void
+ChatEventTyping(int64 chat_id, int64 user_id, const int64 *to, int nto)
+{
+	StringInfoData buf;
+
+	Begin(&buf, to, nto, "typing");
+	appendStringInfo(&buf, ",\"chat_id\":" INT64_FORMAT ",\"user_id\":" INT64_FORMAT,
+					 chat_id, user_id);
+	Finish(&buf);
+}
+
+/*
+ * user_id came online or went offline; split over several envelopes of at
+ * most CHAT_PRESENCE_CHUNK recipients when the list is long.
+ */
+void
+ChatEventPresence(int64 user_id, bool online, TimestampTz last_seen, const int64 *to, int nto)
+{
+	char	   *ts = JsonEncodeDateTime(NULL, TimestampTzGetDatum(last_seen), TIMESTAMPTZOID, NULL);
+	int			i;
+
+	for (i = 0; i < nto; i += CHAT_PRESENCE_CHUNK)
+	{
+		StringInfoData buf;
+
+		Begin(&buf, to + i, Min(nto - i, CHAT_PRESENCE_CHUNK), "presence");
+		appendStringInfo(&buf, ",\"user_id\":" INT64_FORMAT ",\"online\":%s,\"last_seen\":\"%s\"",
+						 user_id, online ? "true" : "false", ts);
+		Finish(&buf);
+	}
+	pfree(ts);
+}
+
+/* The resync broadcast: {"to":null,"ev":{"v":1,"type":"resync","reason":…}} */
+char *
+ChatEventResync(const char *reason)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"to\":null,\"ev\":{\"v\":%d,\"type\":\"resync\",\"reason\":",
+					 CHAT_EVENT_VERSION);
+	escape_json(&buf, reason);
+	appendStringInfoString(&buf, "}}");
+	return buf.data;
+}
+
+/*
+ * Add the envelope env to a payload that holds n envelopes already: the
+ * first goes alone, the second wraps both in [...]. False (batch unchanged)
+ * when the payload would exceed CHAT_NOTIFY_MAX; a first envelope always fits.
+ */
+bool
+ChatEventBatchAdd(StringInfo batch, int n, const char *env, uint32 len)
+{
+	if (n == 0)
+	{
+		appendBinaryStringInfo(batch, env, len);
+		return true;
+	}
+	/* n == 1 adds "[", "," and "]"; later ones replace "]" by ",", add "]" */
+	if ((Size) batch->len + len + (n == 1 ? 3 : 1) > CHAT_NOTIFY_MAX)
+		return false;
+	if (n == 1)
+	{
+		enlargeStringInfo(batch, 1);
+		memmove(batch->data + 1, batch->data, batch->len + 1);
+		batch->data[0] = '[';
+		batch->len++;
+	}
+	else
+		batch->len--;
+	appendStringInfoChar(batch, ',');
+	appendBinaryStringInfo(batch, env, len);
+	appendStringInfoChar(batch, ']');
+	return true;
 }
 
 /* The members of a chat, except one user when exclude; returns the count. */

@@ -20,11 +20,10 @@
  * heartbeat is older than the grace period and whose lock is free: its
  * process or its database session is gone.
  *
- * Going online or offline publishes a `presence` event (through ChatPublish,
- * like every other event) to the users who share a chat with the user; long
- * recipient lists are split over several events to respect NOTIFY's limit.
+ * Going online or offline publishes a `presence` event (events.c) to the users who share a chat with the user.
  */
 #include "chat.h"
+#include "events.h"
 
 #include "catalog/pg_type.h"
 #include "utils/array.h"
@@ -43,8 +42,6 @@ PG_FUNCTION_INFO_V1(presence);
 #define CHAT_RELAY_LOCK_NS	1667785076
 #define CHAT_RELAY_ID_MAX	200
 #define CHAT_PRESENCE_MAX	100000
-/* recipients per presence event: keeps the payload well under 8000 bytes */
-#define CHAT_PRESENCE_CHUNK 300
 
 typedef struct PresenceOp
 {
@@ -141,7 +138,6 @@ PublishPresence(int64 user_id, bool online, TimestampTz last_seen)
 	uint64		n,
 				i;
 	int64	   *peers;
-	char	   *ts;
 
 	ChatPlanOnce(&plan,
 				 "SELECT DISTINCT m2.user_id FROM chat.members m1 "
@@ -156,24 +152,8 @@ PublishPresence(int64 user_id, bool online, TimestampTz last_seen)
 	peers = palloc(sizeof(int64) * n);
 	for (i = 0; i < n; i++)
 		peers[i] = ChatGetInt8(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, NULL);
-	ts = JsonEncodeDateTime(NULL, TimestampTzGetDatum(last_seen), TIMESTAMPTZOID, NULL);
-
-	for (i = 0; i < n; i += CHAT_PRESENCE_CHUNK)
-	{
-		StringInfoData buf;
-
-		initStringInfo(&buf);
-		appendStringInfo(&buf,
-						 "{\"v\":%d,\"type\":\"presence\",\"user_id\":" INT64_FORMAT
-						 ",\"online\":%s,\"last_seen\":\"%s\"",
-						 CHAT_EVENT_VERSION, user_id, online ? "true" : "false", ts);
-		ChatEventRecipients(&buf, peers + i, (int) Min(n - i, CHAT_PRESENCE_CHUNK));
-		appendStringInfoChar(&buf, '}');
-		ChatPublish(buf.data);
-		pfree(buf.data);
-	}
+	ChatEventPresence(user_id, online, last_seen, peers, (int) n);
 	pfree(peers);
-	pfree(ts);
 }
 
 /*

@@ -8,6 +8,7 @@
  * and every publisher start announces `resync`.
  */
 #include "chat.h"
+#include "events.h"
 
 #include "access/xact.h"
 #include "commands/async.h"
@@ -40,8 +41,7 @@ PublishPayload(const char *payload)
 static void
 PublishResync(const char *reason)
 {
-	char	   *payload = psprintf("{\"v\":%d,\"type\":\"resync\",\"reason\":\"%s\"}",
-								   CHAT_EVENT_VERSION, reason);
+	char	   *payload = ChatEventResync(reason);
 
 	PublishPayload(payload);
 	pfree(payload);

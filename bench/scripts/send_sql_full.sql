@@ -19,9 +19,9 @@ UPDATE chat.members SET sort_at = now(),
 	unread = CASE WHEN user_id = :u THEN 0 ELSE unread + 1 END,
 	read_seq = CASE WHEN user_id = :u THEN :seq ELSE read_seq END
 	WHERE chat_id = :c;
-SELECT pg_notify('chat_events', json_build_object('v', 1, 'type', 'message', 'chat_id', :c::bigint,
-	'seq', :seq::bigint, 'cursor', :rev::bigint, 'sender_id', :u::bigint, 'recipients', json_build_array(:u::bigint, :s::bigint),
-	'inline', true, 'message', json_build_object('chat_id', :c::bigint, 'seq', :seq::bigint, 'cursor', :rev::bigint,
+SELECT pg_notify('chat_events', format('{"to":[%s,%s],"ev":{"v":1,"type":"message","chat_id":%s,"seq":%s,'
+	'"cursor":%s,"sender_id":%s,"inline":true,"message":%s}}', least(:u, :s), greatest(:u, :s), :c, :seq, :rev, :u,
+	jsonb_build_object('chat_id', :c::bigint, 'seq', :seq::bigint, 'cursor', :rev::bigint,
 	'sender_id', :u::bigint, 'body', 'benchmark message body: is this still available? I could pick it up tomorrow afternoon.', 'created_at', now(), 'edited_at', NULL, 'deleted', false,
-	'client_id', NULL, 'attachments', '[]'::json))::text);
+	'client_id', NULL, 'attachments', '[]'::jsonb)));
 COMMIT;

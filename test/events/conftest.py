@@ -1,6 +1,7 @@
 """Fixtures for the event tests: connections to the test database (from the
 PG* environment set by test/run-tests.sh) and a LISTEN client that collects
-chat_events payloads, flattening batched arrays."""
+chat_events payloads: one envelope {"to": [...], "ev": EVENT} or a JSON
+array of them (a batch)."""
 import json
 import os
 import select
@@ -34,7 +35,8 @@ class Listener:
         self.conn = connect()
         self.conn.cursor().execute("LISTEN chat_events")
         self.payloads = []   # raw payload strings, as NOTIFY delivered them
-        self.events = []     # decoded events, arrays flattened, in order
+        self.envelopes = []  # decoded envelopes, batches flattened, in order
+        self.events = []     # their "ev", in the same order
 
     def drain(self, timeout=0.0):
         if select.select([self.conn], [], [], timeout) != ([], [], []):
@@ -43,8 +45,18 @@ class Listener:
             n = self.conn.notifies.pop(0)
             self.payloads.append(n.payload)
             doc = json.loads(n.payload)
-            self.events.extend(doc if isinstance(doc, list) else [doc])
+            for env in doc if isinstance(doc, list) else [doc]:
+                assert list(env) == ["to", "ev"], "not an envelope: %r" % env
+                self.envelopes.append(env)
+                self.events.append(env["ev"])
         return self.events
+
+    def recipients(self, event):
+        """The "to" of the envelope that carried event."""
+        for env in self.envelopes:
+            if env["ev"] is event:
+                return env["to"]
+        raise KeyError(event)
 
     def wait_for(self, predicate, timeout=10.0):
         """Wait until predicate(events) is true and return the events."""

@@ -1,6 +1,7 @@
 """Events published off the commit path (chat.event_mode = deferred): a
 transaction's events reach LISTEN chat_events if and only if it committed,
 in seq order per chat, batched, with `resync` whenever events may be lost."""
+import json
 import os
 import signal
 import subprocess
@@ -30,6 +31,21 @@ def publisher_pid(conn):
                         "WHERE backend_type = 'chat publisher' AND datname = current_database()")
 
 
+def jsonb_text(conn, obj):
+    """obj as PostgreSQL prints it as jsonb (the bytes of an inline message)."""
+    return scalar(conn, "SELECT %s::jsonb::text", (json.dumps(obj),))
+
+
+def envelope_bytes(env):
+    """The bytes the extension publishes for one envelope: compact JSON in
+    the order published, an inline message as jsonb prints it (", " and
+    ": ", which json.dumps writes too for these plain bodies)."""
+    ev = ",".join("%s:%s" % (json.dumps(k), json.dumps(v, ensure_ascii=False) if k == "message"
+                            else json.dumps(v, separators=(",", ":")))
+                  for k, v in env["ev"].items())
+    return '{"to":%s,"ev":{%s}}' % (json.dumps(env["to"], separators=(",", ":")), ev)
+
+
 def messages(listener, chat):
     return [e for e in listener.of_type("message", chat)]
 
@@ -53,7 +69,8 @@ def test_commit_publishes_and_rollback_does_not(db, listener, new_chat):
     listener.wait_for(lambda ev: messages(listener, chat))
     got = messages(listener, chat)
     assert [m["message"]["body"] for m in got] == ["committed"]
-    assert got[0]["seq"] == 1 and got[0]["recipients"] == sorted([a, b])
+    assert got[0]["seq"] == 1 and listener.recipients(got[0]) == sorted([a, b])
+    assert "recipients" not in got[0]
 
 
 def test_savepoint_rollback_drops_only_its_own_events(db, listener, new_chat):
@@ -118,7 +135,13 @@ def test_a_burst_is_batched_under_the_payload_limit(db, listener, new_chat):
     carrying = [p for p in listener.payloads if ('"chat_id":%d,' % chat) in p]
     assert len(carrying) < 300 / 5, "300 events came in %d payloads" % len(carrying)
     assert all(len(p.encode()) < 8000 for p in listener.payloads)
-    assert any(p.startswith("[") for p in carrying)
+    batches = [p for p in carrying if p.startswith("[")]
+    assert batches
+    # exactly [env,env,...]: each envelope's bytes as a lone payload would carry them
+    for p in batches:
+        envs = json.loads(p)
+        assert len(envs) >= 2
+        assert p == "[" + ",".join(envelope_bytes(e) for e in envs) + "]"
 
 
 def test_an_event_too_big_for_notify_is_announced_without_the_message(db, listener, new_chat):
@@ -130,6 +153,9 @@ def test_an_event_too_big_for_notify_is_announced_without_the_message(db, listen
     listener.wait_for(lambda ev: messages(listener, chat))
     ev = messages(listener, chat)[0]
     assert ev["inline"] is False and "message" not in ev and ev["seq"] == 1
+    raw = [p for p in listener.payloads if ('"chat_id":%d,' % chat) in p]
+    assert raw == ['{"to":[%d,%d],"ev":{"v":1,"type":"message","chat_id":%d,"seq":1,"cursor":1,'
+                   '"sender_id":%d,"inline":false}}' % (a, b, chat, a)]
 
 
 def test_overflow_drops_the_transaction_and_announces_resync(db, listener, new_chat):
@@ -141,6 +167,7 @@ def test_overflow_drops_the_transaction_and_announces_resync(db, listener, new_c
         "DO $$ BEGIN FOR i IN 1..%d LOOP PERFORM chat.send_message(%s, %s, repeat('x', 3000)); END LOOP; END $$"
         % (count, a, chat))
     listener.wait_for(lambda ev: any(e["type"] == "resync" and e.get("reason") == "overflow" for e in ev))
+    assert '{"to":null,"ev":{"v":1,"type":"resync","reason":"overflow"}}' in listener.payloads
     assert messages(listener, chat) == []
     # the queue is not stuck: the next send is delivered, and nothing is lost in the database
     send(conn, a, chat, "after the overflow")
@@ -172,7 +199,10 @@ def test_direct_mode_notifies_in_the_transaction(db, listener, new_chat):
     send(conn, a, chat, "direct")
     listener.wait_for(lambda ev: messages(listener, chat))
     raw = [p for p in listener.payloads if ('"chat_id":%d,' % chat) in p]
-    assert len(raw) == 1 and raw[0].startswith("{")
+    assert len(raw) == 1
+    msg = messages(listener, chat)[0]["message"]
+    assert raw[0] == ('{"to":[%d,%d],"ev":{"v":1,"type":"message","chat_id":%d,"seq":1,"cursor":1,'
+                      '"sender_id":%d,"inline":true,"message":%s}}' % (a, b, chat, a, jsonb_text(conn, msg)))
 
 
 def test_without_preload_events_fall_back_to_notify():

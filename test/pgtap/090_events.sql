@@ -13,12 +13,12 @@
 -- Users 9000..9099 (and user 0); the committed rows are deleted at the end.
 BEGIN;
 \ir _helpers.psql
-SELECT plan(87);
+SELECT plan(98);
 
--- The recipients of an event, sorted.
+-- The recipients of an event: the "to" of its envelope, in the order published.
 CREATE FUNCTION pg_temp.recipients(e jsonb) RETURNS bigint[]
 LANGUAGE sql AS $$
-	SELECT array_agg(x::bigint ORDER BY x::bigint) FROM jsonb_array_elements_text(e -> 'recipients') x
+	SELECT recipients FROM events WHERE event = e ORDER BY n DESC LIMIT 1
 $$;
 
 -- The newest collected event of chat c with this type.
@@ -31,6 +31,12 @@ $$;
 CREATE FUNCTION pg_temp.last_payload(c bigint, type text) RETURNS text
 LANGUAGE sql AS $$
 	SELECT payload FROM events WHERE event @> jsonb_build_object('chat_id', c, 'type', type) ORDER BY n DESC LIMIT 1
+$$;
+
+-- Its envelope's bytes.
+CREATE FUNCTION pg_temp.last_env(c bigint, type text) RETURNS text
+LANGUAGE sql AS $$
+	SELECT env FROM events WHERE event @> jsonb_build_object('chat_id', c, 'type', type) ORDER BY n DESC LIMIT 1
 $$;
 
 -- Run SQL on the sender connection (committed on return); returns the
@@ -72,6 +78,13 @@ SELECT is(jsonb_build_array(:'e'::jsonb -> 'message' -> 'body', :'e'::jsonb -> '
 SELECT is(:'e'::jsonb -> 'message', :'m1'::jsonb, 'the inline message is the object send_message returned');
 SELECT is(:'e'::jsonb -> 'inline', 'true'::jsonb, 'the event says inline: true');
 SELECT cmp_ok(octet_length(pg_temp.last_payload(:c, 'message')), '<', 8000, 'the payload is under 8000 bytes');
+SELECT is(pg_temp.last_env(:c, 'message'),
+	format('{"to":[9000,9001],"ev":{"v":1,"type":"message","chat_id":%s,"seq":1,"cursor":1,"sender_id":9000,'
+		'"inline":true,"message":%s}}', :c, :'m1'::jsonb::text),
+	'the envelope byte for byte: "to" ascending, then "ev", the event with the message as jsonb prints it');
+SELECT is(ARRAY(SELECT jsonb_object_keys(:'e'::jsonb) ORDER BY 1),
+	ARRAY['chat_id', 'cursor', 'inline', 'message', 'sender_id', 'seq', 'type', 'v'],
+	'the event has no recipients key: exactly what clients receive');
 
 -- A rolled-back send publishes nothing (and stores nothing).
 SELECT is(pg_temp.remote(format($$BEGIN; SELECT chat.send_message(9000, %s, 'never'); ROLLBACK$$, :c)), 'ROLLBACK',
@@ -88,6 +101,8 @@ SELECT pg_temp.last_event(:c, 'typing') AS e \gset
 SELECT is(jsonb_build_array(:'e'::jsonb -> 'v', :'e'::jsonb -> 'type', :'e'::jsonb -> 'chat_id', :'e'::jsonb -> 'user_id'),
 	jsonb_build_array(1, 'typing', :c::bigint, 9001), 'typing event: v, type, chat, the typing user');
 SELECT is(pg_temp.recipients(:'e'), ARRAY[9000]::bigint[], 'typing goes to the other member only');
+SELECT is(pg_temp.last_env(:c, 'typing'), format('{"to":[9000],"ev":{"v":1,"type":"typing","chat_id":%s,"user_id":9001}}', :c),
+	'typing envelope, byte for byte');
 
 -- edit: the edited message inline.
 SELECT lives_ok(format($$SELECT pg_temp.remote('SELECT chat.edit_message(9000, %s, 1, ''hello (edited)'')')$$, :c), 'an edit commits');
@@ -106,6 +121,8 @@ SELECT pg_temp.last_event(:c, 'read') AS e \gset
 SELECT is(jsonb_build_array(:'e'::jsonb -> 'v', :'e'::jsonb -> 'chat_id', :'e'::jsonb -> 'user_id', :'e'::jsonb -> 'seq'),
 	jsonb_build_array(1, :c::bigint, 9001, 1), 'read event: the reader and the seq read');
 SELECT is(pg_temp.recipients(:'e'), ARRAY[9000, 9001]::bigint[], 'read event: to every member (the reader''s other devices too)');
+SELECT is(pg_temp.last_env(:c, 'read'), format('{"to":[9000,9001],"ev":{"v":1,"type":"read","chat_id":%s,"user_id":9001,"seq":1}}', :c),
+	'read envelope, byte for byte');
 SELECT lives_ok(format($$SELECT pg_temp.remote('SELECT chat.mark_read(9001, %s, 1)')$$, :c), 'marking the same seq read again');
 SELECT is(pg_temp.events_until_marker(:c), 1, 'a mark_read that moves nothing publishes nothing');
 
@@ -158,6 +175,14 @@ SELECT is(jsonb_build_array(:'e'::jsonb -> 'type', :'e'::jsonb -> 'chat_id', :'e
 SELECT ok(NOT (:'e'::jsonb ? 'message'), 'its event carries no message');
 SELECT is(pg_temp.recipients(:'e'), ARRAY[9000, 9001]::bigint[], 'its event has the recipients');
 SELECT cmp_ok(octet_length(pg_temp.last_payload(:c, 'message')), '<', 8000, 'its payload is under 8000 bytes');
+SELECT is(pg_temp.last_env(:c, 'message'),
+	format('{"to":[9000,9001],"ev":{"v":1,"type":"message","chat_id":%s,"seq":%s,"cursor":%s,"sender_id":9000,"inline":false}}',
+		:c, :'big'::jsonb ->> 'seq', :'big'::jsonb ->> 'cursor'),
+	'its envelope byte for byte: the event ends with ,"inline":false}');
+SELECT is((left(substr(pg_temp.last_env(:c, 'message'), length('{"to":[9000,9001],"ev":') + 1),
+			-length(',"inline":false}}')) || ',"inline":true,"message":' || (:'big'::jsonb)::text || '}')::jsonb,
+	:'e'::jsonb - 'inline' || jsonb_build_object('inline', true, 'message', :'big'::jsonb),
+	'the head before ,"inline":false plus ,"inline":true,"message":<message>} is the inline form');
 SELECT is((SELECT char_length(m ->> 'body') FROM chat.history(9001, :c, (:'e'::jsonb ->> 'seq')::bigint + 1, 1) m), 4000,
 	'a listener fetches it with history(before_seq => seq + 1, page_size => 1)');
 SELECT lives_ok(format($$SELECT pg_temp.remote('SELECT chat.edit_message(9000, %s, %s, repeat(''щ'', 4000))')$$, :c, :'big'::jsonb ->> 'seq'),
@@ -180,7 +205,7 @@ SELECT is(jsonb_build_array(:'e'::jsonb -> 'inline', :'e'::jsonb -> 'message' ->
 -- bytes of 8000 either way (bodies of 2-byte characters plus 0 or 1 ASCII
 -- letter, sized from the overhead just measured). Each is inline exactly
 -- when the whole payload stays at or under 7999 bytes.
-SELECT octet_length(pg_temp.last_payload(:c, 'message')) - octet_length('short') AS overhead \gset
+SELECT octet_length(pg_temp.last_env(:c, 'message')) - octet_length('short') AS overhead \gset
 SELECT coalesce(max(n), 0) AS mark FROM events \gset
 SELECT is(pg_temp.remote(format('SELECT count(*) FROM (SELECT chat.send_message(9001, %s, repeat(''ж'', t / 2) || repeat(''a'', t %% 2)) '
 		'FROM generate_series(%s, %s) t) s', :c, 7999 - :overhead - 12, 7999 - :overhead + 12)), '25',
@@ -190,8 +215,8 @@ SELECT is(pg_temp.collect_count(jsonb_build_object('chat_id', :c::bigint, 'type'
 	'one event each');
 CREATE TEMP TABLE around_limit AS
 SELECT e.event, octet_length(e.payload) AS len,
-	CASE WHEN (e.event -> 'inline')::bool THEN octet_length(e.payload)
-	     ELSE octet_length(e.payload) - octet_length(',"inline":false}') + octet_length(',"inline":true,"message":')
+	CASE WHEN (e.event -> 'inline')::bool THEN octet_length(e.env)
+	     ELSE octet_length(e.env) - octet_length(',"inline":false}') + octet_length(',"inline":true,"message":')
 	          + octet_length(m::text) + 1 END AS inline_len
 FROM events e, chat.history(9001, :c, (e.event ->> 'seq')::bigint + 1, 1) m
 WHERE e.n > :mark AND e.event @> jsonb_build_object('chat_id', :c::bigint, 'type', 'message');
@@ -218,6 +243,11 @@ SELECT is(pg_temp.collect_until(:c, jsonb_build_object('chat_id', :c::bigint, 't
 SELECT is((SELECT array_agg(event -> 'message' ->> 'body' ORDER BY n) FROM events
 		WHERE n > :mark AND event @> jsonb_build_object('chat_id', :c::bigint, 'type', 'message')),
 	ARRAY['batch 1', 'batch 2', 'batch 3'], 'in the order sent');
+SELECT ok(EXISTS (SELECT FROM events WHERE n > :mark AND payload LIKE '[{"to":[%'),
+	'they came batched: a payload that is a JSON array of envelopes');
+SELECT is_empty($$SELECT note FROM events WHERE payload LIKE '[%' GROUP BY note, payload
+		HAVING payload <> '[' || string_agg(env, ',' ORDER BY n) || ']' OR count(*) < 2$$,
+	'every batch is exactly [env,env,...]: two or more envelopes joined by commas, nothing else');
 SELECT is((SELECT array_agg((event -> 'message' ->> 'seq')::bigint ORDER BY n) FROM events
 		WHERE n > :mark AND event @> jsonb_build_object('chat_id', :c::bigint, 'type', 'message')),
 	ARRAY(SELECT seq FROM chat.messages WHERE chat_id = :c AND body LIKE 'batch %' ORDER BY seq),
@@ -244,6 +274,16 @@ SELECT is(pg_temp.recipients(pg_temp.last_event(:c0, 'read')), ARRAY[0, 9010]::b
 SELECT lives_ok(format($$SELECT pg_temp.remote('SELECT chat.delete_message(9010, %s, 1)')$$, :c0), 'the message is deleted');
 SELECT is(pg_temp.collect_until(:c0, jsonb_build_object('chat_id', :c0::bigint, 'type', 'delete')), 1, 'its event');
 SELECT is(pg_temp.recipients(pg_temp.last_event(:c0, 'delete')), ARRAY[0, 9010]::bigint[], 'delete event: user 0 is a recipient');
+
+-- resync is a broadcast: "to" is null. Every publisher start announces it.
+SELECT count(*) AS resyncs FROM events WHERE event @> '{"type": "resync"}' \gset
+SELECT ok(pg_terminate_backend((chat.publisher_status() ->> 'publisher_pid')::int), 'the publisher is terminated');
+SELECT is(pg_temp.collect_count('{"type": "resync", "reason": "publisher_start"}', :resyncs + 1), :resyncs + 1,
+	'its successor announces resync');
+SELECT is((SELECT array[env, payload] FROM events WHERE event @> '{"type": "resync"}' ORDER BY n DESC LIMIT 1),
+	ARRAY['{"to":null,"ev":{"v":1,"type":"resync","reason":"publisher_start"}}',
+		  '{"to":null,"ev":{"v":1,"type":"resync","reason":"publisher_start"}}'],
+	'resync envelope, byte for byte, alone in its payload');
 
 -- Clean up what the sender committed.
 SELECT is(pg_temp.remote(format('DELETE FROM chat.messages WHERE chat_id IN (%s, %s)', :c, :c0)), 'DELETE 34', 'clean up: messages');
