@@ -2,16 +2,20 @@
  * event.c: events from LISTEN chat_events to the connections of their
  * recipients.
  *
- * A payload is one event object or an array of them. Each event names its
- * recipients; the frame sent to them is the event without that list (who
- * else receives it is none of a client's business). `resync` has no
- * recipients and goes to everyone. A message, edit or delete whose message
- * did not fit in the payload ("inline": false) is fetched once from the
- * database and then sent with the message inline; events behind it wait,
- * so every chat's events keep their order.
+ * A payload is one envelope or an array of them (core/envelope.h): the
+ * recipients, then the event exactly as clients get it, forwarded byte for
+ * byte whether it came alone or in a batch. A broadcast (`"to":null`) is
+ * only ever a `resync`, which goes to everyone.
+ *
+ * A message, edit or delete whose message did not fit in the payload
+ * ("inline":false) is fetched from the database and sent with the message
+ * inline, the very bytes the inline form would have had. Only that chat's
+ * later events wait behind the fetch (a chat's order holds); other chats'
+ * events go on at once.
  */
 #include "alloc.h"
 #include "config.h"
+#include "envelope.h"
 #include "log.h"
 #include "pg.h"
 #include "relay.h"
@@ -21,280 +25,322 @@
 #include <string.h>
 
 #define EVENT_BACKLOG_MAX 100000
+#define WAIT_BUCKETS 256
+#define BAD_LOG_INTERVAL_US (10 * LWS_US_PER_SEC)
 
+static const char inline_false[] = ",\"inline\":false}";
+static const char inline_true[] = ",\"inline\":true,\"message\":";
+
+/* An event waiting behind its chat's fetch: copies of its bytes and recipients. */
 struct pending
 {
 	struct pending *next;
-	json_t	   *ev;
+	char	   *ev;
+	size_t		ev_len;
+	int64_t    *to;
+	size_t		nto;
+	bool		fetch;			/* its own message must be fetched first */
+	int64_t		sender_id,
+				seq;
 };
 
-static struct pending *p_head,
-		   *p_tail;
-static int	p_count;
-static bool fetching;
+/* A chat whose events wait: the head is being fetched. */
+struct chat_wait
+{
+	struct chat_wait *next;		/* in its hash bucket */
+	int64_t		chat_id;
+	uint64_t	fetch_id;		/* of the fetch in flight */
+	struct pending *head,
+			   *tail;
+};
 
-static void drain(void);
+/* The fetch of a chat's head event: finds its chat again by id. */
+struct fetch
+{
+	struct pg_query q;			/* first: pg hands it back */
+	int64_t		chat_id;
+	uint64_t	fetch_id;
+};
+
+static struct chat_wait *waits[WAIT_BUCKETS];
+static int	n_pending;
+static uint64_t last_fetch_id;
+static struct envelope_list parsed;
+static int64_t bad_logged_at = -BAD_LOG_INTERVAL_US;
+static uint64_t bad_unlogged;
+
+static void drain(struct chat_wait *w);
+
+/* Count a payload or event refused, with a warning at most every interval. */
+static void
+bad(const char *what, size_t len)
+{
+	int64_t		now = lws_now_usecs();
+
+	metrics.events_bad++;
+	if (now - bad_logged_at < BAD_LOG_INTERVAL_US)
+	{
+		bad_unlogged++;
+		return;
+	}
+	log_warn("%s (%zu bytes) ignored; %llu more since the last warning",
+			 what, len, (unsigned long long) bad_unlogged);
+	bad_logged_at = now;
+	bad_unlogged = 0;
+}
+
+static struct chat_wait **
+wait_slot(int64_t chat_id)
+{
+	struct chat_wait **pp = &waits[(uint64_t) chat_id % WAIT_BUCKETS];
+
+	while (*pp && (*pp)->chat_id != chat_id)
+		pp = &(*pp)->next;
+	return pp;
+}
 
 /* Is any recipient connected here? */
 static bool
-any_here(json_t *rec)
+any_here(const int64_t *to, size_t nto)
 {
-	size_t		i;
-	json_t	   *v;
-
-	json_array_foreach(rec, i, v)
-		if (json_is_integer(v) && users_find(json_integer_value(v)))
-		return true;
+	for (size_t i = 0; i < nto; i++)
+		if (users_find(to[i]))
+			return true;
 	return false;
 }
 
-/*
- * The frame of an event: its raw text with the recipients cut out when the
- * payload was this one event, else the event serialized without them.
- */
-static struct frame *
-event_frame(json_t *ev, const char *raw, size_t rawlen)
-{
-	static const char key[] = ",\"recipients\":[";
-	struct frame *f;
-	char	   *s;
-
-	if (raw)
-	{
-		const char *k = memmem(raw, rawlen, key, sizeof(key) - 1);
-		const char *close = k ? memchr(k, ']', rawlen - (size_t) (k - raw)) : NULL;
-
-		if (close)
-		{
-			size_t		a = (size_t) (k - raw);
-			size_t		b = rawlen - (size_t) (close + 1 - raw);
-
-			f = frame_alloc(a + b);
-			memcpy(FRAME_PAYLOAD(f), raw, a);
-			memcpy(FRAME_PAYLOAD(f) + a, close + 1, b);
-			return f;
-		}
-	}
-	json_object_del(ev, "recipients");
-	s = json_dumps(ev, JSON_COMPACT);
-	if (s == NULL)
-		return NULL;
-	f = frame_new(s, strlen(s));
-	free(s);
-	return f;
-}
-
-/* Send one event to its recipients here (or to all, for resync). */
+/* Send an event's bytes to its recipients here; the frame is made at the first one. */
 static void
-route(json_t *ev, const char *raw, size_t rawlen)
+route(const char *ev, size_t len, const int64_t *to, size_t nto)
 {
-	const char *type = json_string_value(json_object_get(ev, "type"));
-	json_t	   *rec;
-	struct frame *f;
-	size_t		i;
-	json_t	   *v;
+	struct frame *f = NULL;
 
-	if (type && strcmp(type, "resync") == 0)
+	for (size_t i = 0; i < nto; i++)
 	{
-		char	   *s = json_dumps(ev, JSON_COMPACT);
-
-		metrics.resyncs++;
-		log_info("resync from the database: %s", s ? s : "?");
-		if (s)
-		{
-			f = frame_new(s, strlen(s));
-			ws_broadcast(f);
-			frame_unref(f);
-			free(s);
-		}
-		return;
-	}
-	rec = json_object_get(ev, "recipients");
-	if (!json_is_array(rec))
-	{
-		metrics.events_bad++;
-		return;
-	}
-	/* the frame is made once a recipient is found here (most are elsewhere) */
-	f = NULL;
-	json_incref(rec);			/* event_frame may take it out of ev */
-	json_array_foreach(rec, i, v)
-	{
-		struct user *u = json_is_integer(v) ? users_find(json_integer_value(v)) : NULL;
+		struct user *u = users_find(to[i]);
 
 		if (!u)
 			continue;
-		if (!f && (f = event_frame(ev, raw, rawlen)) == NULL)
-			break;
+		if (!f)
+			f = frame_new(ev, len);
 		for (struct conn *c = u->conns; c; c = c->u_next)
 			conn_send(c, f);
 	}
 	if (f)
 		frame_unref(f);
-	json_decref(rec);
 }
 
-/* Does this event need its message fetched (too large for NOTIFY)? */
-static bool
-needs_fetch(json_t *ev)
+/* Route an event with its fetched message in place of "inline":false. */
+static void
+route_inlined(const struct pending *p, const char *msg, size_t msg_len)
 {
-	const char *type = json_string_value(json_object_get(ev, "type"));
+	size_t		head = p->ev_len - (sizeof(inline_false) - 1);
+	size_t		len = head + (sizeof(inline_true) - 1) + msg_len + 1;
+	char	   *s = xmalloc(len);
 
-	if (!type || (strcmp(type, "message") && strcmp(type, "edit") && strcmp(type, "delete")))
-		return false;
-	return json_is_false(json_object_get(ev, "inline")) &&
-		json_object_get(ev, "message") == NULL &&
-		json_is_integer(json_object_get(ev, "sender_id")) &&
-		json_is_integer(json_object_get(ev, "chat_id")) &&
-		json_is_integer(json_object_get(ev, "seq")) &&
-		any_here(json_object_get(ev, "recipients"));
+	memcpy(s, p->ev, head);
+	memcpy(s + head, inline_true, sizeof(inline_true) - 1);
+	memcpy(s + head + sizeof(inline_true) - 1, msg, msg_len);
+	s[len - 1] = '}';
+	route(s, len, p->to, p->nto);
+	free(s);
 }
 
-/* The fetched message arrived: inline it, send, go on with the backlog. */
+static void
+pending_free(struct pending *p)
+{
+	free(p->ev);
+	free(p->to);
+	free(p);
+	n_pending--;
+}
+
+/* Take the head event off a chat's list (and the chat off the table when empty). */
+static struct pending *
+pop(struct chat_wait *w)
+{
+	struct pending *p = w->head;
+
+	w->head = p->next;
+	if (!w->head)
+	{
+		*wait_slot(w->chat_id) = w->next;
+		free(w);
+	}
+	return p;
+}
+
+/* The fetched message arrived (or not): send the head event, go on with its chat. */
 static void
 fetch_done(struct pg_query *q, PGresult *res)
 {
-	struct pending *p = p_head;
+	struct fetch *fe = (struct fetch *) q;
+	struct chat_wait *w = *wait_slot(fe->chat_id);
 
-	fetching = false;
-	if (p && p->ev == q->arg)
+	/* the backlog may have been dropped meanwhile: then nothing is sent */
+	if (w && w->fetch_id == fe->fetch_id)
 	{
-		if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-		{
-			json_t	   *m = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+		struct pending *p = w->head;
+		bool		more;
+		bool		got = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
 
-			if (m)
-			{
-				json_object_set_new(p->ev, "message", m);
-				json_object_set_new(p->ev, "inline", json_true());
-			}
-		}
+		if (got)
+			route_inlined(p, PQgetvalue(res, 0, 0), (size_t) PQgetlength(res, 0, 0));
 		else
+		{
 			log_warn("could not fetch a message too large for its event; sent without it");
-		p_head = p->next;
-		if (!p_head)
-			p_tail = NULL;
-		p_count--;
-		route(p->ev, NULL, 0);
-		json_decref(p->ev);
-		free(p);
+			route(p->ev, p->ev_len, p->to, p->nto);
+		}
+		more = p->next != NULL;
+		pending_free(pop(w));	/* frees w when it was the last */
+		if (more)
+			drain(w);
 	}
-	/* (the backlog may have been dropped meanwhile: then nothing is sent) */
-	json_decref(q->arg);
 	pg_query_free_params(q);
-	free(q);
-	drain();
+	free(fe);
 }
 
-/* Start fetching the message of ev; false if the database is unavailable. */
+/* Start fetching the message of a chat's head event; false if the database is unavailable. */
 static bool
-start_fetch(json_t *ev)
+start_fetch(struct chat_wait *w)
 {
-	struct pg_query *q = xcalloc(1, sizeof(*q));
+	struct fetch *fe = xcalloc(1, sizeof(*fe));
+	struct pending *p = w->head;
 
-	q->stmt = S_FETCH;
-	q->nparams = 3;
-	q->done = fetch_done;
-	/* held by the query: a backlog dropped meanwhile cannot free it for another */
-	q->arg = json_incref(ev);
-	if (asprintf(&q->params[0], "%lld", (long long) json_integer_value(json_object_get(ev, "sender_id"))) < 0 ||
-		asprintf(&q->params[1], "%lld", (long long) json_integer_value(json_object_get(ev, "chat_id"))) < 0 ||
-		asprintf(&q->params[2], "%lld", (long long) json_integer_value(json_object_get(ev, "seq")) + 1) < 0 ||
-		pg_submit(q) != 0)
+	fe->q.stmt = S_FETCH;
+	fe->q.nparams = 3;
+	fe->q.done = fetch_done;
+	fe->chat_id = w->chat_id;
+	fe->fetch_id = w->fetch_id = ++last_fetch_id;
+	xasprintf(&fe->q.params[0], "%lld", (long long) p->sender_id);
+	xasprintf(&fe->q.params[1], "%lld", (long long) w->chat_id);
+	xasprintf(&fe->q.params[2], "%lld", (long long) p->seq + 1);
+	if (pg_submit(&fe->q) != 0)
 	{
-		json_decref(ev);
-		pg_query_free_params(q);
-		free(q);
+		pg_query_free_params(&fe->q);
+		free(fe);
 		return false;
 	}
 	metrics.fetches++;
-	fetching = true;
 	return true;
 }
 
-/* Send what waits, up to the next event that needs a fetch. */
+/* Send a chat's waiting events up to the next one that needs a fetch. */
 static void
-drain(void)
+drain(struct chat_wait *w)
 {
-	while (p_head && !fetching)
+	for (;;)
 	{
-		struct pending *p = p_head;
+		struct pending *p = w->head;
+		bool		last = p->next == NULL;
 
-		if (needs_fetch(p->ev) && start_fetch(p->ev))
+		if (p->fetch && start_fetch(w))
 			return;
-		p_head = p->next;
-		if (!p_head)
-			p_tail = NULL;
-		p_count--;
-		route(p->ev, NULL, 0);
-		json_decref(p->ev);
-		free(p);
+		route(p->ev, p->ev_len, p->to, p->nto);
+		pending_free(pop(w));
+		if (last)
+			return;
 	}
 }
 
-/* Queue an event behind a fetch. */
+/* Queue an event of chat_id behind that chat's fetch (made when there is none). */
 static void
-backlog(json_t *ev)
+enqueue(int64_t chat_id, const struct envelope *e, bool fetch, json_t *ev)
 {
+	struct chat_wait **slot = wait_slot(chat_id);
+	struct chat_wait *w = *slot;
 	struct pending *p;
 
-	if (p_count >= EVENT_BACKLOG_MAX)
+	if (n_pending >= EVENT_BACKLOG_MAX)
 	{
 		log_warn("event backlog full while fetching; dropping it and sending resync");
 		event_free();
 		event_resync("relay_backlog");
 		return;
 	}
-	p = xmalloc(sizeof(*p));
-	p->next = NULL;
-	p->ev = json_incref(ev);
-	if (p_tail)
-		p_tail->next = p;
-	else
-		p_head = p;
-	p_tail = p;
-	p_count++;
+	p = xcalloc(1, sizeof(*p));
+	p->ev = xmalloc(e->ev_len);
+	memcpy(p->ev, e->ev, e->ev_len);
+	p->ev_len = e->ev_len;
+	p->to = xmalloc((e->nto ? e->nto : 1) * sizeof(int64_t));
+	memcpy(p->to, e->to, e->nto * sizeof(int64_t));
+	p->nto = e->nto;
+	p->fetch = fetch;
+	p->sender_id = json_integer_value(json_object_get(ev, "sender_id"));
+	p->seq = json_integer_value(json_object_get(ev, "seq"));
+	n_pending++;
+	if (w)
+	{
+		w->tail->next = p;
+		w->tail = p;
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->chat_id = chat_id;
+	w->head = w->tail = p;
+	*slot = w;
+	drain(w);
+}
+
+/* Does this event need its message fetched (too large for NOTIFY)? */
+static bool
+needs_fetch(json_t *ev, const char *type, const struct envelope *e)
+{
+	if (strcmp(type, "message") && strcmp(type, "edit") && strcmp(type, "delete"))
+		return false;
+	return json_is_false(json_object_get(ev, "inline")) &&
+		json_object_get(ev, "message") == NULL &&
+		json_is_integer(json_object_get(ev, "sender_id")) &&
+		json_is_integer(json_object_get(ev, "seq")) &&
+		e->ev_len > sizeof(inline_false) &&
+		memcmp(e->ev + e->ev_len - (sizeof(inline_false) - 1), inline_false, sizeof(inline_false) - 1) == 0 &&
+		any_here(e->to, e->nto);
 }
 
 /* One event of a payload. */
 static void
-one_event(json_t *ev, const char *raw, size_t rawlen)
+one_event(const struct envelope *e)
 {
-	if (!json_is_object(ev))
+	json_t	   *ev = json_loadb(e->ev, e->ev_len, JSON_REJECT_DUPLICATES, NULL);
+	const char *type = json_string_value(json_object_get(ev, "type"));
+	json_t	   *chat = json_object_get(ev, "chat_id");
+	bool		fetch;
+
+	if (!json_is_object(ev) || type == NULL || (e->broadcast && strcmp(type, "resync") != 0))
 	{
-		metrics.events_bad++;
+		bad("malformed event", e->ev_len);
+		json_decref(ev);
 		return;
 	}
 	metrics.events_in++;
-	if (p_head || needs_fetch(ev))
+	if (e->broadcast)
 	{
-		backlog(ev);
-		drain();
-		return;
+		struct frame *f = frame_new(e->ev, e->ev_len);
+
+		metrics.resyncs++;
+		log_info("resync from the database: %.*s", (int) (e->ev_len < 200 ? e->ev_len : 200), e->ev);
+		ws_broadcast(f);
+		frame_unref(f);
 	}
-	route(ev, raw, rawlen);
+	else if (json_is_integer(chat) &&
+			 ((fetch = needs_fetch(ev, type, e)) || *wait_slot(json_integer_value(chat))))
+		enqueue(json_integer_value(chat), e, fetch, ev);
+	else
+		route(e->ev, e->ev_len, e->to, e->nto);
+	json_decref(ev);
 }
 
 /* A NOTIFY payload from chat_events. */
 void
 event_notify(const char *payload, size_t len)
 {
-	json_t	   *doc = json_loadb(payload, len, 0, NULL);
-	size_t		i;
-	json_t	   *ev;
-
-	if (doc == NULL)
+	if (envelope_parse(payload, len, &parsed) != 0)
 	{
-		metrics.events_bad++;
-		log_warn("unreadable event payload (%zu bytes) ignored", len);
+		bad("unreadable event payload", len);
 		return;
 	}
-	if (json_is_array(doc))
-		json_array_foreach(doc, i, ev)
-			one_event(ev, NULL, 0);
-	else
-		one_event(doc, payload, len);
-	json_decref(doc);
+	for (size_t i = 0; i < parsed.n; i++)
+		one_event(&parsed.v[i]);
 }
 
 /* Tell every client to catch up. */
@@ -310,18 +356,32 @@ event_resync(const char *reason)
 	frame_unref(f);
 }
 
-/* Drop the backlog. */
+/* Drop every waiting event (a fetch still in flight then finds no chat). */
 void
 event_free(void)
 {
-	while (p_head)
-	{
-		struct pending *p = p_head;
+	for (int b = 0; b < WAIT_BUCKETS; b++)
+		while (waits[b])
+		{
+			struct chat_wait *w = waits[b];
 
-		p_head = p->next;
-		json_decref(p->ev);
-		free(p);
-	}
-	p_tail = NULL;
-	p_count = 0;
+			waits[b] = w->next;
+			while (w->head)
+			{
+				struct pending *p = w->head;
+
+				w->head = p->next;
+				pending_free(p);
+			}
+			free(w);
+		}
+	n_pending = 0;
+}
+
+/* At exit. */
+void
+event_shutdown(void)
+{
+	event_free();
+	envelope_list_free(&parsed);
 }

@@ -144,10 +144,16 @@ def refused_login(role):
         sql("DROP ROLE %s" % role)
 
 
+def envelope(event, to):
+    """The bytes the extension publishes: {"to":[…],"ev":{…}} (to None: a broadcast)."""
+    compact = dict(separators=(",", ":"), ensure_ascii=False)
+    return '{"to":%s,"ev":%s}' % (json.dumps(to, **compact), json.dumps(event, **compact))
+
+
 def notify(cur, kind, seqs, recipients, chat_id=7, **fields):
     """Publish synthetic events straight on chat_events, one NOTIFY each, in
-    seq order: {"v": 1, "type": kind, "chat_id", "seq", "recipients", **fields}."""
-    events = [json.dumps(dict(v=1, type=kind, chat_id=chat_id, seq=seq, recipients=recipients, **fields))
+    seq order: envelopes to recipients of {"v": 1, "type": kind, "chat_id", "seq", **fields}."""
+    events = [envelope(dict(v=1, type=kind, chat_id=chat_id, seq=seq, **fields), recipients)
               for seq in seqs]
     cur.execute("SELECT count(pg_notify('chat_events', e)) FROM unnest(%s::text[]) e", (events,))
 
