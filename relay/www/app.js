@@ -667,7 +667,9 @@ async function submit(e) {
       const up = await Promise.all(files.map((f) => s.client.upload(chatId, f.file)));
       attachmentIds = up.map((a) => a.id);
     } catch (err) {
-      toast(err.code === 'unsupported' ? t('attachmentsUnavailable') : t('uploadFailed', { msg: err.message }));
+      // the server cannot store files at all (the demo without S3: say how), or this upload failed
+      toast(err.code !== 'unsupported' ? t('uploadFailed', { msg: err.message })
+        : t(err.reason === 'not_configured' ? 'storageNotConfigured' : 'attachmentsUnavailable'));
       return; // the text and the files stay, to send again or remove
     }
     if (S !== s) return;

@@ -32,12 +32,23 @@ export const ERROR_CODES = Object.freeze([
 
 const RETRYABLE = new Set(['unavailable', 'rate_limited', 'timeout', 'disconnected']);
 
-/** A failed request or operation; `code` is one of ERROR_CODES. */
+/**
+ * Reasons of the relay's answers that mean it, or its server, cannot do the
+ * request at all (retrying won't change that): the client's `unsupported`.
+ */
+const UNSUPPORTED_REASONS = new Set(['unknown_type', 'not_configured']);
+
+/**
+ * A failed request or operation; `code` is one of ERROR_CODES. `reason` is
+ * the relay's machine-readable subcode (`token_invalid`, `not_configured`,
+ * … see docs/protocol.md) when the error is its answer, else null.
+ */
 export class ChatError extends Error {
-  constructor(code, message, { type = null, cause } = {}) {
+  constructor(code, message, { type = null, reason = null, cause } = {}) {
     super(message || code, cause === undefined ? undefined : { cause });
     this.name = 'ChatError';
     this.code = code;
+    this.reason = reason;
     this.type = type; // the request type, when the error answers a request
     this.retryable = RETRYABLE.has(code);
   }
@@ -65,7 +76,6 @@ function defaultUuid() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-// headers a browser sets itself and refuses from scripts
 /**
  * An ISO 8601 time as microseconds since the epoch (Date keeps only
  * milliseconds; the database gives microseconds); null or unparsable: -1.
@@ -77,6 +87,7 @@ export function timeMicros(iso) {
   return Math.floor(ms / 1000) * 1e6 + Number(((frac && frac[1]) || '').padEnd(6, '0').slice(0, 6));
 }
 
+// headers a browser sets itself and refuses from scripts
 const FORBIDDEN_HEADERS = new Set(['content-length', 'host', 'connection', 'expect']);
 
 const WS_CONNECTING = 0;
@@ -422,7 +433,6 @@ export class ChatClient {
   close() {
     if (this.state === 'closed') return;
     const ws = this._ws;
-    this.state = 'closed';
     if (ws) {
       this._detach(ws);
       try {
@@ -455,7 +465,8 @@ export class ChatClient {
     this._watched.clear();
     this._typingAt.clear();
     this._urlCache.clear();
-    this._emit('state', { state: 'closed', attempt: this.attempt });
+    // last: a `state` listener sees a client that holds nothing any more
+    this._setState('closed');
     this._listeners.clear();
   }
 
@@ -517,12 +528,11 @@ export class ChatClient {
     this._inflight.delete(m.id);
     if (m.type === 'ok') this._settle(r, null, m.result);
     else {
+      const reason = typeof m.reason === 'string' ? m.reason : null;
       let code = ERROR_CODES.includes(m.code) ? m.code : 'internal';
-      // the relay's codes are the contract's; these two answers mean the
-      // relay or its server cannot do this at all, which retrying won't change
-      if (code === 'invalid' && /unknown request type/.test(m.message || '')) code = 'unsupported';
-      if (code === 'unavailable' && /not configured/.test(m.message || '')) code = 'unsupported';
-      this._settle(r, new ChatError(code, m.message, { type: r.type }));
+      // the message text is for people: only code and reason are read
+      if (UNSUPPORTED_REASONS.has(reason)) code = 'unsupported';
+      this._settle(r, new ChatError(code, m.message, { type: r.type, reason }));
     }
   }
 

@@ -391,11 +391,11 @@ async function main() {
       assert.equal(await pageA.isHidden('#drop'), true);
       await pageA.setInputFiles('#file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
       await pageA.waitForFunction(() => document.querySelectorAll('#staged .chip').length === 2, null, { timeout: WAIT });
-      // this relay has no object store: a clear notice, nothing sent
+      // this relay has no object store: a clear notice that says how to get one, nothing sent
       const count = (await bodies(pageA)).length;
       await pageA.fill('#text', 'with files');
       await pageA.click('#send');
-      await pageA.waitForFunction(() => /Attachments are not available/.test(document.getElementById('toast').textContent), null, { timeout: WAIT });
+      await pageA.waitForFunction(() => /Attachments are not available: no object store .*make run S3=1/.test(document.getElementById('toast').textContent), null, { timeout: WAIT });
       assert.equal((await bodies(pageA)).length, count);
       const blob = await pageA.getAttribute('#staged .chip img', 'src');
       assert.equal(await pageA.evaluate((u) => new Promise((r) => { const i = new Image(); i.onload = () => r('alive'); i.onerror = () => r('revoked'); i.src = u; }), blob), 'alive');

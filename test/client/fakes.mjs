@@ -50,6 +50,13 @@ export class Clock {
   }
 }
 
+/** The reason the fake relay gives with each code unless told another (docs/protocol.md). */
+export const DEFAULT_REASON = Object.freeze({
+  unauthorized: 'token_invalid', forbidden: 'access_denied', invalid: 'bad_param',
+  rate_limited: 'requests', too_large: 'frame_too_large', unavailable: 'database_unavailable',
+  internal: 'internal',
+});
+
 export class FakeWebSocket {
   constructor(url) {
     this.url = url;
@@ -100,8 +107,9 @@ export class FakeWebSocket {
     this.push({ type: 'ok', id: req.id, result });
   }
 
-  error(req, code, message = code) {
-    this.push({ type: 'error', id: req.id, code, message });
+  /** An error answer as the relay sends it: code, reason (a default one per code) and message. */
+  error(req, code, message = code, reason = DEFAULT_REASON[code] ?? 'internal') {
+    this.push({ type: 'error', id: req.id, code, reason, message });
   }
 
   get handlersAttached() {

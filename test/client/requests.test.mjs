@@ -23,17 +23,47 @@ test('a request resolves with its result; an error answer is a typed ChatError',
   assert.deepEqual(await p, [{ chat_id: 1 }]);
 
   const q = client.markRead(1, 5);
-  ws.error(ws.last('read'), 'forbidden', 'chat not found or access denied');
-  await assert.rejects(q, (e) => e instanceof ChatError && e.code === 'forbidden' && e.type === 'read' && !e.retryable);
+  ws.error(ws.last('read'), 'forbidden', 'chat not found or access denied', 'access_denied');
+  await assert.rejects(q, (e) => e instanceof ChatError && e.code === 'forbidden' && e.reason === 'access_denied' &&
+    e.type === 'read' && !e.retryable);
 
   const u = client.request('upload', { chat_id: 1 });
-  ws.error(ws.last('upload'), 'invalid', 'unknown request type');
-  await assert.rejects(u, (e) => e.code === 'unsupported');
+  ws.error(ws.last('upload'), 'invalid', 'unknown request type', 'unknown_type');
+  await assert.rejects(u, (e) => e.code === 'unsupported' && e.reason === 'unknown_type');
   const noStore = client.request('upload', { chat_id: 1 });
-  ws.error(ws.last('upload'), 'unavailable', 'object storage is not configured');
-  await assert.rejects(noStore, (e) => e.code === 'unsupported' && !e.retryable);
+  ws.error(ws.last('upload'), 'unavailable', 'object storage is not configured', 'not_configured');
+  await assert.rejects(noStore, (e) => e.code === 'unsupported' && e.reason === 'not_configured' && !e.retryable);
   for (const code of ['unavailable', 'rate_limited', 'timeout', 'disconnected']) assert.ok(new ChatError(code).retryable);
   assert.ok(ERROR_CODES.includes('timeout'));
+  client.close();
+});
+
+test('errors are read from code and reason, never from the message text', async () => {
+  const { client, sockets } = await connected();
+  const ws = sockets[0];
+  // the old texts, with other reasons: no longer unsupported
+  const a = client.request('upload', { chat_id: 1 });
+  ws.error(ws.last('upload'), 'invalid', 'unknown request type', 'bad_param');
+  await assert.rejects(a, (e) => e.code === 'invalid' && e.reason === 'bad_param');
+  const b = client.request('upload', { chat_id: 1 });
+  ws.error(ws.last('upload'), 'unavailable', 'object storage is not configured', 'busy');
+  await assert.rejects(b, (e) => e.code === 'unavailable' && e.reason === 'busy' && e.retryable);
+  // any text, or none, with the reasons: unsupported
+  const c = client.request('frobnicate', {});
+  ws.error(ws.last('frobnicate'), 'invalid', 'Unbekannter Anfragetyp', 'unknown_type');
+  await assert.rejects(c, (e) => e.code === 'unsupported' && e.reason === 'unknown_type' && !e.retryable);
+  const d = client.request('attachment_url', { attachment_id: 1 });
+  ws.push({ type: 'error', id: ws.last('attachment_url').id, code: 'unavailable', reason: 'not_configured' });
+  await assert.rejects(d, (e) => e.code === 'unsupported' && e.reason === 'not_configured');
+  // an answer without a reason (an older relay): the code alone, reason null
+  const f = client.markRead(1, 2);
+  ws.push({ type: 'error', id: ws.last('read').id, code: 'rate_limited', message: 'slow down' });
+  await assert.rejects(f, (e) => e.code === 'rate_limited' && e.reason === null && e.message === 'slow down');
+  // an unknown code is internal; its reason is kept
+  const g = client.unread();
+  ws.error(ws.last('unread'), 'teapot', 'short and stout', 'brewing');
+  await assert.rejects(g, (e) => e.code === 'internal' && e.reason === 'brewing');
+  assert.equal(new ChatError('timeout').reason, null, "the client's own errors have no reason");
   client.close();
 });
 
@@ -246,8 +276,12 @@ test('close() leaves nothing behind', async () => {
   assert.ok(client.listenerCount() > 0);
   assert.equal(win.count(), 1);
 
+  const seen = [];
+  client.on('state', (e) => seen.push({ ...e, timers: client.timerCount, urls: client.objectUrlCount, now: client.state }));
   client.close();
   assert.equal(client.state, 'closed');
+  assert.deepEqual(seen, [{ state: 'closed', attempt: 0, timers: 0, urls: 0, now: 'closed' }],
+    'one state event, when everything is released');
   assert.equal(client.timerCount, 0, 'no timer of the client is left');
   assert.equal(clock.pending, 0, 'no timer at all is left');
   assert.equal(client.listenerCount(), 0, 'listeners dropped');
