@@ -13,6 +13,7 @@
 #include "log.h"
 #include "relay.h"
 #include "static.h"
+#include "upgrade.h"
 
 #include <errno.h>
 #include <jansson.h>

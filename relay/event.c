@@ -17,8 +17,9 @@
 #include "config.h"
 #include "envelope.h"
 #include "log.h"
-#include "pg.h"
+#include "db.h"
 #include "relay.h"
+#include "relay_db.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -57,7 +58,7 @@ struct chat_wait
 /* The fetch of a chat's head event: finds its chat again by id. */
 struct fetch
 {
-	struct pg_query q;			/* first: pg hands it back */
+	struct db_query q;			/* first: db hands it back */
 	int64_t		chat_id;
 	uint64_t	fetch_id;
 };
@@ -172,7 +173,7 @@ pop(struct chat_wait *w)
 
 /* The fetched message arrived (or not): send the head event, go on with its chat. */
 static void
-fetch_done(struct pg_query *q, PGresult *res)
+fetch_done(struct db_query *q, PGresult *res)
 {
 	struct fetch *fe = (struct fetch *) q;
 	struct chat_wait *w = *wait_slot(fe->chat_id);
@@ -196,7 +197,7 @@ fetch_done(struct pg_query *q, PGresult *res)
 		if (more)
 			drain(w);
 	}
-	pg_query_free_params(q);
+	db_query_free_params(q);
 	free(fe);
 }
 
@@ -207,7 +208,7 @@ start_fetch(struct chat_wait *w)
 	struct fetch *fe = xcalloc(1, sizeof(*fe));
 	struct pending *p = w->head;
 
-	fe->q.stmt = S_FETCH;
+	fe->q.stmt = relay_sql.fetch;
 	fe->q.nparams = 3;
 	fe->q.done = fetch_done;
 	fe->chat_id = w->chat_id;
@@ -215,9 +216,9 @@ start_fetch(struct chat_wait *w)
 	xasprintf(&fe->q.params[0], "%lld", (long long) p->sender_id);
 	xasprintf(&fe->q.params[1], "%lld", (long long) w->chat_id);
 	xasprintf(&fe->q.params[2], "%lld", (long long) p->seq + 1);
-	if (pg_submit(&fe->q) != 0)
+	if (db_submit(&fe->q) != 0)
 	{
-		pg_query_free_params(&fe->q);
+		db_query_free_params(&fe->q);
 		free(fe);
 		return false;
 	}
@@ -334,6 +335,7 @@ one_event(const struct envelope *e)
 void
 event_notify(const char *payload, size_t len)
 {
+	metrics.notifications_in++;
 	if (envelope_parse(payload, len, &parsed) != 0)
 	{
 		bad("unreadable event payload", len);

@@ -7,14 +7,26 @@
  * this relay's users offline (relay_gone), and leave the loop when all are
  * closed or after shutdown_timeout seconds. SIGHUP: reload the settings
  * marked reloadable (origins, limits, keys, log level).
+ *
+ * main() is the sequence of set-up steps; each one that fails returns its
+ * exit status (2: a bad setting or key file, 1: cannot listen; 70, out of
+ * memory, is alloc.c's), and whatever was set up by then is undone by one
+ * teardown(), which also ends a normal run.
  */
 #include "alloc.h"
 #include "auth.h"
 #include "config.h"
+#include "conn.h"
 #include "log.h"
-#include "pg.h"
+#include "db.h"
+#include "relay_db.h"
+#include "presence.h"
 #include "relay.h"
 #include "static.h"
+#include "timer.h"
+#include "users.h"
+#include "writer.h"
+#include "ws.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -44,29 +56,6 @@ static lws_sorted_usec_list_t tick_sul;
 
 static void tick(lws_sorted_usec_list_t *sul);
 
-/*
- * Hook from pg.c: the LISTEN connection is (again) listening. Clients that
- * were connected while it was not may have missed events: resync, after a
- * loss and also at the first LISTEN of a start if clients came in before it.
- */
-void
-relay_on_listen_ready(bool again)
-{
-	if (relay_conns > 0)
-	{
-		log_info("listening%s: the %d connected clients get resync", again ? " again" : "", relay_conns);
-		event_resync("relay_reconnected");
-	}
-	presence_db_ready();
-}
-
-/* Hook from pg.c: a pool connection is ready. */
-void
-relay_on_pool_ready(void)
-{
-	presence_kick();
-}
-
 /* Begin the graceful shutdown. */
 static void
 begin_shutdown(void)
@@ -76,7 +65,7 @@ begin_shutdown(void)
 	relay_shutting_down = true;
 	shutdown_deadline = lws_now_usecs() + (int64_t) cf_shutdown_timeout * LWS_US_PER_SEC;
 	log_info("shutting down: closing %d connections with 1012", relay_conns);
-	ws_close_all(1012);
+	conn_close_all(1012);
 	presence_stop();
 	/* look at the progress every 100 ms from now on, not at the next second */
 	timer_schedule(&tick_sul, tick, 100 * LWS_US_PER_MS);
@@ -125,7 +114,7 @@ tick(lws_sorted_usec_list_t *sul)
 		timer_schedule(&tick_sul, tick, 100 * LWS_US_PER_MS);
 		return;
 	}
-	ws_tick();
+	conn_tick();
 	users_sweep();
 	trim_heap();
 	timer_schedule(&tick_sul, tick, LWS_US_PER_SEC);
@@ -137,8 +126,10 @@ reload(void)
 {
 	log_info("SIGHUP: reloading the configuration");
 	/* all or nothing: a key that does not load keeps the old settings too */
-	if (config_reload(auth_load_keys) == 0)
-		log_info("configuration reloaded: %d allowed origins, rate %g/s burst %d",
+	if (config_reload(auth_load_keys) != 0)
+		return;
+	relay_db_reload();
+	log_info("configuration reloaded: %d allowed origins, rate %g/s burst %d",
 				 cf_allow_origin.n, cf_rate, cf_burst);
 }
 
@@ -165,14 +156,10 @@ raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 	(void) user;
 	(void) in;
 	(void) len;
-	if (reason == LWS_CALLBACK_RAW_RX_FILE || reason == LWS_CALLBACK_RAW_WRITEABLE_FILE ||
-		reason == LWS_CALLBACK_RAW_CLOSE_FILE)
-	{
-		if (lws_get_opaque_user_data(wsi) == &signal_marker)
-			return reason == LWS_CALLBACK_RAW_RX_FILE ? on_signal(wsi) : 0;
-		return pg_raw_callback(wsi, reason);
-	}
-	return 0;
+	if (wsi && lws_get_opaque_user_data(wsi) == &signal_marker)
+		return reason == LWS_CALLBACK_RAW_RX_FILE ? on_signal(wsi) : 0;
+	/* the database sockets, and the wake-ups of its host lookups */
+	return db_raw_callback(wsi, reason);
 }
 
 static struct lws_protocols protocols[] = {
@@ -224,38 +211,76 @@ parse_listen(const char *s, char *host, size_t hostlen, int *port)
 	return 0;
 }
 
-/* Entry point. */
-int
-main(int argc, char **argv)
+/* What main() set up, so that teardown() undoes exactly that. */
+struct setup
 {
-	struct lws_context_creation_info info;
-	static uint32_t retry_ms[] = {1000};
-	lws_retry_bo_t retry;
+	bool		config;			/* config_load ran (config_free is due even if it failed) */
+	bool		keys;			/* auth_load_keys succeeded */
+	bool		running;		/* timers, database, presence started */
 	char		host[256];
 	int			port;
-	int			rc;
-	sigset_t	set;
-	struct rlimit rl;
+};
 
-	/* jansson too: out of memory is an exit, never a NULL taken for bad input */
-	json_set_alloc_funcs(xmalloc, free);
+/* Undo what was set up, in reverse order; the one way out of main(). */
+static int
+teardown(struct setup *s, int status)
+{
+	if (s->running)
+	{
+		log_info("stopped");
+		timers_stop();
+		timer_cancel(&tick_sul);
+		writer_stop();
+		presence_free();
+		db_stop();
+	}
+	relay_destroying = true;	/* the connections closed now get no frame */
+	if (relay_context)
+		lws_context_destroy(relay_context);
+	relay_context = NULL;
+	if (own_loop)
+		ev_loop_destroy(own_loop);
+	own_loop = NULL;
+	if (s->running)
+	{
+		event_shutdown();
+		users_free();
+		writer_free();
+	}
+	if (s->keys)
+		auth_free();
+	if (s->config)
+		config_free();
+	return status;
+}
+
+/* Signals: SIGPIPE ignored, the others blocked for the signalfd. */
+static void
+block_signals(void)
+{
+	sigset_t	set;
+
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+}
 
+/* The settings and keys; 0, or the exit status (-1: exit 0 at once). */
+static int
+load_settings(struct setup *s, int argc, char **argv)
+{
+	int			rc;
+
+	s->config = true;
 	rc = config_load(argc, argv);
 	if (rc != 0)
-	{
-		config_free();
-		return rc > 0 ? 0 : 2;
-	}
-	if (parse_listen(cf_listen, host, sizeof(host), &port) != 0)
+		return rc > 0 ? -1 : 2;
+	if (parse_listen(cf_listen, s->host, sizeof(s->host), &s->port) != 0)
 	{
 		log_error("listen must be HOST:PORT, not \"%s\"", cf_listen);
-		config_free();
 		return 2;
 	}
 	if (!*cf_relay_id)
@@ -264,14 +289,26 @@ main(int argc, char **argv)
 
 		gethostname(hn, sizeof(hn) - 1);
 		free(cf_relay_id);
-		if (asprintf(&cf_relay_id, "%s:%d", hn, port) < 0)
+		if (asprintf(&cf_relay_id, "%s:%d", hn, s->port) < 0)
 			cf_relay_id = xstrdup("relay");
 	}
 	if (auth_load_keys() != 0)
+		return 2;
+	s->keys = true;
+	if (strcmp(cf_event_lib, "libev") != 0 && strcmp(cf_event_lib, "poll") != 0)
 	{
-		config_free();
+		log_error("event_lib must be poll or libev, not \"%s\"", cf_event_lib);
 		return 2;
 	}
+	return 0;
+}
+
+/* What the process needs beyond the settings: warnings, seed, descriptors. */
+static void
+prepare_process(void)
+{
+	struct rlimit rl;
+
 	www_startup();
 	if (cf_allow_origin.n == 0 && !cf_allow_no_origin)
 		log_warn("no origin is allowed: every client will be refused (see --allow-origin)");
@@ -281,8 +318,40 @@ main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-
 	lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_emit);
+}
+
+/*
+ * Under event_lib = libev, our own libev loop, lent to lws: lws's internal
+ * one would keep lws_service() inside ev_run() until the context dies, so
+ * the loop could not be left at shutdown. libev must not touch the signal
+ * mask: SIGTERM / SIGHUP stay blocked for the signalfd.
+ */
+static int
+lend_loop(struct lws_context_creation_info *info)
+{
+	if (strcmp(cf_event_lib, "libev") != 0)
+		return 0;
+	own_loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	if (own_loop == NULL)
+	{
+		log_error("cannot create the libev loop");
+		return 1;
+	}
+	info->options |= LWS_SERVER_OPTION_LIBEV;
+	info->foreign_loops = (void **) &own_loop;
+	return 0;
+}
+
+/* The lws context listening on HOST:PORT, and the signalfd on its loop. */
+static int
+listen_on(struct setup *s)
+{
+	struct lws_context_creation_info info;
+	static uint32_t retry_ms[] = {1000};
+	static lws_retry_bo_t retry;
+	struct rlimit rl;
+
 	protocols[0].rx_buffer_size = (size_t) cf_rx_buffer;
 	protocols[0].tx_packet_size = WRITE_BATCH;
 	memset(&retry, 0, sizeof(retry));
@@ -292,37 +361,13 @@ main(int argc, char **argv)
 	retry.secs_since_valid_hangup = (uint16_t) (cf_ping_interval + cf_ping_timeout);
 
 	memset(&info, 0, sizeof(info));
-	info.port = port;
-	info.iface = host;
+	info.port = s->port;
+	info.iface = s->host;
 	info.protocols = protocols;
 	info.vhost_name = "chat";
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
-	if (strcmp(cf_event_lib, "libev") == 0)
-	{
-		/*
-		 * Our own libev loop, lent to lws: lws's internal one would keep
-		 * lws_service() inside ev_run() until the context dies, so the loop
-		 * could not be left at shutdown. libev must not touch the signal
-		 * mask: SIGTERM / SIGHUP stay blocked for the signalfd.
-		 */
-		own_loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-		if (own_loop == NULL)
-		{
-			log_error("cannot create the libev loop");
-			auth_free();
-			config_free();
-			return 1;
-		}
-		info.options |= LWS_SERVER_OPTION_LIBEV;
-		info.foreign_loops = (void **) &own_loop;
-	}
-	else if (strcmp(cf_event_lib, "poll") != 0)
-	{
-		log_error("event_lib must be poll or libev, not \"%s\"", cf_event_lib);
-		auth_free();
-		config_free();
-		return 2;
-	}
+	if (lend_loop(&info) != 0)
+		return 1;
 	info.retry_and_idle_policy = &retry;
 	info.timeout_secs = 10;
 	info.max_http_header_data = (unsigned short) (cf_max_token + 4096 > 65535 ? 65535 : cf_max_token + 4096);
@@ -335,26 +380,28 @@ main(int argc, char **argv)
 	if (relay_context == NULL)
 	{
 		log_error("cannot listen on %s", cf_listen);
-		auth_free();
-		config_free();
 		return 1;
 	}
 	relay_vhost = lws_get_vhost_by_name(relay_context, "chat");
 	if (relay_vhost == NULL || watch_signals() != 0)
 	{
 		log_error("cannot set up the event loop: %s", strerror(errno));
-		lws_context_destroy(relay_context);
-		auth_free();
-		config_free();
 		return 1;
 	}
+	return 0;
+}
+
+/* Start the relay's own work, then serve until the shutdown ends the loop. */
+static void
+run(struct setup *s)
+{
 	log_info("chat-relay %s (relay id %s) listening on %s, %d allowed origins, pool %d",
 			 RELAY_VERSION, cf_relay_id, cf_listen, cf_allow_origin.n, cf_pool_size);
 	timers_start(relay_context, own_loop);
-	pg_start();
+	relay_db_start();
 	presence_start();
 	timer_schedule(&tick_sul, tick, LWS_US_PER_SEC);
-
+	s->running = true;
 	while (!interrupted)
 	{
 		if (own_loop)
@@ -362,21 +409,22 @@ main(int argc, char **argv)
 		else if (lws_service(relay_context, 0) < 0)
 			break;
 	}
+}
 
-	log_info("stopped");
-	relay_destroying = true;
-	timers_stop();
-	timer_cancel(&tick_sul);
-	ws_stop();
-	presence_free();
-	pg_stop();
-	lws_context_destroy(relay_context);
-	if (own_loop)
-		ev_loop_destroy(own_loop);
-	event_free();
-	users_free();
-	ws_free();
-	auth_free();
-	config_free();
-	return 0;
+int
+main(int argc, char **argv)
+{
+	struct setup s = {0};
+	int			rc;
+
+	/* jansson too: out of memory is an exit, never a NULL taken for bad input */
+	json_set_alloc_funcs(xmalloc, free);
+	block_signals();
+	if ((rc = load_settings(&s, argc, argv)) != 0)
+		return teardown(&s, rc < 0 ? 0 : rc);
+	prepare_process();
+	if ((rc = listen_on(&s)) != 0)
+		return teardown(&s, rc);
+	run(&s);
+	return teardown(&s, 0);
 }

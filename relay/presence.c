@@ -10,12 +10,36 @@
  * the whole set instead. A heartbeat every heartbeat_interval seconds keeps
  * this relay's row fresh and clears dead relays. On SIGTERM relay_gone
  * takes every user of this relay offline (unless connected elsewhere).
+ *
+ * Every statement goes down one channel, one at a time, so relay_gone is
+ * always this relay's last word: no update or heartbeat sent before it can
+ * commit after it and put back a row it cleared. The channel's lifecycle:
+ *
+ *            send (update, sync    presence_stop
+ *            or heartbeat)         (SIGTERM)
+ *   P_IDLE ---------------> P_BUSY ----------> P_DRAINING
+ *     ^  |   <---------------              |
+ *     |  |    its answer                   | its answer
+ *     |  | presence_stop                   v
+ *     |  +-------------------------------> P_GONE -----------> P_STOPPED
+ *   start                        relay_gone sent      relay_gone answered,
+ *                                                     or could not be sent
+ *
+ * pres_set() is the only code that changes the state, and refuses (logs at
+ * error) any other edge. What else presence.c keeps is data, not state:
+ * the dirty users, need_sync (the next statement must be the whole set,
+ * not the changes) and heartbeat_due (a heartbeat is owed: it goes first
+ * when the channel is free).
  */
 #include "alloc.h"
 #include "config.h"
 #include "log.h"
-#include "pg.h"
+#include "db.h"
+#include "relay_db.h"
+#include "presence.h"
 #include "relay.h"
+#include "timer.h"
+#include "users.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,18 +47,51 @@
 
 #define DIRTY_MAX 200000
 
+enum pres_state
+{
+	P_IDLE,						/* nothing of ours in flight */
+	P_BUSY,						/* an update, a sync or a heartbeat in flight */
+	P_DRAINING,					/* stopping: relay_gone waits for the answer */
+	P_GONE,						/* relay_gone in flight */
+	P_STOPPED					/* relay_gone answered or given up: the end */
+};
+
+static const char *const pres_names[] = {"IDLE", "BUSY", "DRAINING", "GONE", "STOPPED"};
+
+static const bool pres_legal[5][5] = {
+	[P_IDLE] = {[P_BUSY] = true, [P_GONE] = true},
+	[P_BUSY] = {[P_IDLE] = true, [P_DRAINING] = true},
+	[P_DRAINING] = {[P_GONE] = true},
+	[P_GONE] = {[P_STOPPED] = true},
+};
+
+static enum pres_state state;
 static int64_t *dirty;
 static int	n_dirty,
 			cap_dirty;
 static bool need_sync;
-static bool busy;				/* an update or sync in flight */
-static bool heartbeat_busy;
-static bool stop_requested;
-static bool gone_sent;
-static bool stopped;
+static bool heartbeat_due;
 static lws_sorted_usec_list_t heartbeat_sul;
 
 static void flush(void);
+static void send_gone(void);
+
+/* The one transition function of the channel (see the diagram). */
+static bool
+pres_set(enum pres_state to)
+{
+	if (!pres_legal[state][to])
+	{
+		log_error("presence: %s -> %s is not an edge of its lifecycle; refused",
+				  pres_names[state], pres_names[to]);
+		return false;
+	}
+	log_debug("presence: %s -> %s", pres_names[state], pres_names[to]);
+	state = to;
+	if (to == P_GONE)
+		send_gone();
+	return true;
+}
 
 /* Growable text buffer for array literals. */
 struct sbuf
@@ -71,11 +128,18 @@ sbuf_done(struct sbuf *b)
 	return b->s;
 }
 
-/* A user's first connection opened or last one closed. */
+static void
+query_free(struct db_query *q)
+{
+	db_query_free_params(q);
+	free(q);
+}
+
 void
 presence_changed(int64_t user_id)
 {
-	if (stop_requested)
+	/* stopping: relay_gone clears them all; exiting: nothing goes out */
+	if (state >= P_DRAINING || relay_destroying)
 		return;
 	if (n_dirty >= DIRTY_MAX)
 	{
@@ -94,55 +158,58 @@ presence_changed(int64_t user_id)
 	flush();
 }
 
-/* The database answered relay_gone. */
+/* The database answered relay_gone (res NULL: the connection was lost). */
 static void
-gone_done(struct pg_query *q, PGresult *res)
+gone_done(struct db_query *q, PGresult *res)
 {
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
 		log_warn("could not clear this relay's presence; other relays will after presence_grace");
-	stopped = true;
-	pg_query_free_params(q);
-	free(q);
+	query_free(q);
+	pres_set(P_STOPPED);
 }
 
-/* Send relay_gone (once nothing else of ours is in flight). */
+/* Entering P_GONE: send relay_gone; if it cannot go, that is the end too. */
 static void
 send_gone(void)
 {
-	struct pg_query *q;
+	struct db_query *q = xcalloc(1, sizeof(*q));
 
-	if (gone_sent || busy)
-		return;
-	gone_sent = true;
-	q = xcalloc(1, sizeof(*q));
-	q->stmt = S_RELAY_GONE;
+	q->stmt = relay_sql.relay_gone;
 	q->nparams = 1;
 	q->params[0] = xstrdup(cf_relay_id);
 	q->done = gone_done;
-	if (pg_submit(q) != 0)
+	if (db_submit(q) != 0)
 	{
-		pg_query_free_params(q);
-		free(q);
-		stopped = true;
+		query_free(q);
+		pres_set(P_STOPPED);
 	}
 }
 
-/* An update or sync finished. */
+/* An update, a sync or a heartbeat answered (res NULL: connection lost). */
 static void
-update_done(struct pg_query *q, PGresult *res)
+answered(struct db_query *q, PGresult *res)
 {
-	busy = false;
-	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+	bool		ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
+	bool		again = res != NULL;
+
+	if (q->stmt == relay_sql.heartbeat)
+	{
+		if (ok && atoi(PQgetvalue(res, 0, 0)) > 0)
+			log_info("cleared the presence of %s dead relay(s)", PQgetvalue(res, 0, 0));
+		else if (res && !ok)
+			log_warn("presence heartbeat failed: %s", PQresultErrorMessage(res));
+	}
+	else if (!ok)
 	{
 		if (res)
 			log_warn("presence update failed: %s", PQresultErrorMessage(res));
 		need_sync = true;		/* retried at the next heartbeat */
+		again = false;
 	}
-	pg_query_free_params(q);
-	free(q);
-	if (stop_requested)
-		send_gone();
-	else if (res && PQresultStatus(res) == PGRES_TUPLES_OK)
+	query_free(q);
+	if (state == P_DRAINING)
+		pres_set(P_GONE);
+	else if (pres_set(P_IDLE) && again)
 		flush();
 }
 
@@ -164,104 +231,98 @@ cmp_id(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Send what changed (or everything), one statement at a time. */
+/* The statement of what changed: users now online, users now offline. */
 static void
-flush(void)
+build_update(struct db_query *q)
 {
-	struct pg_query *q;
+	struct sbuf on = {0},
+				off = {0};
 
-	if (busy || stop_requested || !pg_pool_ready() || !pg_listen_ready())
-		return;
-	if (!need_sync && n_dirty == 0)
-		return;
+	qsort(dirty, (size_t) n_dirty, sizeof(int64_t), cmp_id);
+	for (int i = 0; i < n_dirty; i++)
+	{
+		struct user *u;
+
+		if (i > 0 && dirty[i] == dirty[i - 1])
+			continue;
+		u = users_find(dirty[i]);
+		sbuf_id(u && u->nconns > 0 ? &on : &off, dirty[i]);
+	}
+	q->stmt = relay_sql.presence_update;
+	q->nparams = 3;
+	q->params[1] = sbuf_done(&on);
+	q->params[2] = sbuf_done(&off);
+}
+
+/* The next statement owed: a heartbeat, the whole set, or the changes. */
+static struct db_query *
+next_query(void)
+{
+	struct db_query *q;
+
+	if (!heartbeat_due && !need_sync && n_dirty == 0)
+		return NULL;
 	q = xcalloc(1, sizeof(*q));
-	q->done = update_done;
+	q->done = answered;
 	q->params[0] = xstrdup(cf_relay_id);
-	if (need_sync)
+	if (heartbeat_due)
+	{
+		q->stmt = relay_sql.heartbeat;
+		q->nparams = 2;
+		xasprintf(&q->params[1], "%d", cf_presence_grace);
+	}
+	else if (need_sync)
 	{
 		struct sbuf all = {0};
 
 		users_foreach(add_online, &all);
-		q->stmt = S_PRESENCE_SYNC;
+		q->stmt = relay_sql.presence_sync;
 		q->nparams = 2;
 		q->params[1] = sbuf_done(&all);
 	}
 	else
-	{
-		struct sbuf on = {0},
-					off = {0};
+		build_update(q);
+	return q;
+}
 
-		qsort(dirty, (size_t) n_dirty, sizeof(int64_t), cmp_id);
-		for (int i = 0; i < n_dirty; i++)
-		{
-			struct user *u;
+/* Send what is owed, when the channel is free and the database up. */
+static void
+flush(void)
+{
+	struct db_query *q;
 
-			if (i > 0 && dirty[i] == dirty[i - 1])
-				continue;
-			u = users_find(dirty[i]);
-			sbuf_id(u && u->nconns > 0 ? &on : &off, dirty[i]);
-		}
-		q->stmt = S_PRESENCE_UPDATE;
-		q->nparams = 3;
-		q->params[1] = sbuf_done(&on);
-		q->params[2] = sbuf_done(&off);
-	}
-	if (pg_submit(q) != 0)
+	if (state != P_IDLE || !db_pool_ready() || !db_listen_ready())
+		return;
+	if ((q = next_query()) == NULL)
+		return;
+	if (db_submit(q) != 0)
 	{
-		pg_query_free_params(q);
-		free(q);
-		need_sync = true;
+		if (q->stmt != relay_sql.heartbeat)
+			need_sync = true;
+		query_free(q);
 		return;
 	}
-	need_sync = false;
-	n_dirty = 0;
-	busy = true;
+	if (q->stmt == relay_sql.heartbeat)
+		heartbeat_due = false;
+	else
+	{
+		need_sync = false;
+		n_dirty = 0;
+	}
+	pres_set(P_BUSY);
 }
 
-/* The heartbeat answered: how many dead relays it cleared. */
-static void
-heartbeat_done(struct pg_query *q, PGresult *res)
-{
-	heartbeat_busy = false;
-	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && atoi(PQgetvalue(res, 0, 0)) > 0)
-		log_info("cleared the presence of %s dead relay(s)", PQgetvalue(res, 0, 0));
-	else if (res && PQresultStatus(res) != PGRES_TUPLES_OK)
-		log_warn("presence heartbeat failed: %s", PQresultErrorMessage(res));
-	pg_query_free_params(q);
-	free(q);
-}
-
-/* Timer: heartbeat, sweep, and retry of a failed update. */
+/* Timer: a heartbeat is owed (it also retries a failed update after it). */
 static void
 heartbeat(lws_sorted_usec_list_t *sul)
 {
 	(void) sul;
-	if (stop_requested)
-		return;
-	if (!heartbeat_busy && pg_pool_ready() && pg_listen_ready())
-	{
-		struct pg_query *q = xcalloc(1, sizeof(*q));
-
-		q->stmt = S_HEARTBEAT;
-		q->nparams = 2;
-		q->params[0] = xstrdup(cf_relay_id);
-		if (asprintf(&q->params[1], "%d", cf_presence_grace) < 0)
-			q->params[1] = NULL;
-		q->done = heartbeat_done;
-		if (pg_submit(q) == 0)
-			heartbeat_busy = true;
-		else
-		{
-			pg_query_free_params(q);
-			free(q);
-		}
-	}
+	heartbeat_due = true;
 	flush();
 	timer_schedule(&heartbeat_sul, heartbeat,
-					 (lws_usec_t) cf_heartbeat_interval * LWS_US_PER_SEC);
+				   (lws_usec_t) cf_heartbeat_interval * LWS_US_PER_SEC);
 }
 
-/* The LISTEN connection (and the relay's lock) is back: send the whole set. */
 void
 presence_db_ready(void)
 {
@@ -269,40 +330,36 @@ presence_db_ready(void)
 	flush();
 }
 
-/* A pool connection is ready: send what waits. */
 void
 presence_kick(void)
 {
 	flush();
 }
 
-/* Start the heartbeat. */
 void
 presence_start(void)
 {
 	timer_schedule(&heartbeat_sul, heartbeat,
-					 (lws_usec_t) cf_heartbeat_interval * LWS_US_PER_SEC);
+				   (lws_usec_t) cf_heartbeat_interval * LWS_US_PER_SEC);
 }
 
-/* SIGTERM: clear this relay's presence. */
 void
 presence_stop(void)
 {
-	if (stop_requested)
-		return;
-	stop_requested = true;
 	timer_cancel(&heartbeat_sul);
-	send_gone();
+	if (state == P_IDLE)
+		pres_set(P_GONE);
+	else if (state == P_BUSY)
+		pres_set(P_DRAINING);
+	/* else stopping already */
 }
 
-/* Has relay_gone been answered (or given up)? */
 bool
 presence_stopped(void)
 {
-	return stopped;
+	return state == P_STOPPED;
 }
 
-/* Free the dirty list. */
 void
 presence_free(void)
 {

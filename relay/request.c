@@ -4,11 +4,13 @@
  * shape, types), mapped to one SQL function of the extension with the user
  * id of the verified token, and answered exactly once with `ok` or `error`.
  */
+#include "request.h"
+
 #include "alloc.h"
 #include "auth.h"
 #include "config.h"
+#include "db.h"
 #include "log.h"
-#include "pg.h"
 #include "relay.h"
 
 #include <jansson.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The protocol's error codes (a closed set: docs/protocol.md). */
 enum err_code
 {
 	E_UNAUTHORIZED,
@@ -27,22 +30,19 @@ enum err_code
 	E_INTERNAL
 };
 
-static const char *const err_names[] = {
+static const char *const err_names[REQUEST_ERROR_CODES] = {
 	"unauthorized", "forbidden", "invalid", "rate_limited", "too_large", "unavailable", "internal"
 };
 
-/* How a statement's result becomes the `result` of the answer. */
-enum result_kind
-{
-	RK_VALUE,					/* the one value (jsonb, number), or null */
-	RK_ROWS,					/* every row's value, as an array */
-	RK_VOID						/* null */
-};
+_Static_assert(E_INTERNAL + 1 == REQUEST_ERROR_CODES, "one name per error code");
+
+/* statement id of each row of request_types[] */
+static int	stmt_ids[64];
 
 /* An unanswered request. */
 struct req
 {
-	struct pg_query q;			/* first: pg hands it back */
+	struct db_query q;			/* first: db hands it back */
 	struct conn *c;				/* NULL once the connection closed */
 	struct req *c_prev,
 			   *c_next;
@@ -51,17 +51,19 @@ struct req
 	enum result_kind rk;
 };
 
-/* Metric names of the error codes, for metrics.c. */
-const char *request_error_name(int i);
 const char *
 request_error_name(int i)
 {
-	return i >= 0 && i <= E_INTERNAL ? err_names[i] : NULL;
+	return i >= 0 && i < REQUEST_ERROR_CODES ? err_names[i] : NULL;
 }
 
-/* Queue {"type":"error",…} on a connection. */
+/*
+ * Queue {"type":"error","id":…,"code":…,"reason":…,"message":…}: code is
+ * the contract's class, reason the stable subcode a program decides on,
+ * message the words for a person.
+ */
 static void
-send_error(struct conn *c, const char *id, enum err_code code, const char *message)
+send_error(struct conn *c, const char *id, enum err_code code, const char *reason, const char *message)
 {
 	json_t	   *m = json_string(message);
 	char	   *ms;
@@ -69,8 +71,8 @@ send_error(struct conn *c, const char *id, enum err_code code, const char *messa
 	if (m == NULL)
 		m = json_string("error");
 	ms = json_dumps(m, JSON_ENCODE_ANY);
-	conn_sendf(c, "{\"type\":\"error\",\"id\":%s,\"code\":\"%s\",\"message\":%s}",
-			   id ? id : "null", err_names[code], ms ? ms : "\"error\"");
+	conn_sendf(c, "{\"type\":\"error\",\"id\":%s,\"code\":\"%s\",\"reason\":\"%s\",\"message\":%s}",
+			   id ? id : "null", err_names[code], reason, ms ? ms : "\"error\"");
 	free(ms);
 	json_decref(m);
 	metrics.errors[code]++;
@@ -97,271 +99,128 @@ bucket_take(double *tokens, int64_t *refill_us, double rate, int burst)
 	return true;
 }
 
-/*
- * Parameter builders: each returns NULL on success or an error message.
- * ARG() runs one unless an earlier one failed.
- */
-#define ARG(call) do { if (e == NULL) e = (call); } while (0)
-
-/* An integer (or, when optional, absent / null). */
+/* A parameter's text for the statement (NULL: SQL NULL), or what is wrong with it. */
 static const char *
-p_int(json_t *msg, const char *name, bool required, char **out)
+param_text(json_t *msg, const struct request_param *p, char **out)
 {
-	static char err[96];
-	json_t	   *v = json_object_get(msg, name);
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v))
-	{
-		if (!required)
-			return NULL;
-		snprintf(err, sizeof(err), "%s is required", name);
-		return err;
-	}
-	if (!json_is_integer(v))
-	{
-		snprintf(err, sizeof(err), "%s must be an integer", name);
-		return err;
-	}
-	if (asprintf(out, "%lld", (long long) json_integer_value(v)) < 0)
-		*out = NULL;
-	return NULL;
-}
-
-/* A string of at most max bytes. */
-static const char *
-p_str(json_t *msg, const char *name, bool required, size_t max, char **out)
-{
-	static char err[96];
-	json_t	   *v = json_object_get(msg, name);
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v))
-	{
-		if (!required)
-			return NULL;
-		snprintf(err, sizeof(err), "%s is required", name);
-		return err;
-	}
-	if (!json_is_string(v))
-	{
-		snprintf(err, sizeof(err), "%s must be a string", name);
-		return err;
-	}
-	if (json_string_length(v) > max || strlen(json_string_value(v)) != json_string_length(v))
-	{
-		snprintf(err, sizeof(err), "%s is too long or contains a NUL", name);
-		return err;
-	}
-	*out = xstrdup(json_string_value(v));
-	return NULL;
-}
-
-/* A boolean. */
-static const char *
-p_bool(json_t *msg, const char *name, bool required, char **out)
-{
-	static char err[96];
-	json_t	   *v = json_object_get(msg, name);
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v))
-	{
-		if (!required)
-			return NULL;
-		snprintf(err, sizeof(err), "%s is required", name);
-		return err;
-	}
-	if (!json_is_boolean(v))
-	{
-		snprintf(err, sizeof(err), "%s must be true or false", name);
-		return err;
-	}
-	*out = xstrdup(json_is_true(v) ? "true" : "false");
-	return NULL;
-}
-
-/* An array of at most max integers, as a PostgreSQL array literal. */
-static const char *
-p_ints(json_t *msg, const char *name, bool required, size_t max, char **out)
-{
-	static char err[96];
-	json_t	   *v = json_object_get(msg, name);
-	json_t	   *e;
+	static char err[128];
+	json_t	   *v = json_object_get(msg, p->name);
 	size_t		i;
+	json_t	   *e;
 	char	   *buf,
-			   *p;
+			   *end;
 
 	*out = NULL;
 	if (v == NULL || json_is_null(v))
 	{
-		if (!required)
+		if (!p->required)
 			return NULL;
-		snprintf(err, sizeof(err), "%s is required", name);
+		snprintf(err, sizeof(err), "%s is required", p->name);
 		return err;
 	}
-	if (!json_is_array(v) || json_array_size(v) > max)
+	switch (p->kind)
 	{
-		snprintf(err, sizeof(err), "%s must be an array of at most %zu integers", name, max);
-		return err;
+		case P_INT:
+			if (!json_is_integer(v))
+				break;
+			xasprintf(out, "%lld", (long long) json_integer_value(v));
+			return NULL;
+		case P_STR:
+			if (!json_is_string(v))
+				break;
+			if (json_string_length(v) > p->max || strlen(json_string_value(v)) != json_string_length(v))
+			{
+				snprintf(err, sizeof(err), "%s is too long or contains a NUL", p->name);
+				return err;
+			}
+			*out = xstrdup(json_string_value(v));
+			return NULL;
+		case P_BOOL:
+			if (!json_is_boolean(v))
+				break;
+			*out = xstrdup(json_is_true(v) ? "true" : "false");
+			return NULL;
+		case P_INTS:
+			if (!json_is_array(v) || json_array_size(v) > p->max)
+				break;
+			/* a PostgreSQL array literal: {1,2,3} */
+			buf = end = xmalloc(json_array_size(v) * 22 + 3);
+			*end++ = '{';
+			json_array_foreach(v, i, e)
+			{
+				if (!json_is_integer(e))
+				{
+					free(buf);
+					snprintf(err, sizeof(err), "%s must be an array of integers", p->name);
+					return err;
+				}
+				end += sprintf(end, "%s%lld", i ? "," : "", (long long) json_integer_value(e));
+			}
+			strcpy(end, "}");
+			*out = buf;
+			return NULL;
 	}
-	buf = p = xmalloc(json_array_size(v) * 22 + 3);
-	*p++ = '{';
-	json_array_foreach(v, i, e)
-	{
-		if (!json_is_integer(e))
+	if (p->kind == P_INTS)
+		snprintf(err, sizeof(err), "%s must be an array of at most %zu integers", p->name, p->max);
+	else
+		snprintf(err, sizeof(err), "%s must be %s", p->name,
+				 p->kind == P_INT ? "an integer" : p->kind == P_STR ? "a string" : "true or false");
+	return err;
+}
+
+/* The row of a request type, or NULL. */
+static const struct request_type *
+find_type(const char *name, int *stmt)
+{
+	for (int i = 0; request_types[i].name; i++)
+		if (strcmp(request_types[i].name, name) == 0)
 		{
-			free(buf);
-			snprintf(err, sizeof(err), "%s must be an array of integers", name);
-			return err;
+			*stmt = stmt_ids[i];
+			return &request_types[i];
 		}
-		p += sprintf(p, "%s%lld", i ? "," : "", (long long) json_integer_value(e));
-	}
-	*p++ = '}';
-	*p = '\0';
-	*out = buf;
 	return NULL;
 }
 
 /*
- * Fill q's statement and parameters from a request; NULL or an error
- * message. Parameter 1 is always the user id.
+ * Fill a request's query from its row: $1 is the user id, then the row's
+ * parameters. NULL, or what is wrong (with *reason).
  */
 static const char *
-build(const char *type, json_t *msg, struct req *r, int64_t user_id)
+build(const struct request_type *t, json_t *msg, struct req *r, int64_t user_id)
 {
-	struct pg_query *q = &r->q;
-	char	  **p = q->params;
-	const char *e = NULL;
+	struct db_query *q = &r->q;
+	int			n = 0;
 
-	if (asprintf(&p[0], "%lld", (long long) user_id) < 0)
-		return "out of memory";
-	r->rk = RK_VALUE;
-	if (!strcmp(type, "send"))
+	db_paramf(q, n++, "%lld", (long long) user_id);
+	for (const struct request_param *p = t->params; p < t->params + REQUEST_MAX_PARAMS && p->name; p++)
 	{
-		q->stmt = S_SEND;
-		q->nparams = 5;
-		ARG(p_int(msg, "chat_id", true, &p[1]));
-		ARG(p_str(msg, "body", true, 65536, &p[2]));
-		ARG(p_str(msg, "client_id", false, 64, &p[3]));
-		ARG(p_ints(msg, "attachment_ids", false, 100, &p[4]));
-	}
-	else if (!strcmp(type, "edit"))
-	{
-		q->stmt = S_EDIT;
-		q->nparams = 4;
-		ARG(p_int(msg, "chat_id", true, &p[1]));
-		ARG(p_int(msg, "seq", true, &p[2]));
-		ARG(p_str(msg, "body", true, 65536, &p[3]));
-	}
-	else if (!strcmp(type, "delete"))
-	{
-		q->stmt = S_DELETE;
-		q->nparams = 3;
-		ARG(p_int(msg, "chat_id", true, &p[1]));
-		ARG(p_int(msg, "seq", true, &p[2]));
-	}
-	else if (!strcmp(type, "history"))
-	{
-		q->stmt = S_HISTORY;
-		q->nparams = 4;
-		r->rk = RK_ROWS;
-		ARG(p_int(msg, "chat_id", true, &p[1]));
-		ARG(p_int(msg, "before_seq", false, &p[2]));
-		ARG(p_int(msg, "page_size", false, &p[3]));
-	}
-	else if (!strcmp(type, "catch_up"))
-	{
-		q->stmt = S_CATCH_UP;
-		q->nparams = 4;
-		r->rk = RK_ROWS;
-		ARG(p_int(msg, "chat_id", true, &p[1]));
-		ARG(p_int(msg, "after", true, &p[2]));
-		ARG(p_int(msg, "page_size", false, &p[3]));
-	}
-	else if (!strcmp(type, "chats"))
-	{
-		q->stmt = S_CHATS;
-		q->nparams = 4;
-		r->rk = RK_ROWS;
-		ARG(p_str(msg, "before", false, 200, &p[1]));
-		ARG(p_int(msg, "page_size", false, &p[2]));
-		ARG(p_bool(msg, "archived", false, &p[3]));
-	}
-	else if (!strcmp(type, "read"))
-	{
-		q->stmt = S_READ;
-		q->nparams = 3;
-		ARG(p_int(msg, "chat_id", true, &p[1]));
-		ARG(p_int(msg, "seq", true, &p[2]));
-	}
-	else if (!strcmp(type, "typing"))
-	{
-		q->stmt = S_TYPING;
-		q->nparams = 2;
-		r->rk = RK_VOID;
-		e = p_int(msg, "chat_id", true, &p[1]);
-	}
-	else if (!strcmp(type, "open"))
-	{
-		q->stmt = S_OPEN;
-		q->nparams = 4;
-		ARG(p_str(msg, "kind", true, 32, &p[1]));
-		ARG(p_int(msg, "context_id", false, &p[2]));
-		ARG(p_int(msg, "peer_id", true, &p[3]));
-	}
-	else if (!strcmp(type, "presence"))
-	{
-		q->stmt = S_PRESENCE;
-		q->nparams = 2;
-		r->rk = RK_ROWS;
-		e = p_ints(msg, "user_ids", true, 1000, &p[1]);
-	}
-	else if (!strcmp(type, "unread"))
-	{
-		q->stmt = S_UNREAD;
-		q->nparams = 1;
-	}
-	else if (!strcmp(type, "archive") || !strcmp(type, "mute"))
-	{
-		bool		archive = type[0] == 'a';
+		const char *e = param_text(msg, p, &q->params[n++]);
 
-		q->stmt = archive ? S_ARCHIVE : S_MUTE;
-		q->nparams = 3;
-		r->rk = RK_VOID;
-		ARG(p_int(msg, "chat_id", true, &p[1]));
-		ARG(p_bool(msg, archive ? "archived" : "muted", true, &p[2]));
+		if (e)
+			return e;
 	}
-	else if (!strcmp(type, "block") || !strcmp(type, "unblock"))
+	q->nparams = n;
+	r->rk = t->result;
+	return NULL;
+}
+
+void
+request_init(void)
+{
+	for (int i = 0; request_types[i].name; i++)
 	{
-		q->stmt = type[0] == 'b' ? S_BLOCK : S_UNBLOCK;
-		q->nparams = 2;
-		r->rk = RK_VOID;
-		e = p_int(msg, "other_id", true, &p[1]);
+		int			n = 1;
+
+		if (i >= (int) (sizeof(stmt_ids) / sizeof(stmt_ids[0])))
+		{
+			log_error("too many request types for stmt_ids[]");
+			abort();
+		}
+
+		while (n <= REQUEST_MAX_PARAMS && request_types[i].params[n - 1].name)
+			n++;
+		stmt_ids[i] = db_statement(request_types[i].sql, n);
 	}
-	else if (!strcmp(type, "upload"))
-	{
-		q->stmt = S_UPLOAD;
-		q->nparams = 5;
-		ARG(p_int(msg, "chat_id", true, &p[1]));
-		ARG(p_str(msg, "file_name", true, 1024, &p[2]));
-		ARG(p_str(msg, "content_type", true, 255, &p[3]));
-		ARG(p_int(msg, "size", true, &p[4]));
-	}
-	else if (!strcmp(type, "attachment_url"))
-	{
-		q->stmt = S_ATTACHMENT_URL;
-		q->nparams = 4;
-		ARG(p_int(msg, "attachment_id", true, &p[1]));
-		ARG(p_int(msg, "expires_s", false, &p[2]));
-		ARG(p_bool(msg, "inline", false, &p[3]));
-	}
-	else
-	{
-		q->nparams = 1;
-		return "unknown request type";
-	}
-	return e;
 }
 
 /* Unlink an answered request from its connection. */
@@ -394,7 +253,7 @@ request_detach_all(struct conn *c)
 static void
 req_free(struct req *r)
 {
-	pg_query_free_params(&r->q);
+	db_query_free_params(&r->q);
 	free(r->id);
 	free(r);
 }
@@ -409,11 +268,11 @@ send_sql_error(struct conn *c, const char *id, PGresult *res)
 	if (state == NULL)
 		state = "";
 	if (!strcmp(state, "42501"))
-		send_error(c, id, E_FORBIDDEN, msg ? msg : "access denied");
+		send_error(c, id, E_FORBIDDEN, "access_denied", msg ? msg : "access denied");
 	else if (!strncmp(state, "22", 2))
-		send_error(c, id, E_INVALID, msg ? msg : "invalid argument");
+		send_error(c, id, E_INVALID, "bad_argument", msg ? msg : "invalid argument");
 	else if (!strcmp(state, "54000"))
-		send_error(c, id, E_RATE_LIMITED, msg ? msg : "a limit was reached");
+		send_error(c, id, E_RATE_LIMITED, "limit_reached", msg ? msg : "a limit was reached");
 	else if (!strcmp(state, "55000"))
 	{
 		/*
@@ -421,15 +280,15 @@ send_sql_error(struct conn *c, const char *id, PGresult *res)
 		 * contract's codes are a closed set: unavailable, with a message
 		 * that says it is the configuration, not a passing outage.
 		 */
-		send_error(c, id, E_UNAVAILABLE, msg ? msg : "not configured on this server");
+		send_error(c, id, E_UNAVAILABLE, "not_configured", msg ? msg : "not configured on this server");
 	}
 	else if (!strncmp(state, "08", 2) || !strncmp(state, "53", 2) || !strncmp(state, "57", 2) ||
 			 !strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03"))
-		send_error(c, id, E_UNAVAILABLE, "the database is unavailable or busy; retry");
+		send_error(c, id, E_UNAVAILABLE, "busy", "the database is unavailable or busy; retry");
 	else
 	{
 		log_error("request failed: SQLSTATE %s: %s", state, PQresultErrorMessage(res));
-		send_error(c, id, E_INTERNAL, "internal error");
+		send_error(c, id, E_INTERNAL, "internal", "internal error");
 	}
 }
 
@@ -491,7 +350,7 @@ send_ok(struct conn *c, const char *id, PGresult *res, enum result_kind rk)
 
 /* The database answered (or the connection was lost: res NULL). */
 static void
-req_done(struct pg_query *q, PGresult *res)
+req_done(struct db_query *q, PGresult *res)
 {
 	struct req *r = (struct req *) q;
 	struct conn *c = r->c;
@@ -501,7 +360,8 @@ req_done(struct pg_query *q, PGresult *res)
 	{
 		detach(r);
 		if (res == NULL)
-			send_error(c, r->id, E_UNAVAILABLE, "database connection lost; retry (send is idempotent with client_id)");
+			send_error(c, r->id, E_UNAVAILABLE, "connection_lost",
+					   "database connection lost; retry (send is idempotent with client_id)");
 		else if (PQresultStatus(res) == PGRES_TUPLES_OK)
 			send_ok(c, r->id, res, r->rk);
 		else
@@ -520,18 +380,18 @@ reauth(struct conn *c, const char *id, json_t *msg)
 
 	if (!json_is_string(t))
 	{
-		send_error(c, id, E_INVALID, "token must be a string");
+		send_error(c, id, E_INVALID, "bad_param", "token must be a string");
 		return;
 	}
 	if (auth_verify(json_string_value(t), json_string_length(t), &ar, &why) != 0)
 	{
 		metrics.auth_refused++;
-		send_error(c, id, E_UNAUTHORIZED, why);
+		send_error(c, id, E_UNAUTHORIZED, "token_invalid", why);
 		return;
 	}
 	if (ar.user_id != c->user->id)
 	{
-		send_error(c, id, E_UNAUTHORIZED, "the token is for another user");
+		send_error(c, id, E_UNAUTHORIZED, "token_other_user", "the token is for another user");
 		return;
 	}
 	c->exp = ar.exp;
@@ -539,22 +399,112 @@ reauth(struct conn *c, const char *id, json_t *msg)
 			   id, (long long) ar.exp);
 }
 
+/* Run a request of a table row: parameters, then the database. */
+static void
+submit(struct conn *c, char *id, json_t *msg, const char *type)
+{
+	int			stmt = -1;
+	const struct request_type *t = find_type(type, &stmt);
+	struct req *r;
+	const char *e;
+
+	if (t == NULL)
+	{
+		send_error(c, id, E_INVALID, "unknown_type", "unknown request type");
+		free(id);
+		return;
+	}
+	if (c->inflight >= cf_max_inflight)
+	{
+		metrics.rate_limited++;
+		send_error(c, id, E_RATE_LIMITED, "in_flight", "too many requests in flight");
+		free(id);
+		return;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->id = id;
+	r->q.stmt = stmt;
+	r->q.done = req_done;
+	r->t0 = lws_now_usecs();
+	if ((e = build(t, msg, r, c->user->id)) != NULL)
+		send_error(c, r->id, E_INVALID, "bad_param", e);
+	else if (db_submit(&r->q) != 0)
+		send_error(c, r->id, E_UNAVAILABLE, "database_unavailable", "the database is unavailable; retry later");
+	else
+	{
+		r->c = c;
+		r->c_next = c->reqs;
+		if (c->reqs)
+			c->reqs->c_prev = r;
+		c->reqs = r;
+		c->inflight++;
+		return;
+	}
+	req_free(r);
+}
+
+/*
+ * The checks every message passes before its type matters: JSON object,
+ * id, type. Returns the id as JSON text (caller frees), or NULL when the
+ * message was refused (answered).
+ */
+static char *
+check_message(struct conn *c, json_t *msg, json_t *typev)
+{
+	json_t	   *idv = json_object_get(msg, "id");
+	char	   *id;
+
+	if (!json_is_object(msg))
+	{
+		send_error(c, NULL, E_INVALID, "bad_frame", "a request is one JSON object");
+		return NULL;
+	}
+	if (idv && !(json_is_integer(idv) || (json_is_string(idv) && json_string_length(idv) <= 128)))
+	{
+		send_error(c, NULL, E_INVALID, "bad_id", "id must be an integer or a string of at most 128 bytes");
+		return NULL;
+	}
+	id = idv ? json_dumps(idv, JSON_ENCODE_ANY) : xstrdup("null");
+	if (!json_is_string(typev))
+	{
+		send_error(c, id, E_INVALID, "bad_type", "type must be a string");
+		free(id);
+		return NULL;
+	}
+	return id;
+}
+
+/* A message that passed the checks: refused for its rate, or run. Takes id. */
+static void
+answer(struct conn *c, char *id, json_t *msg, const char *type, const char *limited)
+{
+	if (limited)
+		send_error(c, id, E_RATE_LIMITED, limited, "too many requests; slow down");
+	else if (!strcmp(type, "ping"))
+		conn_sendf(c, "{\"type\":\"ok\",\"id\":%s,\"result\":\"pong\"}", id);
+	else if (!strcmp(type, "auth"))
+		reauth(c, id, msg);
+	else
+	{
+		submit(c, id, msg, type);	/* takes id */
+		return;
+	}
+	free(id);
+}
+
 /* One whole client message. */
 void
 request_message(struct conn *c, const char *data, size_t len, bool binary, bool too_large)
 {
 	struct user *u = c->user;
-	json_t	   *msg = NULL;
-	json_t	   *idv;
+	json_t	   *msg;
 	json_t	   *typev;
-	const char *type;
-	char	   *id = NULL;
-	struct req *r;
-	const char *e;
+	char	   *id;
 	bool		typing,
 				limited;
 
 	metrics.requests++;
+
 	/*
 	 * Every message takes a token, from the typing bucket or the request
 	 * bucket; one refused for its form is still answered with what is
@@ -567,76 +517,11 @@ request_message(struct conn *c, const char *data, size_t len, bool binary, bool 
 		: !bucket_take(&u->tokens, &u->refill_us, cf_rate, cf_burst);
 	if (limited)
 		metrics.rate_limited++;
-	if (too_large || binary)
-	{
-		send_error(c, NULL, too_large ? E_TOO_LARGE : E_INVALID,
-				   too_large ? "message too large" : "binary frames are not supported; send JSON text");
-		return;
-	}
-	if (!json_is_object(msg))
-	{
-		send_error(c, NULL, E_INVALID, "a request is one JSON object");
-		goto out;
-	}
-	idv = json_object_get(msg, "id");
-	if (idv && !(json_is_integer(idv) || (json_is_string(idv) && json_string_length(idv) <= 128)))
-	{
-		send_error(c, NULL, E_INVALID, "id must be an integer or a string of at most 128 bytes");
-		goto out;
-	}
-	id = idv ? json_dumps(idv, JSON_ENCODE_ANY) : xstrdup("null");
-	if (!json_is_string(typev))
-	{
-		send_error(c, id, E_INVALID, "type must be a string");
-		goto out;
-	}
-	type = json_string_value(typev);
-	if (limited)
-	{
-		send_error(c, id, E_RATE_LIMITED, "too many requests; slow down");
-		goto out;
-	}
-	if (!strcmp(type, "ping"))
-	{
-		conn_sendf(c, "{\"type\":\"ok\",\"id\":%s,\"result\":\"pong\"}", id);
-		goto out;
-	}
-	if (!strcmp(type, "auth"))
-	{
-		reauth(c, id, msg);
-		goto out;
-	}
-	if (c->inflight >= cf_max_inflight)
-	{
-		metrics.rate_limited++;
-		send_error(c, id, E_RATE_LIMITED, "too many requests in flight");
-		goto out;
-	}
-	r = xcalloc(1, sizeof(*r));
-	e = build(type, msg, r, u->id);
-	if (e)
-	{
-		send_error(c, id, E_INVALID, e);
-		req_free(r);
-		goto out;
-	}
-	r->q.done = req_done;
-	r->t0 = lws_now_usecs();
-	r->id = id;
-	id = NULL;
-	if (pg_submit(&r->q) != 0)
-	{
-		send_error(c, r->id, E_UNAVAILABLE, "the database is unavailable; retry later");
-		req_free(r);
-		goto out;
-	}
-	r->c = c;
-	r->c_next = c->reqs;
-	if (c->reqs)
-		c->reqs->c_prev = r;
-	c->reqs = r;
-	c->inflight++;
-out:
-	free(id);
+	if (too_large)
+		send_error(c, NULL, E_TOO_LARGE, "frame_too_large", "message too large");
+	else if (binary)
+		send_error(c, NULL, E_INVALID, "bad_frame", "binary frames are not supported; send JSON text");
+	else if ((id = check_message(c, msg, typev)) != NULL)
+		answer(c, id, msg, json_string_value(typev), limited ? (typing ? "typing" : "requests") : NULL);
 	json_decref(msg);
 }

@@ -16,7 +16,7 @@
 #include "static.h"
 #include "config.h"
 #include "log.h"
-#include "relay.h"
+#include "conn.h"
 
 #include <errno.h>
 #include <fcntl.h>

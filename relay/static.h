@@ -1,7 +1,7 @@
 /*
  * static.h: the relay's plain HTTP extras: static files from the `www`
- * folder (static.c) and development tokens (devtoken.c). ws.c hands every
- * HTTP request that is not /healthz or /metrics to www_http.
+ * folder (static.c) and development tokens (devtoken.c). http.c hands every
+ * HTTP request that is not /livez, /healthz or /metrics to www_http.
  */
 #ifndef RELAY_STATIC_H
 #define RELAY_STATIC_H

@@ -4,10 +4,14 @@
  * connection closed while a rate bucket was not full stays in it, without
  * connections, until the bucket is full again: closing and reopening a
  * connection does not buy a fresh burst.
+ *
+ * An entry is connected (nconns > 0), lingering (nconns == 0, on the
+ * lingering list) or freed; conn.c's lifecycle moves it between the first
+ * two (users_get, users_release) and counts relay_users there.
  */
 #include "alloc.h"
 #include "config.h"
-#include "relay.h"
+#include "users.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -93,11 +97,8 @@ users_get(int64_t id)
 
 	if (u)
 	{
-		if (u->nconns == 0)	/* lingering: back with the buckets it left with */
-		{
-			lws_dll2_remove(&u->linger);
-			relay_users++;
-		}
+		if (u->nconns == 0 && !lws_dll2_is_detached(&u->linger))
+			lws_dll2_remove(&u->linger);	/* back with the buckets it left with */
 		return u;
 	}
 	if (entries + 1 > table_size)
@@ -110,7 +111,6 @@ users_get(int64_t id)
 	u->hnext = table[b];
 	table[b] = u;
 	entries++;
-	relay_users++;
 	return u;
 }
 
@@ -150,7 +150,6 @@ users_release(struct user *u)
 	int64_t		until = a > b ? a : b;
 	int64_t		now = lws_now_usecs();
 
-	relay_users--;
 	if (until <= now)
 	{
 		entry_free(u);
@@ -208,5 +207,4 @@ users_free(void)
 	table_size = 0;
 	entries = 0;
 	memset(&lingering, 0, sizeof(lingering));
-	relay_users = 0;
 }

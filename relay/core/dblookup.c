@@ -44,6 +44,7 @@ struct db_lookup
 	char		error[256];
 	char		hung[INET6_ADDRSTRLEN];	/* the address that hung last time */
 	char		hung_port[16];	/* and its port ("": any) */
+	void		(*wake) (void); /* called by the thread when it is done */
 };
 
 /* Split a comma-separated list (libpq's syntax, no escapes needed here). */
@@ -196,13 +197,21 @@ run(void *arg)
 	free(e);
 	if (n > 0)
 		l->error[0] = '\0';		/* some host is left to try */
-	if (atomic_exchange(&l->state, L_DONE) == L_ABANDONED)
-		lookup_free(l);
+	{
+		/* once it is DONE the loop may free l: nothing of it is read after */
+		void		(*wake) (void) = l->wake;
+
+		if (atomic_exchange(&l->state, L_DONE) == L_ABANDONED)
+			lookup_free(l);
+		else
+			wake();
+	}
 	return NULL;
 }
 
 struct db_lookup *
-db_lookup_start(const char *conninfo, const char *hung, const char *hung_port, const char **error)
+db_lookup_start(const char *conninfo, const char *hung, const char *hung_port,
+				void (*wake) (void), const char **error)
 {
 	static char err[256];
 	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
@@ -265,6 +274,7 @@ db_lookup_start(const char *conninfo, const char *hung, const char *hung_port, c
 	snprintf(l->hung, sizeof(l->hung), "%s", hung ? hung : "");
 	snprintf(l->hung_port, sizeof(l->hung_port), "%s", hung_port ? hung_port : "");
 	atomic_init(&l->state, L_RUNNING);
+	l->wake = wake;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&t, &attr, run, l) != 0)

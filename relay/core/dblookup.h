@@ -2,8 +2,8 @@
  * dblookup.h: the database's host names looked up in a thread, so that
  * libpq, given addresses, never blocks the event loop on a resolver.
  */
-#ifndef RELAY_DBLOOKUP_H
-#define RELAY_DBLOOKUP_H
+#ifndef CORE_DBLOOKUP_H
+#define CORE_DBLOOKUP_H
 
 #include <stdbool.h>
 
@@ -11,12 +11,14 @@ struct db_lookup;
 
 /*
  * Start looking up the host names of a connection string; the address
- * hung at port hung_port (if not NULL or "") is put last. NULL when there is nothing to look up
- * (socket directory, numeric addresses, hostaddr given) or, with *error
- * set, when the lookup could not start.
+ * hung at port hung_port (if not NULL or "") is put last. NULL when there
+ * is nothing to look up (socket directory, numeric addresses, hostaddr
+ * given) or, with *error set, when the lookup could not start. The thread
+ * calls wake() when it is done, maybe after db_lookup_free: it must be safe
+ * from any thread at any time.
  */
 struct db_lookup *db_lookup_start(const char *conninfo, const char *hung, const char *hung_port,
-								   const char **error);
+								   void (*wake) (void), const char **error);
 
 /* Has it finished? Then: NULL or why no address was found. */
 bool		db_lookup_done(struct db_lookup *l);

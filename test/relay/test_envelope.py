@@ -100,13 +100,14 @@ def test_a_fetch_holds_back_only_its_own_chat(relays):
     r = relays()
     a, b = new_users()
     x = open_chat(a, b)
-    sql("SELECT chat.send_message(%s, %s, %s)", (a, x, "big one"))
     held = '{"v":1,"type":"message","chat_id":%d,"seq":1,"cursor":1,"sender_id":%d,"inline":false}' % (x, a)
     after_x = '{"v":1,"type":"typing","chat_id":%d,"user_id":%d}' % (x, a)
     other = '{"v":1,"type":"typing","chat_id":%d,"user_id":%d}' % (x + 1000000, a)
 
     async def go():
         cb = await connect(r, b)
+        sql("SELECT chat.send_message(%s, %s, %s)", (a, x, "big one"))
+        await cb.event(lambda e: e.get("type") == "message")   # the real event, out of the way
         with cursor() as lock:
             lock.execute("BEGIN")
             lock.execute("LOCK TABLE chat.messages IN ACCESS EXCLUSIVE MODE")

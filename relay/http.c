@@ -1,0 +1,160 @@
+/*
+ * http.c: what the relay answers over plain HTTP.
+ *
+ * /livez is 200 while the process and its loop run, whatever the database
+ * (a load balancer's liveness check: restarting a relay would not bring the
+ * database back). /healthz is 200 only while the relay can serve (LISTEN
+ * and a pool connection up, not shutting down): take it out of rotation
+ * otherwise. /metrics is Prometheus text (metrics.c). These three answer
+ * GET only: HEAD would get a body, read as the next response on a
+ * kept-alive connection. Any other path is static.c's (files, /dev/token)
+ * or 404.
+ */
+#include "alloc.h"
+#include "config.h"
+#include "conn.h"
+#include "http.h"
+#include "log.h"
+#include "db.h"
+#include "relay_db.h"
+#include "relay.h"
+#include "static.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A short plain-text answer. */
+static int
+text(struct lws *wsi, struct conn *c, unsigned int status, const char *s)
+{
+	size_t		len;
+	unsigned char *body = www_body(s, &len);
+
+	return www_reply(wsi, c, status, "text/plain", body, len, "no-store", false);
+}
+
+/* GET /healthz: can this relay serve clients now? */
+static int
+healthz(struct lws *wsi, struct conn *c)
+{
+	bool		up = db_listen_ready() && db_pool_ready();
+	bool		ok = up && !relay_shutting_down;
+	json_t	   *id = json_string(cf_relay_id);
+	char	   *ids = json_dumps(id, JSON_ENCODE_ANY);
+	char	   *full;
+	unsigned char *body;
+	size_t		len;
+
+	xasprintf(&full,
+			  "{\"status\":\"%s\",\"database\":\"%s\",\"listening\":%s,\"pool\":%s,"
+			  "\"connections\":%d,\"users\":%d,\"shutting_down\":%s,\"relay_id\":%s}\n",
+			  ok ? "ok" : "unavailable", up ? "up" : "down",
+			  db_listen_ready() ? "true" : "false", db_pool_ready() ? "true" : "false",
+			  relay_conns, relay_users, relay_shutting_down ? "true" : "false",
+			  ids ? ids : "null");
+	free(ids);
+	json_decref(id);
+	body = www_body(full, &len);
+	free(full);
+	return www_reply(wsi, c, ok ? 200 : 503, "application/json", body, len, "no-store", false);
+}
+
+int
+http_request(struct lws *wsi, struct conn *c, const char *path)
+{
+	bool		get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+	int			rc;
+
+	if (strcmp(path, "/livez") == 0 || strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0)
+	{
+		if (!get)
+			return text(wsi, c, 405, "GET only\n");
+		if (strcmp(path, "/livez") == 0)
+		{
+			size_t		len;
+			unsigned char *body = www_body("{\"status\":\"alive\"}\n", &len);
+
+			return www_reply(wsi, c, 200, "application/json", body, len, "no-store", false);
+		}
+		if (strcmp(path, "/healthz") == 0)
+			return healthz(wsi, c);
+		{
+			size_t		len;
+			unsigned char *body = (unsigned char *) metrics_render(&len, LWS_PRE);
+
+			return www_reply(wsi, c, 200, "text/plain; version=0.0.4", body, len, "no-store", false);
+		}
+	}
+	if (www_http(wsi, c, path, &rc))	/* static.c: files under www, /dev/token */
+		return rc;
+	return text(wsi, c, 404, "not found\n");
+}
+
+int
+http_writeable(struct lws *wsi, struct conn *c)
+{
+	int			m;
+
+	if (!c || !c->http_body)
+		return 0;
+	m = lws_write(wsi, c->http_body + LWS_PRE, c->http_len, LWS_WRITE_HTTP_FINAL);
+	free(c->http_body);
+	c->http_body = NULL;
+	if (m < 0)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+void
+http_forget(struct conn *c)
+{
+	if (c)
+	{
+		free(c->http_body);
+		c->http_body = NULL;
+	}
+}
+
+/* The reason phrase of a refusal's status. */
+static const char *
+reason_phrase(unsigned int status)
+{
+	switch (status)
+	{
+		case 400:
+			return "Bad Request";
+		case 401:
+			return "Unauthorized";
+		case 403:
+			return "Forbidden";
+		case 404:
+			return "Not Found";
+		case 429:
+			return "Too Many Requests";
+		default:
+			return "Service Unavailable";
+	}
+}
+
+/*
+ * The response is written whole here (lws_return_http_status would answer
+ * HTTP/1.0 at this stage, which WebSocket clients reject as malformed),
+ * then the connection closes.
+ */
+int
+http_refuse(struct lws *wsi, unsigned int status, const char *why)
+{
+	unsigned char buf[LWS_PRE + 512];
+	int			n;
+
+	log_info("upgrade refused (%u): %s", status, why);
+	n = snprintf((char *) buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+				 "HTTP/1.1 %u %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
+				 "connection: close\r\ncache-control: no-store\r\n\r\n%.300s\n",
+				 status, reason_phrase(status), (strlen(why) < 300 ? strlen(why) : 300) + 1, why);
+	if (lws_write(wsi, buf + LWS_PRE, (size_t) n, LWS_WRITE_HTTP_HEADERS) != n)
+		return -1;
+	return 1;
+}

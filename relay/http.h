@@ -1,0 +1,28 @@
+/*
+ * http.h: the relay's plain HTTP side: its own endpoints (/livez, /healthz,
+ * /metrics), the dispatch of every other path to static.c, and refusals of
+ * upgrades written as whole HTTP/1.1 responses.
+ */
+#ifndef RELAY_HTTP_H
+#define RELAY_HTTP_H
+
+#include <libwebsockets.h>
+
+struct conn;
+
+/* LWS_CALLBACK_HTTP: answer path. */
+int			http_request(struct lws *wsi, struct conn *c, const char *path);
+
+/* LWS_CALLBACK_HTTP_WRITEABLE: the body of the response under way. */
+int			http_writeable(struct lws *wsi, struct conn *c);
+
+/* Drop a response not written yet (the request became an upgrade). */
+void		http_forget(struct conn *c);
+
+/*
+ * Refuse an upgrade with status and why (also the body); returns the
+ * callback's return value (nonzero: the connection closes).
+ */
+int			http_refuse(struct lws *wsi, unsigned int status, const char *why);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * writer.h: each connection's bounded send queue and how it reaches the
+ * socket: batches (every frame queued during one database read goes out
+ * after it), coalescing under load (coalesce_rate / coalesce_ms), and
+ * several frames per write.
+ */
+#ifndef RELAY_WRITER_H
+#define RELAY_WRITER_H
+
+#include <stdbool.h>
+
+struct conn;
+struct frame;
+
+/*
+ * The most bytes of frames put in one write. Also the protocol's
+ * tx_packet_size: without it lws cuts every send() to rx_buffer bytes.
+ */
+#define WRITE_BATCH (64 * 1024)
+
+struct qnode
+{
+	struct qnode *next;
+	struct frame *f;
+};
+
+/*
+ * Queue f on c (a new reference) and see that it gets written. False when
+ * it would pass send_queue frames or send_queue_bytes: nothing is queued.
+ */
+bool		writer_push(struct conn *c, struct frame *f);
+
+/* Write what is queued (SERVER_WRITEABLE of an open connection). -1: failed. */
+int			writer_write(struct conn *c);
+
+/* Nothing more will be written but a close frame: off the dirty list, queue freed. */
+void		writer_forget(struct conn *c);
+
+/* Open / close a batch: frames queued meanwhile wait for ws_batch_end(). */
+void		ws_batch_begin(void);
+void		ws_batch_end(void);
+
+/* Before the lws context goes: no held write may fire. */
+void		writer_stop(void);
+
+/* At exit: the write buffer. */
+void		writer_free(void);
+
+#endif
