@@ -1,7 +1,7 @@
 /*
- * config.h: every setting of chat-relay, from one table (config.c).
- * Flags override the config file; SIGHUP re-reads both and applies the
- * settings marked reloadable.
+ * config.h: every setting of chat-relay, from one table (config.c, read
+ * by core/conf.c). Flags override the config file; SIGHUP re-reads both
+ * and applies the settings marked reloadable.
  */
 #ifndef RELAY_CONFIG_H
 #define RELAY_CONFIG_H
@@ -9,13 +9,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-struct cf_list
-{
-	char	  **v;
-	int			n;
-};
+#include "conf.h"
 
-extern char *cf_config;
 extern char *cf_listen;
 extern char *cf_db;
 extern char *cf_relay_id;
@@ -60,14 +55,23 @@ extern char *cf_www_csp;
 extern bool cf_dev_tokens;		/* devtoken.c */
 extern int	cf_dev_token_ttl;
 
-/* 0: run; 1: exit 0 (--help); -1: exit 1 (error already printed) */
-int			config_load(int argc, char **argv);
 /*
- * SIGHUP: apply the reloadable settings, then accept() (the keys); if it
- * fails, the previous settings are put back.
+ * 0: run; 1: --help was printed (exit 0); -1: a bad setting, already
+ * logged (main exits 2).
  */
-int			config_reload(int (*accept) (void));
-void		config_free(void);
-void		config_usage(FILE *out);
+int			config_load(int argc, char **argv);
+
+/* SIGHUP, all or nothing: see conf_reload (accept loads the keys). */
+static inline int
+config_reload(int (*accept) (void))
+{
+	return conf_reload(accept);
+}
+
+static inline void
+config_free(void)
+{
+	conf_free();
+}
 
 #endif
