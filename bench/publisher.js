@@ -1,7 +1,8 @@
 // publisher.js: events at a fixed rate for the relay benchmark (bench/relay.sh).
-// MODE=notify: pg_notify('chat_events', …) with the extension's event shape
-//   {"v":1,"type":"message","chat_id":C,"recipients":[…],"msg":{"id":K,"ts":<µs>,"body":…}}
-//   that both relays route (the Node peer with USERS_FIELD=recipients).
+// MODE=notify: pg_notify('chat_events', …) with the extension's envelope
+//   {"to":[…],"ev":{"v":1,"type":"message","chat_id":C,"msg":{"id":K,"ts":<µs>,"body":…}}}
+//   (FORMAT=envelope), or FORMAT=flat: the event with its "recipients" inside, the
+//   shape of builds before the envelope and of the Node peer (USERS_FIELD=recipients).
 // MODE=send: SELECT chat.send_message(sender, chat, 'ts=<µs> …') on chats made by
 //   relay.sh (chat k between users 2k-1 and 2k): the full path commit → frame.
 // Env: RATE, DURATION, FANOUT, USERS, FIRST, CONNS, BATCH. Timestamps are
@@ -12,6 +13,7 @@ const RATE = Number(process.env.RATE || 500), DURATION = Number(process.env.DURA
 const FANOUT = Number(process.env.FANOUT || 2), USERS = Number(process.env.USERS || 1000);
 const FIRST = Number(process.env.FIRST || 1), CONNS = Number(process.env.CONNS || 4);
 const BATCH = Number(process.env.BATCH || 1), MODE = process.env.MODE || 'notify';
+const FLAT = (process.env.FORMAT || 'envelope') === 'flat';
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const BODY = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tem';
@@ -21,7 +23,10 @@ const callMs = []; // duration of each call (send_message: the round trip with i
 function notifyPayload() {
   const users = new Set();
   while (users.size < Math.min(FANOUT, USERS)) users.add(FIRST + Math.floor(Math.random() * USERS));
-  return `{"v":1,"type":"message","chat_id":${1 + Math.floor(Math.random() * 100000)},"recipients":[${[...users].join(',')}],"msg":{"id":${++id},"ts":${nowUs()},"body":"${BODY}"}}`;
+  const chat = 1 + Math.floor(Math.random() * 100000), to = [...users].join(',');
+  const msg = `"msg":{"id":${++id},"ts":${nowUs()},"body":"${BODY}"}`;
+  if (FLAT) return `{"v":1,"type":"message","chat_id":${chat},"recipients":[${to}],${msg}}`;
+  return `{"to":[${to}],"ev":{"v":1,"type":"message","chat_id":${chat},${msg}}}`;
 }
 
 (async () => {

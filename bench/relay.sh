@@ -93,7 +93,11 @@ publish() {   # mode rate fanout
 	# send_message is a round trip with a commit: more connections to reach the rate
 	local conns=4
 	[ "$1" = send ] && conns=${SEND_CONNS:-8}
-	MODE=$1 RATE=$2 FANOUT=$3 DURATION=$DUR USERS=1000 CONNS=$conns node "$here/publisher.js" >"$DIR/pub.out"
+	# the Node peer routes events with their recipients inside; ours reads the
+	# envelope (OURS_FORMAT=flat for a build from before it, as RELAY_BIN)
+	local format=${OURS_FORMAT:-envelope}
+	[ "${which:-}" = node ] && format=flat
+	FORMAT=$format MODE=$1 RATE=$2 FANOUT=$3 DURATION=$DUR USERS=1000 CONNS=$conns node "$here/publisher.js" >"$DIR/pub.out"
 }
 emit() { echo "$1" | tee -a "$DIR/results.jsonl"; }
 commit_to_frame() { /usr/bin/python3 "$here/commit_to_frame.py" "$DIR/arrivals"; }
