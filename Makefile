@@ -23,6 +23,9 @@ override with_llvm = no
 # memory structs: a stale object would disagree on their layout).
 override autodepend = yes
 
+# PGXS's installcheck is pg_regress's; ours (below) is pg_prove's.
+NO_INSTALLCHECK = 1
+
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 endif
@@ -49,30 +52,67 @@ RUN_DIR  ?= $(CURDIR)/.pgdata
 RUN_PORT ?= 5433
 # The demo relay of `make run` (test/demo.sh): HTTP port, or the next free one.
 RUN_HTTP_PORT ?= 8080
+# `make run S3=1`: also a local S3 (Ceph radosgw, test/s3/demo-store.sh) on
+# RUN_S3_PORT or the next free port, configured as the demo's object store.
+S3 ?= 0
+RUN_S3_PORT ?= 7480
+export RUN_S3_PORT
 
-.PHONY: deps run stop test bench bench-relay bench-maintenance
+.PHONY: deps deps-run deps-test run stop test bench bench-relay bench-maintenance
+# Packages (test/install-deps.sh): `deps` everything, `deps-run` what
+# `make run` needs, `deps-test` what `make test` needs.
 deps:
-	test/install-deps.sh
+	test/install-deps.sh bench
 
-run: deps
+deps-run:
+	test/install-deps.sh run $(if $(filter 1,$(S3)),s3)
+
+deps-test:
+	test/install-deps.sh test
+
+run: deps-run
 	$(MAKE) all
 	$(MAKE) install
 	test/cluster.sh start $(RUN_DIR) $(RUN_PORT)
 	test/cluster.sh createdb $(RUN_DIR) $(RUN_PORT) chat
 	test/cluster.sh seed $(RUN_DIR) $(RUN_PORT) chat
 	test/demo.sh start $(RUN_DIR) $(RUN_PORT) chat $(RUN_HTTP_PORT)
+	test/s3/demo-store.sh $(if $(filter 1,$(S3)),start,off) $(RUN_DIR) $(RUN_PORT) chat
 	@test/cluster.sh hello $(RUN_DIR) $(RUN_PORT) chat
 	@test/demo.sh hello
+	@test/s3/demo-store.sh hello
 
 stop:
+	test/s3/demo-store.sh stop
 	test/demo.sh stop
 	test/cluster.sh stop $(RUN_DIR)
 
-test: deps
+test: deps-test
 	$(MAKE) all
 	$(MAKE) relay-asan
 	$(MAKE) install
 	test/run-tests.sh
+
+# One suite each (test/run-tests.sh), on a machine `make test` (or `make
+# deps`, `make`, `make install`) has set up; each starts a throwaway cluster
+# on TEST_PORT (54329) and removes it. `make installcheck` runs the pgTAP
+# suites like PGXS's (which, with REGRESS unset, would run nothing): on the
+# server of PGHOST / PGPORT when either is set (it must preload chat), else
+# on a throwaway cluster. (NO_INSTALLCHECK above keeps PGXS's out.)
+CHECKS = client pgtap tour dump events relay maintenance browser attachments
+.PHONY: installcheck relay-current $(CHECKS:%=check-%)
+installcheck:
+	test/run-tests.sh $(if $(PGHOST)$(PGPORT),--existing) pgtap
+
+check-client check-pgtap check-tour check-dump check-events check-maintenance check-attachments:
+	test/run-tests.sh $(@:check-%=%)
+
+# the relay tests run the ASan build when there is one: keep it current too
+check-relay check-browser: relay-current
+	test/run-tests.sh $(@:check-%=%)
+
+relay-current: relay
+	@if [ -e relay/chat-relay-asan ]; then $(MAKE) relay-asan; fi
 
 bench: deps
 	$(MAKE) all

@@ -1,33 +1,65 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that building, running and testing need,
-# only those that are missing (so a second run is quick and offline), and
-# the browser test's npm packages (npm ci, only when missing or stale).
+# Installs the Debian packages a profile needs, only those that are missing
+# (so a second run is quick and offline), and for `test` the browser test's
+# npm packages (npm ci, only when missing or stale).
+#   install-deps.sh run     build the extension and the relay, run the demo (make run)
+#   install-deps.sh s3      the local object store of the tests and of make run S3=1
+#   install-deps.sh test    run + s3 + what the test suites use (make test)
+#   install-deps.sh bench   test + what the benchmarks use (make bench)
+# Several profiles may be given; none means bench (everything).
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
-packages=(
+run=(
 	build-essential
-	postgresql-15 postgresql-server-dev-15 postgresql-contrib
-	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-	postgresql-15-partman
+	postgresql-15 postgresql-server-dev-15
 	libpq-dev libjansson-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev libjwt-dev libssl-dev
-	python3 python3-psycopg2 python3-pytest python3-websockets python3-cryptography
-	valgrind # the relay test that runs the plain build under it
-	chromium
-	jq bc # benchmark drivers
-	# attachments: independent SigV4 implementation, HTTP client, and an
-	# S3-compatible server that verifies signatures (Ceph RADOS Gateway on a
-	# one-OSD in-memory cluster, test/s3/rgw.sh)
-	python3-botocore curl uuid-runtime ceph-mon ceph-osd ceph-common radosgw
+	python3 curl # test/demo.sh: a free port, the relay's /healthz
 )
+# An S3-compatible server that verifies signatures: Ceph's RADOS Gateway on a
+# one-OSD in-memory cluster (test/s3/rgw.sh), and botocore to make its bucket.
+s3=(ceph-mon ceph-osd ceph-common radosgw uuid-runtime curl python3-botocore)
+test=(
+	postgresql-contrib postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
+	python3-psycopg2 python3-pytest python3-websockets python3-cryptography
+	valgrind # the relay test that runs the plain build under it
+	chromium # the browser test (playwright-core drives Debian's chromium)
+)
+bench=(postgresql-15-partman jq bc)
+
+profiles=("$@")
+[ ${#profiles[@]} -gt 0 ] || profiles=(bench)
+packages=() node=0
+for p in "${profiles[@]}"; do
+	case $p in
+	run) packages+=("${run[@]}") ;;
+	s3) packages+=("${s3[@]}") ;;
+	test) packages+=("${run[@]}" "${s3[@]}" "${test[@]}") node=1 ;;
+	bench) packages+=("${run[@]}" "${s3[@]}" "${test[@]}" "${bench[@]}") node=1 ;;
+	*)
+		echo "usage: $0 [run|s3|test|bench]..." >&2
+		exit 2
+		;;
+	esac
+done
 
 missing=()
-for p in "${packages[@]}"; do
+for p in $(printf '%s\n' "${packages[@]}" | sort -u); do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 # Node.js for the client's unit tests and the browser test: Debian's nodejs
-# and npm unless a node (with its npm, e.g. NodeSource's) is already there.
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
+# unless a node is already there (e.g. NodeSource's); npm only when the
+# browser test's packages must be installed.
+browser=$here/browser
+npm_ci=0
+if [ $node = 1 ]; then
+	command -v node >/dev/null 2>&1 || missing+=(nodejs)
+	if [ ! -f "$browser/node_modules/playwright-core/package.json" ] ||
+		[ "$browser/package-lock.json" -nt "$browser/node_modules/.package-lock.json" ]; then
+		npm_ci=1
+		command -v npm >/dev/null 2>&1 || missing+=(npm)
+	fi
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
@@ -42,9 +74,7 @@ fi
 
 # playwright-core for the browser test (test/browser/package-lock.json). It
 # drives Debian's /usr/bin/chromium: no browser is ever downloaded.
-browser=$(cd "$(dirname "$0")" && pwd)/browser
-if [ ! -f "$browser/node_modules/playwright-core/package.json" ] ||
-	[ "$browser/package-lock.json" -nt "$browser/node_modules/.package-lock.json" ]; then
+if [ $npm_ci = 1 ]; then
 	echo "npm ci in test/browser"
 	(cd "$browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
