@@ -99,7 +99,7 @@ test: deps-test
 # suites like PGXS's (which, with REGRESS unset, would run nothing): on the
 # server of PGHOST / PGPORT when either is set (it must preload chat), else
 # on a throwaway cluster. (NO_INSTALLCHECK above keeps PGXS's out.)
-CHECKS = client pgtap tour dump events relay maintenance browser attachments
+CHECKS = client pgtap tour dump events relay maintenance browser attachments demo
 .PHONY: installcheck relay-current $(CHECKS:%=check-%)
 installcheck:
 	test/run-tests.sh $(if $(PGHOST)$(PGPORT),--existing) pgtap
@@ -108,7 +108,8 @@ check-client check-pgtap check-tour check-dump check-events check-maintenance ch
 	test/run-tests.sh $(@:check-%=%)
 
 # the relay tests run the ASan build when there is one: keep it current too
-check-relay check-browser: relay-current
+# (check-demo: `make run S3=1`'s scripts and the plain build, in chromium)
+check-relay check-browser check-demo: relay-current
 	test/run-tests.sh $(@:check-%=%)
 
 relay-current: relay

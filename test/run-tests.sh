@@ -3,7 +3,7 @@
 # each `make check-SUITE` (and `make installcheck` for pgtap) runs one.
 #   run-tests.sh                    every suite, in the order below
 #   run-tests.sh SUITE...           these: client pgtap tour dump events relay
-#                                   maintenance browser attachments
+#                                   maintenance browser attachments demo
 #   run-tests.sh --existing pgtap   on the server of the PG* environment
 # Every suite but client needs a server: a throwaway cluster on TEST_PORT
 # (54329) under /tmp, with the database chat_test (chat, pgtap, dblink),
@@ -17,7 +17,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-ALL=(client pgtap tour dump events relay maintenance browser attachments)
+ALL=(client pgtap tour dump events relay maintenance browser attachments demo)
 PYTEST=(/usr/bin/python3 -m pytest -q -p no:cacheprovider)
 export PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 
@@ -59,11 +59,15 @@ suite_maintenance() {
 	"${PYTEST[@]}" "$here/maintenance"
 }
 
-suite_browser() {
-	echo "== browser: the demo in chromium (playwright-core, $(relay_build) of the relays)"
+browser_packages() {
 	if [ ! -f "$here/browser/node_modules/playwright-core/package.json" ]; then
 		(cd "$here/browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 	fi
+}
+
+suite_browser() {
+	echo "== browser: the demo in chromium (playwright-core, $(relay_build) of the relays)"
+	browser_packages
 	node "$here/browser/run.mjs"
 	echo "browser screenshots: $here/browser/artifacts/"
 }
@@ -71,6 +75,26 @@ suite_browser() {
 suite_attachments() {
 	echo "== attachments (botocore comparison, end to end against radosgw)"
 	"${PYTEST[@]}" "$here/attachments"
+}
+
+# `make run S3=1` on the test cluster: test/demo.sh's relay and
+# test/s3/demo-store.sh's object store, state in a folder of its own; files
+# sent through the demo in chromium (test/browser/demo-s3.mjs).
+suite_demo() {
+	echo "== the demo with its object store (make run S3=1's scripts, chromium)"
+	local run="$dir/demo" status=0
+	"$here/cluster.sh" createdb "$PGDATA_DIR" "$PGPORT" chat_demo
+	"$here/cluster.sh" seed "$PGDATA_DIR" "$PGPORT" chat_demo
+	browser_packages
+	export RUN_STATE=$run RUN_S3_PORT=$((PGPORT + 50))
+	"$here/demo.sh" start "$PGDATA_DIR" "$PGPORT" chat_demo $((PGPORT + 60)) &&
+		"$here/s3/demo-store.sh" start "$PGDATA_DIR" "$PGPORT" chat_demo &&
+		node "$here/browser/demo-s3.mjs" "$("$here/demo.sh" url)" || status=$?
+	"$here/s3/demo-store.sh" stop >/dev/null || true
+	"$here/demo.sh" stop >/dev/null || true
+	[ $status = 0 ] || tail -n 20 "$run/relay.log" "$run/s3/start.log" 2>/dev/null
+	unset RUN_STATE RUN_S3_PORT
+	return $status
 }
 
 # What each suite runs with, so that a machine set up for `make run` only
@@ -83,6 +107,7 @@ needs() {
 	relay) echo pytest psycopg2 websockets cryptography valgrind ;;
 	browser) echo node chromium ;;
 	attachments) echo pytest psycopg2 botocore radosgw ;;
+	demo) echo node chromium botocore radosgw curl ;;
 	esac
 }
 
