@@ -5,6 +5,7 @@
 # 127.0.0.1 only.
 #   cluster.sh start DIR PORT         initdb if needed, start if stopped
 #   cluster.sh stop DIR               stop (fast)
+#   cluster.sh crash DIR              stop at once, as a crash would (no checkpoint: the next start replays WAL)
 #   cluster.sh createdb DIR PORT DB   create DB with the extension if missing
 #   cluster.sh seed DIR PORT DB       load demo data once
 #   cluster.sh hello DIR PORT DB      print how to connect
@@ -50,6 +51,9 @@ stop)
 			as_pg "$PGBIN/pg_ctl" -D "$dir" -m immediate -w -t 30 stop >/dev/null
 	fi
 	;;
+crash)
+	as_pg "$PGBIN/pg_ctl" -D "$dir" -m immediate -w -t 30 stop >/dev/null
+	;;
 createdb)
 	if ! psql_db -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
 		psql_db -d postgres -c "CREATE DATABASE \"$db\""
@@ -71,7 +75,7 @@ chat is running: PostgreSQL 15 with the chat extension, data in $dir
 MSG
 	;;
 *)
-	echo "usage: $0 start|stop|createdb|seed|hello DIR [PORT] [DB]" >&2
+	echo "usage: $0 start|stop|crash|createdb|seed|hello DIR [PORT] [DB]" >&2
 	exit 2
 	;;
 esac

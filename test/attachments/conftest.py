@@ -4,12 +4,14 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
-import psycopg2
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from harness import pg_connect  # noqa: E402
 S3_ACCESS = 'CHATE2EACCESSKEY'
 S3_SECRET = 'chat-e2e-secret/Key+0123456789abcdefghij'
 S3_BUCKET = 'chat-e2e'
@@ -17,8 +19,7 @@ S3_BUCKET = 'chat-e2e'
 
 @pytest.fixture(scope='session')
 def db():
-    conn = psycopg2.connect('')
-    conn.autocommit = True
+    conn = pg_connect()
     yield conn
     conn.close()
 

@@ -5,34 +5,26 @@ array of them (a batch)."""
 import json
 import os
 import select
+import sys
 import time
 
-import psycopg2
 import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness import pg_connect, wait_until  # noqa: E402,F401
 
 
 def connect(**kw):
-    conn = psycopg2.connect(dbname=os.environ.get("PGDATABASE", "chat_test"), **kw)
-    conn.autocommit = True
-    return conn
-
-
-def wait_until(predicate, timeout=10.0, interval=0.01):
-    """Poll predicate until it is true; fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met within %.1fs" % timeout)
+    """An autocommit connection to the test database."""
+    return pg_connect(**kw)
 
 
 class Listener:
-    """A LISTEN chat_events connection that keeps every payload it receives."""
+    """A LISTEN chat_events connection (a new one to the test database, or
+    conn) that keeps every payload it receives."""
 
-    def __init__(self):
-        self.conn = connect()
+    def __init__(self, conn=None):
+        self.conn = conn or connect()
         self.conn.cursor().execute("LISTEN chat_events")
         self.payloads = []   # raw payload strings, as NOTIFY delivered them
         self.envelopes = []  # decoded envelopes, batches flattened, in order

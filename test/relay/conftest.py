@@ -12,16 +12,18 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
 
-import psycopg2
 import pytest
 import websockets
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+from harness import PGBIN, ROOT, pg_connect, wait_until  # noqa: E402,F401
+
 ASAN_BIN = os.path.join(ROOT, "relay", "chat-relay-asan")
 PLAIN_BIN = os.path.join(ROOT, "relay", "chat-relay")
 RELAY_BIN = os.environ.get("RELAY_BIN") or (ASAN_BIN if os.path.exists(ASAN_BIN) else PLAIN_BIN)
@@ -29,22 +31,9 @@ RELAY_BIN = os.environ.get("RELAY_BIN") or (ASAN_BIN if os.path.exists(ASAN_BIN)
 EVENT_LIB = os.environ.get("RELAY_EVENT_LIB", "libev")
 ORIGIN = "http://app.example"
 SECRET = b"relay-test-secret-0123456789-abcdefghijklmnop"
-PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
 
 _port = [int(os.environ.get("RELAY_TEST_PORT_BASE") or 18100 + (os.getpid() % 40) * 20)]
 _user = [900000 + (os.getpid() % 1000) * 1000]
-
-
-def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
-    """Poll predicate until it returns a true value; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("%s not met within %.1fs" % (what, timeout))
-        time.sleep(interval)
 
 
 def free_port():
@@ -64,9 +53,8 @@ def new_users(n=2):
 
 
 def db():
-    conn = psycopg2.connect(dbname=os.environ.get("PGDATABASE", "chat_test"))
-    conn.autocommit = True
-    return conn
+    """An autocommit connection to the test database."""
+    return pg_connect()
 
 
 @contextlib.contextmanager
