@@ -20,7 +20,7 @@
 //   keep their order;
 // - every request has a timeout and fails with a ChatError whose `code` is
 //   one of the protocol's codes or timeout / closed / disconnected /
-//   unsupported / upload_failed;
+//   unsupported / upload_failed, and whose `reason` is the relay's subcode;
 // - close() leaves nothing behind: timers, socket handlers, window
 //   listeners, object URLs and event listeners are all released.
 
