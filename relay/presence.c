@@ -11,25 +11,33 @@
  * this relay's row fresh and clears dead relays. On SIGTERM relay_gone
  * takes every user of this relay offline (unless connected elsewhere).
  *
- * Every statement goes down one channel, one at a time, so relay_gone is
- * always this relay's last word: no update or heartbeat sent before it can
- * commit after it and put back a row it cleared. The channel's lifecycle:
+ * One update or sync at a time goes down the channel below; the heartbeat
+ * runs beside it (a change never waits behind a heartbeat). relay_gone
+ * waits until neither is in flight, so it is always this relay's last
+ * word: nothing sent before it can commit after it and put back a row it
+ * cleared. The channel's lifecycle:
  *
- *            send (update, sync    presence_stop
- *            or heartbeat)         (SIGTERM)
- *   P_IDLE ---------------> P_BUSY ----------> P_DRAINING
- *     ^  |   <---------------              |
- *     |  |    its answer                   | its answer
- *     |  | presence_stop                   v
- *     |  +-------------------------------> P_GONE -----------> P_STOPPED
- *   start                        relay_gone sent      relay_gone answered,
- *                                                     or could not be sent
+ *                    update or sync sent
+ *   start --> P_IDLE ----------------------> P_BUSY
+ *               |  |  <----------------------   |
+ *               |  |       its answer           | presence_stop (SIGTERM)
+ *               |  |                            v
+ *               |  +---------------------> P_DRAINING
+ *               |   presence_stop, a            | nothing of ours
+ *               |   heartbeat in flight         | in flight any more
+ *               |                               v
+ *               +-----------------------------> P_GONE: relay_gone sent
+ *                presence_stop, nothing           |
+ *                in flight                        | answered, or it could
+ *                                                 v not be sent
+ *                                             P_STOPPED
  *
  * pres_set() is the only code that changes the state, and refuses (logs at
  * error) any other edge. What else presence.c keeps is data, not state:
- * the dirty users, need_sync (the next statement must be the whole set,
- * not the changes) and heartbeat_due (a heartbeat is owed: it goes first
- * when the channel is free).
+ * the dirty users; need_sync (the next statement must be the whole set,
+ * not the changes); in_flight (how many answers the database owes us, the
+ * update's and the heartbeat's: DRAINING ends at 0) and heartbeat_out (the
+ * heartbeat's part of it: one at a time).
  */
 #include "alloc.h"
 #include "config.h"
@@ -49,9 +57,9 @@
 
 enum pres_state
 {
-	P_IDLE,						/* nothing of ours in flight */
-	P_BUSY,						/* an update, a sync or a heartbeat in flight */
-	P_DRAINING,					/* stopping: relay_gone waits for the answer */
+	P_IDLE,						/* running, no update in flight */
+	P_BUSY,						/* running, an update or a sync in flight */
+	P_DRAINING,					/* stopping: relay_gone waits for in_flight == 0 */
 	P_GONE,						/* relay_gone in flight */
 	P_STOPPED					/* relay_gone answered or given up: the end */
 };
@@ -59,7 +67,7 @@ enum pres_state
 static const char *const pres_names[] = {"IDLE", "BUSY", "DRAINING", "GONE", "STOPPED"};
 
 static const bool pres_legal[5][5] = {
-	[P_IDLE] = {[P_BUSY] = true, [P_GONE] = true},
+	[P_IDLE] = {[P_BUSY] = true, [P_DRAINING] = true, [P_GONE] = true},
 	[P_BUSY] = {[P_IDLE] = true, [P_DRAINING] = true},
 	[P_DRAINING] = {[P_GONE] = true},
 	[P_GONE] = {[P_STOPPED] = true},
@@ -70,7 +78,8 @@ static int64_t *dirty;
 static int	n_dirty,
 			cap_dirty;
 static bool need_sync;
-static bool heartbeat_due;
+static int	in_flight;			/* our statements not answered yet */
+static bool heartbeat_out;		/* one of them is the heartbeat */
 static lws_sorted_usec_list_t heartbeat_sul;
 
 static void flush(void);
@@ -185,32 +194,46 @@ send_gone(void)
 	}
 }
 
-/* An update, a sync or a heartbeat answered (res NULL: connection lost). */
+/* Stopping: once nothing of ours is in flight, relay_gone. */
 static void
-answered(struct db_query *q, PGresult *res)
+drained(void)
+{
+	if (state == P_DRAINING && in_flight == 0)
+		pres_set(P_GONE);
+}
+
+/* An update or a sync answered (res NULL: the connection was lost). */
+static void
+update_done(struct db_query *q, PGresult *res)
 {
 	bool		ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
-	bool		again = res != NULL;
 
-	if (q->stmt == relay_sql.heartbeat)
-	{
-		if (ok && atoi(PQgetvalue(res, 0, 0)) > 0)
-			log_info("cleared the presence of %s dead relay(s)", PQgetvalue(res, 0, 0));
-		else if (res && !ok)
-			log_warn("presence heartbeat failed: %s", PQresultErrorMessage(res));
-	}
-	else if (!ok)
+	in_flight--;
+	if (!ok)
 	{
 		if (res)
 			log_warn("presence update failed: %s", PQresultErrorMessage(res));
 		need_sync = true;		/* retried at the next heartbeat */
-		again = false;
 	}
 	query_free(q);
 	if (state == P_DRAINING)
-		pres_set(P_GONE);
-	else if (pres_set(P_IDLE) && again)
+		drained();
+	else if (pres_set(P_IDLE) && ok)
 		flush();
+}
+
+/* The heartbeat answered: how many dead relays it cleared. */
+static void
+heartbeat_done(struct db_query *q, PGresult *res)
+{
+	in_flight--;
+	heartbeat_out = false;
+	if (res && PQresultStatus(res) == PGRES_TUPLES_OK && atoi(PQgetvalue(res, 0, 0)) > 0)
+		log_info("cleared the presence of %s dead relay(s)", PQgetvalue(res, 0, 0));
+	else if (res && PQresultStatus(res) != PGRES_TUPLES_OK)
+		log_warn("presence heartbeat failed: %s", PQresultErrorMessage(res));
+	query_free(q);
+	drained();
 }
 
 /* Add a connected user to a sync list. */
@@ -254,24 +277,20 @@ build_update(struct db_query *q)
 	q->params[2] = sbuf_done(&off);
 }
 
-/* The next statement owed: a heartbeat, the whole set, or the changes. */
-static struct db_query *
-next_query(void)
+/* Send what changed (or everything), when the channel is free. */
+static void
+flush(void)
 {
 	struct db_query *q;
 
-	if (!heartbeat_due && !need_sync && n_dirty == 0)
-		return NULL;
+	if (state != P_IDLE || !db_pool_ready() || !db_listen_ready())
+		return;
+	if (!need_sync && n_dirty == 0)
+		return;
 	q = xcalloc(1, sizeof(*q));
-	q->done = answered;
+	q->done = update_done;
 	q->params[0] = xstrdup(cf_relay_id);
-	if (heartbeat_due)
-	{
-		q->stmt = relay_sql.heartbeat;
-		q->nparams = 2;
-		xasprintf(&q->params[1], "%d", cf_presence_grace);
-	}
-	else if (need_sync)
+	if (need_sync)
 	{
 		struct sbuf all = {0};
 
@@ -282,42 +301,40 @@ next_query(void)
 	}
 	else
 		build_update(q);
-	return q;
-}
-
-/* Send what is owed, when the channel is free and the database up. */
-static void
-flush(void)
-{
-	struct db_query *q;
-
-	if (state != P_IDLE || !db_pool_ready() || !db_listen_ready())
-		return;
-	if ((q = next_query()) == NULL)
-		return;
 	if (db_submit(q) != 0)
 	{
-		if (q->stmt != relay_sql.heartbeat)
-			need_sync = true;
 		query_free(q);
+		need_sync = true;
 		return;
 	}
-	if (q->stmt == relay_sql.heartbeat)
-		heartbeat_due = false;
-	else
-	{
-		need_sync = false;
-		n_dirty = 0;
-	}
+	need_sync = false;
+	n_dirty = 0;
+	in_flight++;
 	pres_set(P_BUSY);
 }
 
-/* Timer: a heartbeat is owed (it also retries a failed update after it). */
+/* Timer: the heartbeat (one at a time), and the retry of a failed update. */
 static void
 heartbeat(lws_sorted_usec_list_t *sul)
 {
 	(void) sul;
-	heartbeat_due = true;
+	if (!heartbeat_out && db_pool_ready() && db_listen_ready())
+	{
+		struct db_query *q = xcalloc(1, sizeof(*q));
+
+		q->stmt = relay_sql.heartbeat;
+		q->nparams = 2;
+		q->params[0] = xstrdup(cf_relay_id);
+		xasprintf(&q->params[1], "%d", cf_presence_grace);
+		q->done = heartbeat_done;
+		if (db_submit(q) == 0)
+		{
+			heartbeat_out = true;
+			in_flight++;
+		}
+		else
+			query_free(q);
+	}
 	flush();
 	timer_schedule(&heartbeat_sul, heartbeat,
 				   (lws_usec_t) cf_heartbeat_interval * LWS_US_PER_SEC);
@@ -347,9 +364,9 @@ void
 presence_stop(void)
 {
 	timer_cancel(&heartbeat_sul);
-	if (state == P_IDLE)
+	if (state == P_IDLE && in_flight == 0)
 		pres_set(P_GONE);
-	else if (state == P_BUSY)
+	else if (state == P_IDLE || state == P_BUSY)
 		pres_set(P_DRAINING);
 	/* else stopping already */
 }
