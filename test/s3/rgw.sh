@@ -48,7 +48,7 @@ start)
 	mkdir -p "$dir"/{run,log,mon,osd}
 	# a failed start says what failed and leaves nothing running
 	trap 'echo "rgw.sh: failed ($?): $BASH_COMMAND" >&2' ERR
-	trap 'status=$?; [ $status -ne 0 ] && stop; exit $status' EXIT
+	trap 'status=$?; if [ $status -ne 0 ]; then stop; tail -n 8 "$dir"/log/*.log >&2 2>/dev/null; fi; exit $status' EXIT
 	fsid=$(uuidgen)
 	conf=$dir/ceph.conf
 	cat >"$conf" <<CONF
