@@ -13,6 +13,10 @@
 # (re)made on that server instead; it must have the extension installed and
 # preloaded (shared_preload_libraries = 'chat'), pgtap and dblink available,
 # and PGUSER a superuser. Only pgtap may run so.
+# Ports beside TEST_PORT: +1 the worker and no-preload clusters of the
+# maintenance and event tests, +2 the crash cluster, +40 and +41 radosgw of
+# the attachment tests, +50, +51 and +60 the demo's store and relay; the
+# relay tests take theirs from RELAY_TEST_PORT_BASE.
 # Exits non-zero on the first failing suite.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
