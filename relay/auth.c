@@ -280,6 +280,37 @@ claim_aud(json_t *claims)
 	return false;
 }
 
+/* The claims of a token whose signature holds: NULL, or what is wrong. */
+static const char *
+check_claims(json_t *claims, struct auth_result *out)
+{
+	double		exp,
+				nbf;
+	double		now = (double) time(NULL);
+
+	if (!claim_time(claims, "exp", &exp))
+		return "exp missing";
+	if (now >= exp + cf_jwt_leeway)
+		return "token expired";
+	if (json_object_get(claims, "nbf") &&
+		(!claim_time(claims, "nbf", &nbf) || now + cf_jwt_leeway < nbf))
+		return "token not yet valid";
+	if (*cf_jwt_issuer)
+	{
+		json_t	   *iss = json_object_get(claims, "iss");
+
+		if (!json_is_string(iss) || strcmp(json_string_value(iss), cf_jwt_issuer) != 0)
+			return "wrong issuer";
+	}
+	if (*cf_jwt_audience && !claim_aud(claims))
+		return "wrong audience";
+	if (!claim_sub(claims, &out->user_id))
+		return "sub is not a user id";
+	/* far enough for any token, and exp + leeway cannot overflow */
+	out->exp = exp >= (double) EXP_MAX ? EXP_MAX : (int64_t) exp;
+	return NULL;
+}
+
 /*
  * Verify a token; on success fill *out and return 0. On failure return -1
  * and set *why to a short reason (never containing the token).
@@ -294,9 +325,6 @@ auth_verify(const char *token, size_t len, struct auth_result *out, const char *
 	jwt_t	   *jwt = NULL;
 	char	   *copy = NULL;
 	json_t	   *alg;
-	double		exp,
-				nbf;
-	double		now = (double) time(NULL);
 	int			rc = -1;
 
 	*why = "malformed token";
@@ -332,46 +360,8 @@ auth_verify(const char *token, size_t len, struct auth_result *out, const char *
 		*why = "bad signature";
 		goto done;
 	}
-	if (!claim_time(claims, "exp", &exp))
-	{
-		*why = "exp missing";
-		goto done;
-	}
-	if (now >= exp + cf_jwt_leeway)
-	{
-		*why = "token expired";
-		goto done;
-	}
-	if (json_object_get(claims, "nbf") &&
-		(!claim_time(claims, "nbf", &nbf) || now + cf_jwt_leeway < nbf))
-	{
-		*why = "token not yet valid";
-		goto done;
-	}
-	if (*cf_jwt_issuer)
-	{
-		json_t	   *iss = json_object_get(claims, "iss");
-
-		if (!json_is_string(iss) || strcmp(json_string_value(iss), cf_jwt_issuer) != 0)
-		{
-			*why = "wrong issuer";
-			goto done;
-		}
-	}
-	if (*cf_jwt_audience && !claim_aud(claims))
-	{
-		*why = "wrong audience";
-		goto done;
-	}
-	if (!claim_sub(claims, &out->user_id))
-	{
-		*why = "sub is not a user id";
-		goto done;
-	}
-	/* far enough for any token, and exp + leeway cannot overflow */
-	out->exp = exp >= (double) EXP_MAX ? EXP_MAX : (int64_t) exp;
-	*why = NULL;
-	rc = 0;
+	*why = check_claims(claims, out);
+	rc = *why ? -1 : 0;
 done:
 	if (jwt)
 		jwt_free(jwt);
