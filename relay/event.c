@@ -15,11 +15,17 @@
  */
 #include "alloc.h"
 #include "config.h"
-#include "envelope.h"
-#include "log.h"
+#include "conn.h"
 #include "db.h"
+#include "envelope.h"
+#include "event.h"
+#include "frame.h"
+#include "log.h"
+#include "metrics.h"
 #include "relay.h"
 #include "relay_db.h"
+#include "users.h"
+#include "writer.h"
 
 #include <jansson.h>
 #include <stdlib.h>

@@ -13,11 +13,12 @@
 #include "alloc.h"
 #include "config.h"
 #include "conn.h"
+#include "db.h"
 #include "http.h"
 #include "log.h"
-#include "db.h"
-#include "relay_db.h"
+#include "metrics.h"
 #include "relay.h"
+#include "relay_db.h"
 #include "static.h"
 
 #include <jansson.h>

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 #include "db.h"
+#include "metrics.h"
 #include "prom.h"
 #include "relay.h"
 #include "request.h"

@@ -7,9 +7,12 @@
 
 #include "config.h"
 #include "db.h"
+#include "event.h"
 #include "log.h"
+#include "presence.h"
 #include "relay.h"
 #include "request.h"
+#include "writer.h"
 
 struct relay_statements relay_sql;
 

@@ -9,9 +9,13 @@
 #include "alloc.h"
 #include "auth.h"
 #include "config.h"
+#include "conn.h"
 #include "db.h"
+#include "frame.h"
 #include "log.h"
+#include "metrics.h"
 #include "relay.h"
+#include "users.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "relay.h"
 #include "upgrade.h"
 #include "users.h"

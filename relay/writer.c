@@ -12,6 +12,7 @@
 #include "config.h"
 #include "conn.h"
 #include "frame.h"
+#include "metrics.h"
 #include "relay.h"
 #include "timer.h"
 #include "writer.h"
