@@ -328,12 +328,15 @@ expire_uploads(PG_FUNCTION_ARGS)
 	ChatLoadStorage(&st, false);
 	can_sign = st.internal.endpoint && st.internal.bucket && st.internal.access_key && st.internal.secret_key;
 
+	/* picked once: as an IN (…) subquery it could be run again per row, past max_rows */
 	ChatPlanOnce(&plan,
-				 "DELETE FROM chat.attachments WHERE message_seq IS NULL AND attachment_id IN ("
+				 "WITH picked AS MATERIALIZED ("
 				 "  SELECT attachment_id FROM chat.attachments "
 				 "  WHERE message_seq IS NULL AND created_at <= $1 "
 				 "  ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
-				 "RETURNING attachment_id, chat_id, object_key",
+				 "DELETE FROM chat.attachments a USING picked "
+				 "WHERE a.attachment_id = picked.attachment_id AND a.message_seq IS NULL "
+				 "RETURNING a.attachment_id, a.chat_id, a.object_key",
 				 2, types);
 	values[0] = TimestampTzGetDatum(at - st.pending_upload_ttl * USECS_PER_SEC);
 	values[1] = Int32GetDatum(max_rows);
