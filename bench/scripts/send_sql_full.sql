@@ -20,7 +20,7 @@ UPDATE chat.members SET sort_at = now(),
 	read_seq = CASE WHEN user_id = :u THEN :seq ELSE read_seq END
 	WHERE chat_id = :c;
 SELECT pg_notify('chat_events', format('{"to":[%s,%s],"ev":{"v":1,"type":"message","chat_id":%s,"seq":%s,'
-	'"cursor":%s,"sender_id":%s,"inline":true,"message":%s}}', least(:u::bigint, :s::bigint), greatest(:u::bigint, :s::bigint), :c::bigint, :seq::bigint, :rev::bigint, :u::bigint,
+	'"cursor":%s,"sender_id":%s,"inline":%s,"message":%s}}', least(:u::bigint, :s::bigint), greatest(:u::bigint, :s::bigint), :c::bigint, :seq::bigint, :rev::bigint, :u::bigint, 'true',
 	jsonb_build_object('chat_id', :c::bigint, 'seq', :seq::bigint, 'cursor', :rev::bigint,
 	'sender_id', :u::bigint, 'body', 'benchmark message body: is this still available? I could pick it up tomorrow afternoon.', 'created_at', now(), 'edited_at', NULL, 'deleted', false,
 	'client_id', NULL, 'attachments', '[]'::jsonb)));
