@@ -16,7 +16,6 @@
 
 struct frame;
 struct qnode;
-struct req;
 struct user;
 
 /* See the diagram in conn.c. */
@@ -50,8 +49,7 @@ struct conn
 	uint16_t	close_code;		/* CLOSING: the code of the close frame */
 	uint8_t		rx_binary:1,
 				rx_too_large:1;
-	int			inflight;		/* request.c's: unanswered requests */
-	struct req *reqs;
+	lws_dll2_owner_t reqs;		/* request.c's: unanswered requests */
 	unsigned char *http_body;	/* HTTP: response being sent (LWS_PRE headroom) */
 	size_t		http_len;
 };

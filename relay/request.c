@@ -48,8 +48,7 @@ struct req
 {
 	struct db_query q;			/* first: db hands it back */
 	struct conn *c;				/* NULL once the connection closed */
-	struct req *c_prev,
-			   *c_next;
+	struct lws_dll2 on_conn;	/* in c->reqs while c is set */
 	char	   *id;				/* the client's id, as JSON text */
 	int64_t		t0;
 	enum result_kind rk;
@@ -235,13 +234,7 @@ detach(struct req *r)
 
 	if (!c)
 		return;
-	if (r->c_prev)
-		r->c_prev->c_next = r->c_next;
-	else
-		c->reqs = r->c_next;
-	if (r->c_next)
-		r->c_next->c_prev = r->c_prev;
-	c->inflight--;
+	lws_dll2_remove(&r->on_conn);
 	r->c = NULL;
 }
 
@@ -249,8 +242,8 @@ detach(struct req *r)
 void
 request_detach_all(struct conn *c)
 {
-	while (c->reqs)
-		detach(c->reqs);
+	while (c->reqs.head)
+		detach(lws_container_of(c->reqs.head, struct req, on_conn));
 }
 
 /* Free a request. */
@@ -418,7 +411,7 @@ submit(struct conn *c, char *id, json_t *msg, const char *type)
 		free(id);
 		return;
 	}
-	if (c->inflight >= cf_max_inflight)
+	if ((int) c->reqs.count >= cf_max_inflight)
 	{
 		metrics.rate_limited++;
 		send_error(c, id, E_RATE_LIMITED, "in_flight", "too many requests in flight");
@@ -437,11 +430,7 @@ submit(struct conn *c, char *id, json_t *msg, const char *type)
 	else
 	{
 		r->c = c;
-		r->c_next = c->reqs;
-		if (c->reqs)
-			c->reqs->c_prev = r;
-		c->reqs = r;
-		c->inflight++;
+		lws_dll2_add_head(&r->on_conn, &c->reqs);
 		return;
 	}
 	req_free(r);
