@@ -14,6 +14,7 @@
 #include "lib/stringinfo.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
+#include "utils/array.h"
 #include "utils/tuplestore.h"
 #include "storage/lockdefs.h"
 
@@ -105,6 +106,12 @@ extern Datum ChatGetDatum(HeapTuple tup, TupleDesc desc, int col, bool *isnull);
 extern Tuplestorestate *ChatSrfBegin(FunctionCallInfo fcinfo);
 extern void ChatSrfPut(FunctionCallInfo fcinfo, Tuplestorestate *ts, Jsonb *row);
 extern Jsonb *ChatCopyOut(MemoryContext outer, Jsonb *j);
+
+/* arrays.c: every bigint[] built or read */
+extern ArrayType *ChatInt8Array(Datum *elems, int n);
+extern int	ChatInt8ArrayValues(ArrayType *arr, const char *name, int64 **out);
+extern int	ChatInt8ArrayArg(FunctionCallInfo fcinfo, int argno, const char *name, int max,
+							 const char *too_many, int64 **out);
 
 /* checks.c */
 extern void ChatRequireArg(FunctionCallInfo fcinfo, int argno, const char *name);

@@ -8,11 +8,15 @@
  * (relay_gone). chat.last_seen keeps, per user, the time they last came or
  * went, and its row lock serialises every change of one user: each change
  * upserts it first, so two relays dropping a user's last two connections at
- * once cannot both believe the other one is still there. Changes of several
- * users are applied in ascending user id, so concurrent batches cannot
- * deadlock. last_seen is read from the clock once that row lock is held, so
- * it grows with every change of a user: a client that receives a presence()
- * reply and an event in either order keeps the one with the later last_seen.
+ * once cannot both believe the other one is still there. A batch upserts
+ * its users' rows in ascending user id, in one statement, so concurrent
+ * batches cannot deadlock. last_seen is read from the clock once that row
+ * lock is held, so it grows with every change of a user: a client that
+ * receives a presence() reply and an event in either order keeps the one
+ * with the later last_seen.
+ *
+ * Every change is set-based: whatever the batch's size, a few statements
+ * over arrays (LockUsers, then ApplyChanges) rather than a few per user.
  *
  * Dead relays: each relay holds a session advisory lock keyed by its relay id
  * on its LISTEN connection (relay_register). relay_heartbeat, called by every
@@ -20,16 +24,16 @@
  * heartbeat is older than the grace period and whose lock is free: its
  * process or its database session is gone.
  *
- * Going online or offline publishes a `presence` event (events.c) to the users who share a chat with the user.
+ * Going online or offline publishes a `presence` event (events.c) to the
+ * users who share a chat with the user.
  */
 #include "chat.h"
 #include "events.h"
 
 #include "catalog/pg_type.h"
+#include "nodes/parsenodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
-#include "utils/lsyscache.h"
 
 PG_FUNCTION_INFO_V1(relay_register);
 PG_FUNCTION_INFO_V1(relay_heartbeat);
@@ -43,21 +47,14 @@ PG_FUNCTION_INFO_V1(presence);
 #define CHAT_RELAY_ID_MAX	200
 #define CHAT_PRESENCE_MAX	100000
 
-typedef struct PresenceOp
-{
-	int64		user_id;
-	bool		online;
-} PresenceOp;
-
-/* Order presence operations by user id (the lock order). */
-static int
-PresenceOpCmp(const void *a, const void *b)
-{
-	int64		x = ((const PresenceOp *) a)->user_id;
-	int64		y = ((const PresenceOp *) b)->user_id;
-
-	return (x > y) - (x < y);
-}
+/*
+ * ApplyChanges probes chat.presence once per user. A kept plan made while
+ * the table looked empty does that with a sequential scan per user, which
+ * at 100,000 users takes minutes; planning at every call costs more than
+ * the work for the usual handful of users. So batches up to this many users
+ * use a kept plan, larger ones one planned for their size.
+ */
+#define CHAT_PRESENCE_SMALL	100
 
 /* The relay id argument: non-null, 1 to CHAT_RELAY_ID_MAX bytes. */
 static text *
@@ -72,41 +69,6 @@ RelayIdArg(FunctionCallInfo fcinfo, int argno)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("relay_id must be 1 to %d bytes long", CHAT_RELAY_ID_MAX)));
 	return t;
-}
-
-/* A bigint[] argument as a C array (NULL array: none); no null elements. */
-static int
-UserIdsArg(FunctionCallInfo fcinfo, int argno, const char *name, int64 **out)
-{
-	ArrayType  *arr;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n,
-				i;
-
-	*out = NULL;
-	if (PG_ARGISNULL(argno))
-		return 0;
-	arr = PG_GETARG_ARRAYTYPE_P(argno);
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a one-dimensional array", name)));
-	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
-	if (n > CHAT_PRESENCE_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s has %d elements, the limit is %d", name, n, CHAT_PRESENCE_MAX)));
-	*out = palloc(sizeof(int64) * Max(n, 1));
-	for (i = 0; i < n; i++)
-	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s must not contain null", name)));
-		(*out)[i] = DatumGetInt64(elems[i]);
-	}
-	return n;
 }
 
 /* Insert or refresh the relay's row in chat.relays. */
@@ -126,112 +88,135 @@ TouchRelay(text *relay_id)
 }
 
 /*
- * Publish a presence event about user_id to everyone who shares a chat with
- * them, split into several events when the list is long.
+ * Take the chat.last_seen row lock of every user in on and off (bigint[]),
+ * in ascending user id, and stamp last_seen. A
+ * statement of its own: the next one must take its snapshot after these
+ * locks, so that it sees every change that committed while it waited.
  */
 static void
-PublishPresence(int64 user_id, bool online, TimestampTz last_seen)
+LockUsers(Datum on, Datum off)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid types[1] = {INT8OID};
-	Datum		v[1];
-	uint64		n,
-				i;
-	int64	   *peers;
+	static const Oid types[2] = {INT8ARRAYOID, INT8ARRAYOID};
+	Datum		v[2];
 
 	ChatPlanOnce(&plan,
-				 "SELECT DISTINCT m2.user_id FROM chat.members m1 "
-				 "JOIN chat.members m2 ON m2.chat_id = m1.chat_id "
-				 "WHERE m1.user_id = $1 AND m2.user_id <> $1",
-				 1, types);
-	v[0] = Int64GetDatum(user_id);
+				 "INSERT INTO chat.last_seen AS l (user_id, last_seen) "
+				 "SELECT u, clock_timestamp() FROM (SELECT unnest($1) UNION SELECT unnest($2)) s(u) ORDER BY u "
+				 "ON CONFLICT (user_id) DO UPDATE SET last_seen = clock_timestamp()",
+				 2, types);
+	v[0] = on;
+	v[1] = off;
 	ChatExec(plan, v, NULL, false, 0);
-	n = SPI_processed;
-	if (n == 0)
-		return;
-	peers = palloc(sizeof(int64) * n);
-	for (i = 0; i < n; i++)
-		peers[i] = ChatGetInt8(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, NULL);
-	ChatEventPresence(user_id, online, last_seen, peers, (int) n);
-	pfree(peers);
+}
+
+/* The number of elements of a one-dimensional bigint[] Datum. */
+static int
+ArrayLength(Datum arr)
+{
+	ArrayType  *a = DatumGetArrayTypeP(arr);
+
+	return ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
 }
 
 /*
- * Apply one change of one (user, relay) pair under the user's lock; publish
- * when the user as a whole came online or went offline.
+ * Users of $2 came to relay $1, users of $3 left it (a user in both: came,
+ * then left), their locks held (LockUsers). Rows are added and removed in
+ * one statement, which returns, in user id order, each user who came
+ * online anywhere or went offline everywhere, with their last_seen and
+ * peers (users without peers are left out: nobody to tell).
  */
+static const char apply_sql[] =
+"WITH ops AS ("
+"  SELECT user_id, bool_or(coming) AS coming, bool_or(NOT coming) AS going "
+"  FROM (SELECT unnest($2), true UNION ALL SELECT unnest($3), false) o(user_id, coming) "
+"  GROUP BY user_id), "
+"st AS ("
+"  SELECT o.*, EXISTS (SELECT 1 FROM chat.presence p WHERE p.user_id = o.user_id AND p.relay_id = $1) AS here, "
+"    EXISTS (SELECT 1 FROM chat.presence p WHERE p.user_id = o.user_id AND p.relay_id <> $1) AS elsewhere "
+"  FROM ops o), "
+"ins AS (INSERT INTO chat.presence (user_id, relay_id) "
+"  SELECT user_id, $1 FROM st WHERE coming AND NOT going AND NOT here ON CONFLICT DO NOTHING), "
+"del AS (DELETE FROM chat.presence p USING st "
+"  WHERE st.going AND st.here AND p.user_id = st.user_id AND p.relay_id = $1), "
+"ev AS ("
+"  SELECT user_id, true AS online, 1 AS k FROM st WHERE coming AND NOT here AND NOT elsewhere "
+"  UNION ALL SELECT user_id, false, 2 FROM st WHERE going AND (here OR coming) AND NOT elsewhere) "
+"SELECT ev.user_id, ev.online, l.last_seen, array_agg(DISTINCT m2.user_id ORDER BY m2.user_id) "
+"FROM ev JOIN chat.last_seen l ON l.user_id = ev.user_id "
+"JOIN chat.members m1 ON m1.user_id = ev.user_id "
+"JOIN chat.members m2 ON m2.chat_id = m1.chat_id AND m2.user_id <> ev.user_id "
+"GROUP BY ev.user_id, ev.k, ev.online, l.last_seen ORDER BY ev.user_id, ev.k";
+
+/* Apply on and off to relay_id (apply_sql) and publish what it returns. */
 static void
-ApplyPresence(text *relay_id, int64 user_id, bool online)
+ApplyChanges(text *relay_id, Datum on, Datum off)
 {
-	static SPIPlanPtr plan_lock = NULL;
-	static SPIPlanPtr plan_add = NULL;
-	static SPIPlanPtr plan_del = NULL;
-	static SPIPlanPtr plan_any = NULL;
-	static const Oid types[2] = {INT8OID, TEXTOID};
-	Datum		v[2];
-	TimestampTz now;
-	bool		isnull;
-	bool		changed;
-	uint64		rows;
+	static SPIPlanPtr small = NULL;
+	static SPIPlanPtr large = NULL;
+	static const Oid types[3] = {TEXTOID, INT8ARRAYOID, INT8ARRAYOID};
+	bool		is_small = ArrayLength(on) + ArrayLength(off) <= CHAT_PRESENCE_SMALL;
+	Datum		v[3];
+	uint64		r;
 
-	ChatPlanOnce(&plan_lock,
-				 "INSERT INTO chat.last_seen AS l (user_id, last_seen) VALUES ($1, clock_timestamp()) "
-				 "ON CONFLICT (user_id) DO UPDATE SET last_seen = clock_timestamp() RETURNING l.last_seen",
-				 1, types);
-	ChatPlanOnce(&plan_add,
-				 "INSERT INTO chat.presence (user_id, relay_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-				 2, types);
-	ChatPlanOnce(&plan_del,
-				 "DELETE FROM chat.presence WHERE user_id = $1 AND relay_id = $2",
-				 2, types);
-	ChatPlanOnce(&plan_any,
-				 "SELECT count(*) FROM chat.presence WHERE user_id = $1",
-				 1, types);
-	v[0] = Int64GetDatum(user_id);
-	v[1] = PointerGetDatum(relay_id);
+	if (is_small)
+		ChatPlanOnce(&small, apply_sql, 3, types);
+	else
+		ChatPlanOnceOpts(&large, apply_sql, 3, types, CURSOR_OPT_CUSTOM_PLAN);
+	v[0] = PointerGetDatum(relay_id);
+	v[1] = on;
+	v[2] = off;
+	ChatExec(is_small ? small : large, v, NULL, false, 0);
+	for (r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64	   *peers;
+		int			npeers = ChatInt8ArrayValues(DatumGetArrayTypeP(ChatGetDatum(tup, desc, 4, &isnull)),
+												 "peers", &peers);
 
-	ChatExec(plan_lock, v, NULL, false, 0);
-	now = DatumGetTimestampTz(ChatGetDatum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	ChatExec(online ? plan_add : plan_del, v, NULL, false, 0);
-	changed = SPI_processed == 1;
-	if (!changed)
-		return;
-	ChatExec(plan_any, v, NULL, false, 0);
-	rows = (uint64) ChatGetInt8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, NULL);
-	/* online: this is the first row; offline: no row is left */
-	if ((online && rows == 1) || (!online && rows == 0))
-		PublishPresence(user_id, online, now);
+		ChatEventPresence(ChatGetInt8(tup, desc, 1, NULL),
+						  DatumGetBool(ChatGetDatum(tup, desc, 2, &isnull)),
+						  DatumGetTimestampTz(ChatGetDatum(tup, desc, 3, &isnull)),
+						  peers, npeers);
+		pfree(peers);
+	}
 }
 
-/* Apply a batch of operations in user id order. */
+/* Users of on (bigint[]) come to relay_id, users of off leave it. */
 static void
-ApplyAll(text *relay_id, PresenceOp *ops, int n)
+ChangePresence(text *relay_id, Datum on, Datum off)
 {
-	int			i;
-
-	qsort(ops, n, sizeof(PresenceOp), PresenceOpCmp);
-	for (i = 0; i < n; i++)
-		ApplyPresence(relay_id, ops[i].user_id, ops[i].online);
+	LockUsers(on, off);
+	ApplyChanges(relay_id, on, off);
 }
 
-/* Every user id that relay_id currently has online, ascending. */
+/*
+ * Make relay_id's rows the set want (bigint[]): users missing come, users
+ * not in it go. Returns the number of users that go.
+ */
 static int
-RelayUsers(text *relay_id, int64 **users)
+SyncRelay(text *relay_id, Datum want)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid types[1] = {TEXTOID};
-	Datum		v[1];
-	uint64		i;
+	static const Oid types[2] = {TEXTOID, INT8ARRAYOID};
+	Datum		v[2];
+	Datum		on,
+				off;
+	bool		isnull;
 
 	ChatPlanOnce(&plan,
-				 "SELECT user_id FROM chat.presence WHERE relay_id = $1 ORDER BY user_id",
-				 1, types);
+				 "SELECT ARRAY(SELECT unnest($2) EXCEPT SELECT user_id FROM chat.presence WHERE relay_id = $1), "
+				 "  ARRAY(SELECT user_id FROM chat.presence WHERE relay_id = $1 EXCEPT SELECT unnest($2))",
+				 2, types);
 	v[0] = PointerGetDatum(relay_id);
+	v[1] = want;
 	ChatExec(plan, v, NULL, false, 0);
-	*users = palloc(sizeof(int64) * Max(SPI_processed, 1));
-	for (i = 0; i < SPI_processed; i++)
-		(*users)[i] = ChatGetInt8(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, NULL);
-	return (int) SPI_processed;
+	on = ChatGetDatum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	off = ChatGetDatum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	ChangePresence(relay_id, on, off);
+	return ArrayLength(off);
 }
 
 /* Clear every row of a relay (offline events as due) and forget it. */
@@ -241,12 +226,8 @@ ClearRelay(text *relay_id)
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[1] = {TEXTOID};
 	Datum		v[1];
-	int64	   *users;
-	int			n = RelayUsers(relay_id, &users);
-	int			i;
+	int			n = SyncRelay(relay_id, PointerGetDatum(construct_empty_array(INT8OID)));
 
-	for (i = 0; i < n; i++)
-		ApplyPresence(relay_id, users[i], false);
 	ChatPlanOnce(&plan, "DELETE FROM chat.relays WHERE relay_id = $1", 1, types);
 	v[0] = PointerGetDatum(relay_id);
 	ChatExec(plan, v, NULL, false, 0);
@@ -359,6 +340,14 @@ relay_gone(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(n);
 }
 
+/* A bigint[] argument of at most CHAT_PRESENCE_MAX users; NULL: none. */
+static Datum
+UserIdsArg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	(void) ChatInt8ArrayArg(fcinfo, argno, name, CHAT_PRESENCE_MAX, NULL, NULL);
+	return PG_ARGISNULL(argno) ? PointerGetDatum(construct_empty_array(INT8OID)) : PG_GETARG_DATUM(argno);
+}
+
 /*
  * presence_update(relay_id, online, offline): users who got their first
  * connection on this relay, and users who lost their last one.
@@ -367,53 +356,14 @@ Datum
 presence_update(PG_FUNCTION_ARGS)
 {
 	text	   *relay_id = RelayIdArg(fcinfo, 0);
-	int64	   *on,
-			   *off;
-	int			n_on = UserIdsArg(fcinfo, 1, "online", &on);
-	int			n_off = UserIdsArg(fcinfo, 2, "offline", &off);
-	PresenceOp *ops = palloc(sizeof(PresenceOp) * Max(n_on + n_off, 1));
-	int			i;
+	Datum		on = UserIdsArg(fcinfo, 1, "online");
+	Datum		off = UserIdsArg(fcinfo, 2, "offline");
 
-	for (i = 0; i < n_on; i++)
-		ops[i] = (PresenceOp) {on[i], true};
-	for (i = 0; i < n_off; i++)
-		ops[n_on + i] = (PresenceOp) {off[i], false};
 	SPI_connect();
 	TouchRelay(relay_id);
-	ApplyAll(relay_id, ops, n_on + n_off);
+	ChangePresence(relay_id, on, off);
 	SPI_finish();
 	PG_RETURN_VOID();
-}
-
-/* Binary search of a sorted int64 array. */
-static bool
-Contains(const int64 *a, int n, int64 x)
-{
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (a[mid] == x)
-			return true;
-		if (a[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return false;
-}
-
-/* Compare two int64 for qsort. */
-static int
-Int64Cmp(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
 }
 
 /*
@@ -424,26 +374,11 @@ Datum
 presence_sync(PG_FUNCTION_ARGS)
 {
 	text	   *relay_id = RelayIdArg(fcinfo, 0);
-	int64	   *want,
-			   *have;
-	int			n_want = UserIdsArg(fcinfo, 1, "online", &want);
-	int			n_have;
-	PresenceOp *ops;
-	int			n = 0,
-				i;
+	Datum		want = UserIdsArg(fcinfo, 1, "online");
 
-	qsort(want, n_want, sizeof(int64), Int64Cmp);
 	SPI_connect();
 	TouchRelay(relay_id);
-	n_have = RelayUsers(relay_id, &have);
-	ops = palloc(sizeof(PresenceOp) * Max(n_want + n_have, 1));
-	for (i = 0; i < n_have; i++)
-		if (!Contains(want, n_want, have[i]))
-			ops[n++] = (PresenceOp) {have[i], false};
-	for (i = 0; i < n_want; i++)
-		if ((i == 0 || want[i] != want[i - 1]) && !Contains(have, n_have, want[i]))
-			ops[n++] = (PresenceOp) {want[i], true};
-	ApplyAll(relay_id, ops, n);
+	(void) SyncRelay(relay_id, want);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -460,19 +395,13 @@ presence(PG_FUNCTION_ARGS)
 	static const Oid types[2] = {INT8OID, INT8ARRAYOID};
 	Tuplestorestate *ts;
 	int64		user_id;
-	int64	   *ids;
-	int			n;
 	Datum		v[2];
 	uint64		i;
 
 	ChatRequireArg(fcinfo, 0, "user_id");
 	ChatRequireArg(fcinfo, 1, "user_ids");
 	user_id = PG_GETARG_INT64(0);
-	n = UserIdsArg(fcinfo, 1, "user_ids", &ids);
-	if (n > CHAT_MAX_PAGE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("user_ids has %d elements, the limit is %d", n, CHAT_MAX_PAGE)));
+	(void) ChatInt8ArrayArg(fcinfo, 1, "user_ids", CHAT_MAX_PAGE, NULL, NULL);
 	ts = ChatSrfBegin(fcinfo);
 
 	SPI_connect();

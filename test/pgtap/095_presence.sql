@@ -13,7 +13,7 @@
 -- are deleted at the end.
 BEGIN;
 \ir _helpers.psql
-SELECT plan(63);
+SELECT plan(64);
 
 CREATE FUNCTION pg_temp.remote(sql text) RETURNS text
 LANGUAGE sql AS $$ SELECT string_agg(r, ',') FROM dblink('sender', sql) AS t(r text) $$;
@@ -164,8 +164,11 @@ SELECT is(pg_temp.presence_until_marker(), ARRAY['5000001:true', '5050000:true',
 SELECT is((SELECT count(*) FROM events WHERE n > :mark AND event ->> 'type' = 'presence' AND recipients = '{9501}'
 		AND (event ->> 'user_id')::bigint > 5000000), 3::bigint,
 	'each to 9501');
+SELECT clock_timestamp() AS t0 \gset
 SELECT lives_ok($$SELECT pg_temp.remote($r$SELECT chat.presence_sync('tap-big', ARRAY(SELECT generate_series(5000001, 5100000, 2))::bigint[])$r$)$$,
 	'tap-big syncs every other user');
+SELECT cmp_ok(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), '<', 60::numeric,
+	'in well under a minute (a plan probing chat.presence with a scan per user took five)');
 SELECT is((SELECT count(*) FROM chat.presence WHERE relay_id = 'tap-big'), 50000::bigint, '50,000 rows');
 SELECT is(pg_temp.presence_until_marker(), ARRAY['5050000:false', '5100000:false', '9504:false'], 'the two with peers that left are announced');
 SELECT is(pg_temp.remote($$SELECT chat.relay_gone('tap-big')$$), '50000', 'relay_gone counts 50,000 users');
