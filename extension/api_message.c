@@ -8,6 +8,7 @@
  */
 #include "chat.h"
 #include "events.h"
+#include "partitions.h"
 
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"

@@ -2,6 +2,7 @@
  * api_read.c: history and catch_up, read partition by partition (partitions.c).
  */
 #include "chat.h"
+#include "partitions.h"
 
 #include "catalog/pg_type.h"
 #include "utils/memutils.h"

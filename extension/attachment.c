@@ -10,6 +10,8 @@
  * (with presigned DELETE URLs) for the caller to delete from the store.
  */
 #include "chat.h"
+#include "partitions.h"
+#include "s3.h"
 
 #include "catalog/pg_type.h"
 #include "miscadmin.h"

@@ -2,6 +2,8 @@
  * chat.c: module entry point and settings of the chat extension.
  */
 #include "chat.h"
+#include "maintain.h"
+#include "queue.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"

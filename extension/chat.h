@@ -1,5 +1,8 @@
 /*
- * chat.h: shared types, constants and prototypes of the chat extension.
+ * chat.h: the shared core of the chat extension: settings, the message and
+ * access structs, SPI helpers, argument checks, bigint[] helpers and jsonb
+ * building. Each area has its own header: events.h, queue.h, partitions.h,
+ * s3.h, maintain.h.
  */
 #ifndef CHAT_H
 #define CHAT_H
@@ -7,25 +10,16 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
-#include "utils/uuid.h"
-#include "fmgr.h"
-#include "lib/stringinfo.h"
-#include "port/atomics.h"
-#include "storage/lwlock.h"
-#include "utils/array.h"
 #include "utils/tuplestore.h"
-#include "storage/lockdefs.h"
+#include "utils/uuid.h"
 
 #define CHAT_PREVIEW_CHARS		200
 #define CHAT_MAX_PAGE			1000
 #define CHAT_MAX_ATTACHMENTS	10
-/* S3 refuses presigned URLs valid for longer than 7 days */
-#define CHAT_S3_MAX_EXPIRES		(7 * 24 * 3600)
-/* the old system's upload limit: 100 MB */
-#define CHAT_DEFAULT_MAX_UPLOAD	((int64) 100 * 1024 * 1024)
-
 /* GUCs (chat.c) */
 typedef enum ChatEventMode
 {
@@ -130,139 +124,5 @@ extern void JbText(JsonbParseState **st, const char *key, const char *s);
 extern void JbBool(JsonbParseState **st, const char *key, bool v);
 extern void JbNull(JsonbParseState **st, const char *key);
 extern void JbTimestamp(JsonbParseState **st, const char *key, TimestampTz ts);
-
-/* s3_sign.c */
-typedef struct ChatKV
-{
-	const char *name;
-	const char *value;
-} ChatKV;
-
-/* Where and as whom to sign: an S3-compatible endpoint and bucket. */
-typedef struct ChatS3Target
-{
-	const char *endpoint;		/* http(s)://host[:port] */
-	const char *bucket;
-	const char *region;
-	const char *access_key;
-	const char *secret_key;
-	bool		virtual_host;	/* bucket.host/key rather than host/bucket/key */
-} ChatS3Target;
-
-extern char *ChatPresign(const ChatS3Target *t, const char *method, const char *key,
-						 int expires_s, TimestampTz at, const ChatKV *headers, int nheaders,
-						 const ChatKV *query, int nquery);
-extern int	ChatJsonbToKV(Jsonb *jb, const char *argname, ChatKV **out);
-
-/* storage.c: chat.storage_config */
-typedef struct ChatStorage
-{
-	ChatS3Target internal;		/* endpoint the database side reaches */
-	ChatS3Target public;		/* endpoint browsers reach (URLs for clients) */
-	int			upload_url_lifetime;	/* seconds */
-	int			default_url_lifetime;
-	int			max_url_lifetime;
-	int64		max_upload_size;	/* bytes, over every kind */
-	int			max_pending_uploads;	/* per user */
-	int64		pending_upload_ttl; /* seconds */
-} ChatStorage;
-
-extern void ChatLoadStorage(ChatStorage *s, bool need_signing);
-
-/* upload_policy.c */
-extern char *ChatCleanFileName(const char *name);
-extern char *ChatNormalizeContentType(const char *content_type);
-extern char *ChatCheckUpload(const char *content_type, int64 size, int64 max_upload_size);
-extern char *ChatContentDisposition(const char *name, bool inline_);
-
-/* partitions.c */
-typedef enum ChatPartPlan
-{
-	PP_HISTORY,					/* page before a seq, newest first */
-	PP_CATCH_UP,				/* changes after a rev, oldest first */
-	PP_BY_SEQ,					/* one message */
-	PP_BY_CLIENT_ID,			/* idempotent send */
-	PP_UPDATE,					/* edit or delete */
-	PP_COUNT
-} ChatPartPlan;
-
-typedef struct ChatPartition
-{
-	Oid			relid;
-	char	   *qualname;
-	bool		is_default;
-	TimestampTz lower;			/* DT_NOBEGIN when unbounded */
-	TimestampTz upper;			/* DT_NOEND when unbounded */
-	SPIPlanPtr	plans[PP_COUNT];
-} ChatPartition;
-
-extern int	ChatPartitions(ChatPartition ***parts);
-extern int	ChatPartitionsForRead(ChatPartition ***parts);
-extern bool ChatPartitionOverlaps(const ChatPartition *p, TimestampTz from, TimestampTz to);
-extern SPIPlanPtr ChatPartitionPlan(ChatPartition *p, ChatPartPlan kind);
-extern bool ChatFindMessage(const ChatAccess *acc, int64 seq, ChatPartition **where, ChatMessage *msg);
-
-/* event_queue.c: deferred publication through shared memory */
-#define CHAT_QUEUE_DATABASES 4
-
-typedef struct ChatQueueSlot
-{
-	Oid			dboid;			/* InvalidOid: free */
-	pid_t		publisher_pid;
-	struct Latch *publisher_latch;
-	uint64		head;			/* next byte to reserve, grows forever */
-	uint64		tail;			/* next byte to publish */
-	pg_atomic_uint32 resync_pending;	/* events were dropped */
-	uint64		published_events;
-	uint64		dropped_events;
-	int			failed_starts;	/* publisher starts that did not connect */
-} ChatQueueSlot;
-
-typedef struct ChatQueueShared
-{
-	LWLock	   *lock;
-	Size		ring_size;		/* bytes per database */
-	ChatQueueSlot slots[CHAT_QUEUE_DATABASES];
-} ChatQueueShared;
-
-extern void ChatQueueInit(void);
-extern bool ChatQueueAvailable(void);
-extern void ChatQueueStage(const char *payload);
-extern ChatQueueShared *ChatQueue(void);
-extern void ChatQueueSlotInit(ChatQueueSlot *slot, Oid dboid);
-extern char *ChatQueueRing(ChatQueueSlot *slot);
-extern int	ChatQueueTake(ChatQueueSlot *slot, StringInfo batch);
-
-/* publisher.c */
-extern PGDLLEXPORT void chat_publisher_main(Datum main_arg);
-
-/* locks.c: lock acquisition that never sits in a lock queue for long */
-extern bool ChatLockWithin(Oid relid, LOCKMODE mode, int timeout_ms);
-extern void ChatSleepMs(int ms);
-
-/* months.c */
-extern TimestampTz ChatMonthStart(TimestampTz t);
-extern TimestampTz ChatAddMonths(TimestampTz t, int n);
-extern char *ChatMonthLiteral(TimestampTz t);
-extern char *ChatMonthRelname(TimestampTz lo);
-
-/* maintain.c: partition maintenance (premake, rescue, retention) */
-typedef void (*ChatCommitHook) (void *arg);
-
-typedef struct ChatMaintainCounts
-{
-	int			created;
-	int			dropped;
-	int			archived;
-	int			deferred;
-	int64		moved;
-	int			attachment_keys;
-} ChatMaintainCounts;
-
-extern Jsonb *ChatMaintain(TimestampTz at, ChatCommitHook commit, void *commit_arg,
-						   MemoryContext keep, ChatMaintainCounts *counts);
-
-/* worker.c */
-extern void ChatRegisterMaintenanceLauncher(void);
 
 #endif							/* CHAT_H */

@@ -15,6 +15,7 @@
  */
 #include "chat.h"
 #include "events.h"
+#include "queue.h"
 
 #include "catalog/pg_type.h"
 #include "commands/async.h"

@@ -12,6 +12,7 @@
  * locks, backs off and retries, and finally defers the step to the next round.
  */
 #include "chat.h"
+#include "maintain.h"
 
 #include "access/xact.h"
 #include "miscadmin.h"

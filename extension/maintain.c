@@ -35,6 +35,8 @@
  */
 #include "chat.h"
 #include "maintain.h"
+#include "partitions.h"
+#include "maintain_run.h"
 
 #include "access/table.h"
 #include "access/xact.h"

@@ -1,82 +1,38 @@
 /*
- * maintain.h: the state of one partition maintenance run, shared by
- * maintain.c (the work) and maintain_report.c (the report).
+ * maintain.h: partition maintenance as the rest of the extension sees it:
+ * the run (maintain.c), its background workers (worker.c) and the lock
+ * waits it allows itself (locks.c).
  */
 #ifndef CHAT_MAINTAIN_H
 #define CHAT_MAINTAIN_H
 
-#include "nodes/pg_list.h"
+#include "postgres.h"
 
-/* A month to make: [lo, hi) as chat.<relname>. */
-typedef struct MaintMonth
-{
-	TimestampTz lo;
-	TimestampTz hi;
-	char	   *relname;
-	Oid			relid;			/* the standalone table, once it exists */
-	bool		made;			/* made by this run */
-	bool		attached;
-} MaintMonth;
+#include "storage/lockdefs.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
-/* A partition to retire. */
-typedef struct MaintOld
-{
-	Oid			relid;
-	char	   *relname;
-	bool		member;			/* made by CREATE EXTENSION: a member of it */
-	bool		detached;		/* not (or no longer) a partition */
-	int			natt;			/* attachments of its messages */
-	Datum	   *att_ids;
-} MaintOld;
+/* maintain.c: partition maintenance (premake, rescue, retention) */
+typedef void (*ChatCommitHook) (void *arg);
 
-/* A step that was not done this round. */
-typedef struct MaintNote
+typedef struct ChatMaintainCounts
 {
-	char	   *partition;
-	const char *action;
-	char	   *reason;
-	int64		rows;
-} MaintNote;
-
-/* One transaction's (or subtransaction's) worth of work. */
-typedef struct MaintUnit
-{
-	LOCKMODE	parent_mode;	/* NoLock: the unit does not touch chat.messages */
-	List	   *months;			/* to attach */
-	List	   *olds;			/* to detach unless detached already */
-	bool		dispose;		/* and then drop or archive */
-} MaintUnit;
-
-typedef struct MaintRun
-{
-	MemoryContext cxt;
-	TimestampTz at;
-	bool		has_cutoff;
-	TimestampTz cutoff;			/* retire partitions ending at or before */
-	int			premake;
-	int			retention;
-	int			action;
-	char	   *archive;
-	Oid			nsp;
-	Oid			parent;
-	Oid			owner;
-	Oid			def;			/* default partition, or InvalidOid */
-	char	   *def_qual;
-	char	   *columns;		/* quoted column list of chat.messages */
-	List	   *months;
-	List	   *olds;
-	const char *blocker;		/* the lock last not granted */
-	/* report */
-	List	   *created;
-	List	   *rescued;		/* MaintNote with rows */
+	int			created;
+	int			dropped;
+	int			archived;
+	int			deferred;
 	int64		moved;
-	List	   *dropped;
-	List	   *archived;
-	List	   *keys;
-	List	   *deferred;		/* MaintNote */
-	List	   *skipped;		/* MaintNote */
-} MaintRun;
+	int			attachment_keys;
+} ChatMaintainCounts;
 
-extern Jsonb *MaintReport(MaintRun *run, long ms);
+extern Jsonb *ChatMaintain(TimestampTz at, ChatCommitHook commit, void *commit_arg,
+						   MemoryContext keep, ChatMaintainCounts *counts);
+
+/* worker.c */
+extern void ChatRegisterMaintenanceLauncher(void);
+
+/* locks.c: lock acquisition that never sits in a lock queue for long */
+extern bool ChatLockWithin(Oid relid, LOCKMODE mode, int timeout_ms);
+extern void ChatSleepMs(int ms);
 
 #endif							/* CHAT_MAINTAIN_H */

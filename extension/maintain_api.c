@@ -4,6 +4,8 @@
  * transaction per step) and chat.partitions().
  */
 #include "chat.h"
+#include "maintain.h"
+#include "partitions.h"
 
 #include "access/htup_details.h"
 #include "access/relation.h"

@@ -2,7 +2,7 @@
  * maintain_report.c: the jsonb report of a maintenance run.
  */
 #include "chat.h"
-#include "maintain.h"
+#include "maintain_run.h"
 
 /* Push a JSON array of strings. */
 static void

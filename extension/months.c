@@ -4,6 +4,7 @@
  * so that the worker, the procedure and any DBA session agree.
  */
 #include "chat.h"
+#include "partitions.h"
 
 #include "pgtime.h"
 #include "utils/datetime.h"

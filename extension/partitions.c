@@ -12,6 +12,7 @@
  * when it changes (maintenance attaching or detaching a partition).
  */
 #include "chat.h"
+#include "partitions.h"
 
 #include "access/table.h"
 #include "catalog/namespace.h"

@@ -17,6 +17,7 @@
  * The secret key never appears in an error message.
  */
 #include "chat.h"
+#include "s3.h"
 
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"

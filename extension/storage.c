@@ -8,6 +8,7 @@
  * chat.configure_storage() validates instead, and this reader checks again.
  */
 #include "chat.h"
+#include "s3.h"
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"

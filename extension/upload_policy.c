@@ -5,6 +5,7 @@
  * the Content-Disposition a download URL asks the object store to send.
  */
 #include "chat.h"
+#include "s3.h"
 
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"

@@ -12,6 +12,7 @@
  * SIGTERM.
  */
 #include "chat.h"
+#include "maintain.h"
 
 #include "access/heapam.h"
 #include "access/htup_details.h"
