@@ -39,6 +39,14 @@ def crashable(crash_cluster):
     conn.close()
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
 def reconnect(cluster, dbname):
     """A connection once the server takes them again."""
     def attempt():
@@ -88,6 +96,9 @@ def test_publisher_killed_the_server_restarts_and_loses_nothing(crashable):
     cluster, dbname, chat, conn = crashable
     old = wait_until(lambda: publisher_pid(conn), what="the publisher")
     os.kill(old, signal.SIGKILL)
+    # once the postmaster has reaped it, it is in crash recovery: before, a
+    # connection could still be accepted and then broken by the restart
+    wait_until(lambda: not _alive(old), 30, "the publisher reaped")
     after = reconnect(cluster, dbname)
     lst = Listener(cluster.connect(dbname))
     try:
