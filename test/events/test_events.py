@@ -3,6 +3,7 @@ transaction's events reach LISTEN chat_events if and only if it committed,
 in seq order per chat, batched, with `resync` whenever events may be lost."""
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -248,3 +249,43 @@ def test_publisher_status_reports_the_queue(db, listener, new_chat):
     assert st["queue_bytes"] >= 64 * 1024 and st["published_events"] >= 1
     assert st["publisher_pid"] == publisher_pid(conn)
     assert not scalar(conn, "SELECT has_function_privilege('chat_app', 'chat.publisher_status()', 'EXECUTE')")
+
+
+def _memory_totals(conn, pid, log, since):
+    """(grand total, chat publisher context total) in bytes, as the
+    publisher logs them for pg_log_backend_memory_contexts."""
+    scalar(conn, "SELECT pg_log_backend_memory_contexts(%s)", (pid,))
+
+    def logged():
+        with open(log, "r", errors="replace") as f:
+            f.seek(since)
+            text = f.read()
+        grand = re.search(r"\[%d\] LOG:  Grand total: (\d+) bytes" % pid, text)
+        own = re.search(r"\[%d\] LOG:  level: \d+; chat publisher: (\d+) total" % pid, text)
+        return grand and own and (int(grand.group(1)), int(own.group(1)))
+    return wait_until(logged, 10)
+
+
+def test_publisher_memory_stays_flat_over_many_batches(db, listener, new_chat):
+    """The publisher's loop memory is reset every round: after 2,000 more
+    batches its memory (pg_log_backend_memory_contexts, read back from the
+    server log) has not grown. Skipped when the log is not readable here."""
+    conn = db()
+    log = os.path.join(scalar(conn, "SHOW data_directory"), "server.log")
+    if not os.access(log, os.R_OK):
+        pytest.skip("the server log %s is not readable here" % log)
+    chat, a, b = new_chat()
+    for i in range(200):
+        send(conn, a, chat, "warm-up %d" % i)
+    listener.wait_for(lambda ev: len(messages(listener, chat)) >= 200)
+    pid = publisher_pid(conn)
+    before = _memory_totals(conn, pid, log, os.path.getsize(log))
+    for i in range(2000):
+        send(conn, a, chat, "round %d" % i)
+    listener.wait_for(lambda ev: len(messages(listener, chat)) >= 2200, timeout=60)
+    carrying = sum(1 for p in listener.payloads if ('"chat_id":%d,' % chat) in p)
+    assert carrying > 1000, "only %d payloads: too few batches to tell" % carrying
+    assert publisher_pid(conn) == pid
+    after = _memory_totals(conn, pid, log, os.path.getsize(log))
+    assert after[0] <= before[0] + 64 * 1024, "publisher memory grew: %r -> %r" % (before, after)
+    assert after[1] <= max(before[1], 8192) * 2, "its loop context grew: %r -> %r" % (before, after)
