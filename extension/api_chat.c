@@ -186,6 +186,77 @@ ParseListCursor(const char *s, TimestampTz *at, int64 *chat_id)
 			 errmsg("before must be a cursor returned by list_chats, not \"%s\"", s)));
 }
 
+/* Push key: the peer ids of a bigint[] column. */
+static void
+PushPeerIds(JsonbParseState **st, Datum arr)
+{
+	int64	   *peers;
+	int			n = ChatInt8ArrayValues(DatumGetArrayTypeP(arr), "peer_ids", &peers);
+	int			i;
+
+	JbKey(st, "peer_ids");
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue	elem;
+
+		elem.type = jbvNumeric;
+		elem.val.numeric = int64_to_numeric(peers[i]);
+		pushJsonbValue(st, WJB_ELEM, &elem);
+	}
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+}
+
+/* Push key: the chat's last message (columns 9 to 13), or null. */
+static void
+PushLastMessage(JsonbParseState **st, HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+
+	if (ChatGetInt8(tup, desc, 9, NULL) == 0)
+	{
+		JbNull(st, "last_message");
+		return;
+	}
+	JbKey(st, "last_message");
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	JbInt8(st, "seq", ChatGetInt8(tup, desc, 9, NULL));
+	JbInt8(st, "sender_id", ChatGetInt8(tup, desc, 11, NULL));
+	JbText(st, "preview", TextDatumGetCString(ChatGetDatum(tup, desc, 12, &isnull)));
+	JbTimestamp(st, "created_at", DatumGetTimestampTz(ChatGetDatum(tup, desc, 10, &isnull)));
+	JbBool(st, "deleted", DatumGetBool(ChatGetDatum(tup, desc, 13, &isnull)));
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+/* One row of list_chats' query as the contract's chat object. */
+static Jsonb *
+ListRow(HeapTuple tup, TupleDesc desc)
+{
+	JsonbParseState *st = NULL;
+	bool		isnull;
+	int64		chat_id = ChatGetInt8(tup, desc, 1, NULL);
+	TimestampTz sort_at = DatumGetTimestampTz(ChatGetDatum(tup, desc, 2, &isnull));
+	int64		context_id;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	JbInt8(&st, "chat_id", chat_id);
+	JbText(&st, "kind", TextDatumGetCString(ChatGetDatum(tup, desc, 7, &isnull)));
+	context_id = ChatGetInt8(tup, desc, 8, &isnull);
+	if (isnull)
+		JbNull(&st, "context_id");
+	else
+		JbInt8(&st, "context_id", context_id);
+	PushPeerIds(&st, ChatGetDatum(tup, desc, 14, &isnull));
+	PushLastMessage(&st, tup, desc);
+	JbInt8(&st, "unread", DatumGetInt32(ChatGetDatum(tup, desc, 3, &isnull)));
+	JbInt8(&st, "read_seq", ChatGetInt8(tup, desc, 6, NULL));
+	JbBool(&st, "archived", DatumGetBool(ChatGetDatum(tup, desc, 4, &isnull)));
+	JbBool(&st, "muted", DatumGetBool(ChatGetDatum(tup, desc, 5, &isnull)));
+	JbTimestamp(&st, "last_activity", sort_at);
+	JbText(&st, "cursor", psprintf(INT64_FORMAT ":" INT64_FORMAT, (int64) sort_at, chat_id));
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+}
+
 /*
  * list_chats(user_id, before, page_size, archived): the user's chats by last
  * activity, newest first; one index range on members, no message read.
@@ -232,64 +303,7 @@ list_chats(PG_FUNCTION_ARGS)
 	ChatExec(plan, v, NULL, true, 0);
 
 	for (r = 0; r < SPI_processed; r++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		JsonbParseState *st = NULL;
-		JsonbValue *res;
-		JsonbValue	elem;
-		bool		isnull;
-		int64		chat_id = ChatGetInt8(tup, desc, 1, NULL);
-		TimestampTz sort_at = DatumGetTimestampTz(ChatGetDatum(tup, desc, 2, &isnull));
-		int64		context_id;
-		Datum	   *peers;
-		bool	   *peer_nulls;
-		int			npeers,
-					i;
-
-		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		JbInt8(&st, "chat_id", chat_id);
-		JbText(&st, "kind", TextDatumGetCString(ChatGetDatum(tup, desc, 7, &isnull)));
-		context_id = ChatGetInt8(tup, desc, 8, &isnull);
-		if (isnull)
-			JbNull(&st, "context_id");
-		else
-			JbInt8(&st, "context_id", context_id);
-
-		JbKey(&st, "peer_ids");
-		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
-		deconstruct_array(DatumGetArrayTypeP(ChatGetDatum(tup, desc, 14, &isnull)),
-						  INT8OID, 8, true, TYPALIGN_DOUBLE, &peers, &peer_nulls, &npeers);
-		for (i = 0; i < npeers; i++)
-		{
-			elem.type = jbvNumeric;
-			elem.val.numeric = int64_to_numeric(DatumGetInt64(peers[i]));
-			pushJsonbValue(&st, WJB_ELEM, &elem);
-		}
-		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
-
-		if (ChatGetInt8(tup, desc, 9, NULL) == 0)
-			JbNull(&st, "last_message");
-		else
-		{
-			JbKey(&st, "last_message");
-			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-			JbInt8(&st, "seq", ChatGetInt8(tup, desc, 9, NULL));
-			JbInt8(&st, "sender_id", ChatGetInt8(tup, desc, 11, NULL));
-			JbText(&st, "preview", TextDatumGetCString(ChatGetDatum(tup, desc, 12, &isnull)));
-			JbTimestamp(&st, "created_at", DatumGetTimestampTz(ChatGetDatum(tup, desc, 10, &isnull)));
-			JbBool(&st, "deleted", DatumGetBool(ChatGetDatum(tup, desc, 13, &isnull)));
-			pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-		}
-		JbInt8(&st, "unread", DatumGetInt32(ChatGetDatum(tup, desc, 3, &isnull)));
-		JbInt8(&st, "read_seq", ChatGetInt8(tup, desc, 6, NULL));
-		JbBool(&st, "archived", DatumGetBool(ChatGetDatum(tup, desc, 4, &isnull)));
-		JbBool(&st, "muted", DatumGetBool(ChatGetDatum(tup, desc, 5, &isnull)));
-		JbTimestamp(&st, "last_activity", sort_at);
-		JbText(&st, "cursor", psprintf(INT64_FORMAT ":" INT64_FORMAT, (int64) sort_at, chat_id));
-		res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-		ChatSrfPut(fcinfo, ts, JsonbValueToJsonb(res));
-	}
+		ChatSrfPut(fcinfo, ts, ListRow(SPI_tuptable->vals[r], SPI_tuptable->tupdesc));
 	SPI_finish();
 	return (Datum) 0;
 }

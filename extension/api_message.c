@@ -20,45 +20,21 @@ PG_FUNCTION_INFO_V1(send_message);
 PG_FUNCTION_INFO_V1(edit_message);
 PG_FUNCTION_INFO_V1(delete_message);
 
-/* Validate attachment_ids: one dimension, no NULLs, no repeats, at most 10. */
+/* attachment_ids: a bigint[] of at most 10, no NULLs, no repeats. */
 static int
-AttachmentIds(ArrayType *arr, int64 **ids)
+AttachmentIds(FunctionCallInfo fcinfo, int argno, int64 **ids)
 {
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n,
-				i,
+	int			n = ChatInt8ArrayArg(fcinfo, argno, "attachment_ids", CHAT_MAX_ATTACHMENTS,
+									 "a message carries at most %d attachments, not %d", ids);
+	int			i,
 				j;
 
-	*ids = NULL;
-	if (arr == NULL)
-		return 0;
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("attachment_ids must be a one-dimensional array")));
-	n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
-	if (n > CHAT_MAX_ATTACHMENTS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a message carries at most %d attachments, not %d", CHAT_MAX_ATTACHMENTS, n)));
-	if (n == 0)
-		return 0;
-	deconstruct_array(arr, INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, &nulls, &n);
-	*ids = palloc(sizeof(int64) * n);
 	for (i = 0; i < n; i++)
-	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("attachment_ids must not contain null")));
-		(*ids)[i] = DatumGetInt64(elems[i]);
 		for (j = 0; j < i; j++)
 			if ((*ids)[j] == (*ids)[i])
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("attachment %lld is listed twice", (long long) (*ids)[i])));
-	}
 	return n;
 }
 
@@ -91,7 +67,7 @@ LinkAttachments(ChatMessage *msg, const int64 *ids, int n)
 	values[0] = Int64GetDatum(msg->chat_id);
 	values[1] = Int64GetDatum(msg->sender_id);
 	values[2] = Int64GetDatum(msg->seq);
-	values[3] = PointerGetDatum(construct_array(elems, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(ChatInt8Array(elems, n));
 	ChatExec(plan, values, NULL, false, 0);
 	if (SPI_processed != (uint64) n)
 		ereport(ERROR,
@@ -176,12 +152,9 @@ LockAndAdvance(ChatMessage *msg, ChatAccess *acc)
 				 "UPDATE chat.chats c SET last_seq = c.last_seq + 1, last_rev = c.last_rev + 1, "
 				 "  last_message_at = greatest(clock_timestamp(), c.last_message_at, c.created_at), "
 				 "  last_sender_id = $2, last_preview = $3, last_deleted = false "
-				 "WHERE c.chat_id = $1 "
-				 "  AND EXISTS (SELECT 1 FROM chat.members m WHERE m.chat_id = $1 AND m.user_id = $2) "
-				 "  AND NOT EXISTS (SELECT 1 FROM chat.members o JOIN chat.blocks b "
-				 "                    ON b.blocker_id = o.user_id AND b.blocked_id = $2 "
-				 "                  WHERE o.chat_id = $1) "
-				 "RETURNING c.last_seq, c.last_rev, c.last_message_at, c.created_at",
+				 "WHERE c.chat_id = $1 AND " CHAT_IS_MEMBER_SQL("$1", "$2")
+				 " AND NOT " CHAT_IS_BLOCKED_SQL("$1", "$2")
+				 " RETURNING c.last_seq, c.last_rev, c.last_message_at, c.created_at",
 				 3, types);
 	v[0] = Int64GetDatum(msg->chat_id);
 	v[1] = Int64GetDatum(msg->sender_id);
@@ -310,7 +283,7 @@ send_message(PG_FUNCTION_ARGS)
 	msg.has_client_id = !PG_ARGISNULL(3);
 	if (msg.has_client_id)
 		memcpy(&msg.client_id, PG_GETARG_UUID_P(3), sizeof(pg_uuid_t));
-	natt = AttachmentIds(PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4), &att_ids);
+	natt = AttachmentIds(fcinfo, 4, &att_ids);
 	ChatCheckBody(msg.body, natt > 0);
 
 	SPI_connect();

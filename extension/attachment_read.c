@@ -173,8 +173,7 @@ ChatLoadAttachments(ChatMessage *msgs, int n)
 			seqs[i] = Int64GetDatum(with[i]->seq);
 		ScanKeyEntryInitialize(&keys[1], SK_SEARCHARRAY, 2, BTEqualStrategyNumber, INT8OID,
 							   InvalidOid, F_INT8EQ,
-							   PointerGetDatum(construct_array(seqs, nwith, INT8OID, 8, true,
-															   TYPALIGN_DOUBLE)));
+							   PointerGetDatum(ChatInt8Array(seqs, nwith)));
 		nkeys = 2;
 	}
 

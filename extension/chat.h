@@ -47,6 +47,17 @@ typedef enum ChatRetentionAction
 	CHAT_RETENTION_DETACH
 } ChatRetentionAction;
 
+/*
+ * The membership check and the block check, one text wherever a chat is
+ * entered (ChatLoadAccess, send_message's lock): user is a member of chat;
+ * a member of chat has blocked user. chat and user are SQL expressions.
+ */
+#define CHAT_IS_MEMBER_SQL(chat, user) \
+	"EXISTS (SELECT 1 FROM chat.members m WHERE m.chat_id = " chat " AND m.user_id = " user ")"
+#define CHAT_IS_BLOCKED_SQL(chat, user) \
+	"EXISTS (SELECT 1 FROM chat.members o JOIN chat.blocks b " \
+	"ON b.blocker_id = o.user_id AND b.blocked_id = " user " WHERE o.chat_id = " chat ")"
+
 /* A row of chat.messages, as read by every message query. */
 #define CHAT_MESSAGE_COLS \
 	"chat_id, seq, rev, sender_id, body, client_id, created_at, edited_at, deleted, n_attachments"

@@ -80,12 +80,8 @@ ChatLoadAccess(int64 user_id, int64 chat_id, bool for_update, ChatAccess *acc)
 	static const Oid types[2] = {INT8OID, INT8OID};
 #define ACCESS_SQL \
 	"SELECT c.created_at, c.last_message_at, c.last_seq, c.last_rev, " \
-	"       EXISTS (SELECT 1 FROM chat.members o JOIN chat.blocks b" \
-	"                 ON b.blocker_id = o.user_id AND b.blocked_id = $2" \
-	"               WHERE o.chat_id = c.chat_id) " \
-	"FROM chat.chats c " \
-	"WHERE c.chat_id = $1 " \
-	"  AND EXISTS (SELECT 1 FROM chat.members m WHERE m.chat_id = $1 AND m.user_id = $2)"
+	CHAT_IS_BLOCKED_SQL("c.chat_id", "$2") " FROM chat.chats c " \
+	"WHERE c.chat_id = $1 AND " CHAT_IS_MEMBER_SQL("$1", "$2")
 	SPIPlanPtr	plan;
 	Datum		values[2];
 	HeapTuple	tup;

@@ -587,7 +587,7 @@ DisposeDetached(MaintRun *run, MaintOld *o)
 	{
 		Datum		v[1];
 
-		v[0] = PointerGetDatum(construct_array(o->att_ids, o->natt, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		v[0] = PointerGetDatum(ChatInt8Array(o->att_ids, o->natt));
 		/* the object store is cleaned from chat.deleted_objects */
 		ExecKept(&plan_att,
 				 "WITH gone AS (DELETE FROM chat.attachments WHERE attachment_id = ANY ($1) RETURNING object_key), "
