@@ -9,13 +9,13 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-PG_FUNCTION_INFO_V1(open_chat);
-PG_FUNCTION_INFO_V1(list_chats);
-PG_FUNCTION_INFO_V1(unread_total);
-PG_FUNCTION_INFO_V1(set_archived);
-PG_FUNCTION_INFO_V1(set_muted);
-PG_FUNCTION_INFO_V1(block_user);
-PG_FUNCTION_INFO_V1(unblock_user);
+PG_FUNCTION_INFO_V1(chat_open_chat);
+PG_FUNCTION_INFO_V1(chat_list_chats);
+PG_FUNCTION_INFO_V1(chat_unread_total);
+PG_FUNCTION_INFO_V1(chat_set_archived);
+PG_FUNCTION_INFO_V1(chat_set_muted);
+PG_FUNCTION_INFO_V1(chat_block_user);
+PG_FUNCTION_INFO_V1(chat_unblock_user);
 
 /* The chat opened with exactly these arguments, or 0. */
 static int64
@@ -101,7 +101,7 @@ CreateChat(const char *kind, bool has_context, int64 context_id, int64 user_a, i
  * one chat per pair, whichever side opens it.
  */
 Datum
-open_chat(PG_FUNCTION_ARGS)
+chat_open_chat(PG_FUNCTION_ARGS)
 {
 	int64		user_id,
 				peer_id,
@@ -194,7 +194,7 @@ PushPeerIds(JsonbParseState **st, Datum arr)
 	int			n = ChatInt8ArrayValues(DatumGetArrayTypeP(arr), "peer_ids", &peers);
 	int			i;
 
-	JbKey(st, "peer_ids");
+	ChatJbKey(st, "peer_ids");
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (i = 0; i < n; i++)
 	{
@@ -215,16 +215,16 @@ PushLastMessage(JsonbParseState **st, HeapTuple tup, TupleDesc desc)
 
 	if (ChatGetInt8(tup, desc, 9, NULL) == 0)
 	{
-		JbNull(st, "last_message");
+		ChatJbNull(st, "last_message");
 		return;
 	}
-	JbKey(st, "last_message");
+	ChatJbKey(st, "last_message");
 	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-	JbInt8(st, "seq", ChatGetInt8(tup, desc, 9, NULL));
-	JbInt8(st, "sender_id", ChatGetInt8(tup, desc, 11, NULL));
-	JbText(st, "preview", TextDatumGetCString(ChatGetDatum(tup, desc, 12, &isnull)));
-	JbTimestamp(st, "created_at", DatumGetTimestampTz(ChatGetDatum(tup, desc, 10, &isnull)));
-	JbBool(st, "deleted", DatumGetBool(ChatGetDatum(tup, desc, 13, &isnull)));
+	ChatJbInt8(st, "seq", ChatGetInt8(tup, desc, 9, NULL));
+	ChatJbInt8(st, "sender_id", ChatGetInt8(tup, desc, 11, NULL));
+	ChatJbText(st, "preview", TextDatumGetCString(ChatGetDatum(tup, desc, 12, &isnull)));
+	ChatJbTimestamp(st, "created_at", DatumGetTimestampTz(ChatGetDatum(tup, desc, 10, &isnull)));
+	ChatJbBool(st, "deleted", DatumGetBool(ChatGetDatum(tup, desc, 13, &isnull)));
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
 
@@ -239,21 +239,21 @@ ListRow(HeapTuple tup, TupleDesc desc)
 	int64		context_id;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	JbInt8(&st, "chat_id", chat_id);
-	JbText(&st, "kind", TextDatumGetCString(ChatGetDatum(tup, desc, 7, &isnull)));
+	ChatJbInt8(&st, "chat_id", chat_id);
+	ChatJbText(&st, "kind", TextDatumGetCString(ChatGetDatum(tup, desc, 7, &isnull)));
 	context_id = ChatGetInt8(tup, desc, 8, &isnull);
 	if (isnull)
-		JbNull(&st, "context_id");
+		ChatJbNull(&st, "context_id");
 	else
-		JbInt8(&st, "context_id", context_id);
+		ChatJbInt8(&st, "context_id", context_id);
 	PushPeerIds(&st, ChatGetDatum(tup, desc, 14, &isnull));
 	PushLastMessage(&st, tup, desc);
-	JbInt8(&st, "unread", DatumGetInt32(ChatGetDatum(tup, desc, 3, &isnull)));
-	JbInt8(&st, "read_seq", ChatGetInt8(tup, desc, 6, NULL));
-	JbBool(&st, "archived", DatumGetBool(ChatGetDatum(tup, desc, 4, &isnull)));
-	JbBool(&st, "muted", DatumGetBool(ChatGetDatum(tup, desc, 5, &isnull)));
-	JbTimestamp(&st, "last_activity", sort_at);
-	JbText(&st, "cursor", psprintf(INT64_FORMAT ":" INT64_FORMAT, (int64) sort_at, chat_id));
+	ChatJbInt8(&st, "unread", DatumGetInt32(ChatGetDatum(tup, desc, 3, &isnull)));
+	ChatJbInt8(&st, "read_seq", ChatGetInt8(tup, desc, 6, NULL));
+	ChatJbBool(&st, "archived", DatumGetBool(ChatGetDatum(tup, desc, 4, &isnull)));
+	ChatJbBool(&st, "muted", DatumGetBool(ChatGetDatum(tup, desc, 5, &isnull)));
+	ChatJbTimestamp(&st, "last_activity", sort_at);
+	ChatJbText(&st, "cursor", psprintf(INT64_FORMAT ":" INT64_FORMAT, (int64) sort_at, chat_id));
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
@@ -262,7 +262,7 @@ ListRow(HeapTuple tup, TupleDesc desc)
  * activity, newest first; one index range on members, no message read.
  */
 Datum
-list_chats(PG_FUNCTION_ARGS)
+chat_list_chats(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[5] = {INT8OID, BOOLOID, TIMESTAMPTZOID, INT8OID, INT8OID};
@@ -310,7 +310,7 @@ list_chats(PG_FUNCTION_ARGS)
 
 /* unread_total(user_id) → unread messages over the user's chats that are not muted */
 Datum
-unread_total(PG_FUNCTION_ARGS)
+chat_unread_total(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[1] = {INT8OID};
@@ -353,7 +353,7 @@ SetMemberFlag(FunctionCallInfo fcinfo, SPIPlanPtr *slot, const char *sql, const 
 
 /* set_archived(user_id, chat_id, archived): per user */
 Datum
-set_archived(PG_FUNCTION_ARGS)
+chat_set_archived(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 
@@ -364,7 +364,7 @@ set_archived(PG_FUNCTION_ARGS)
 
 /* set_muted(user_id, chat_id, muted): per user; muted chats leave unread_total */
 Datum
-set_muted(PG_FUNCTION_ARGS)
+chat_set_muted(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 
@@ -397,7 +397,7 @@ ChangeBlock(FunctionCallInfo fcinfo, SPIPlanPtr *slot, const char *sql)
 
 /* block_user(user_id, other_id): other_id can no longer send to user_id */
 Datum
-block_user(PG_FUNCTION_ARGS)
+chat_block_user(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 
@@ -408,7 +408,7 @@ block_user(PG_FUNCTION_ARGS)
 
 /* unblock_user(user_id, other_id) */
 Datum
-unblock_user(PG_FUNCTION_ARGS)
+chat_unblock_user(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 

@@ -6,8 +6,8 @@
 
 #include "catalog/pg_type.h"
 
-PG_FUNCTION_INFO_V1(mark_read);
-PG_FUNCTION_INFO_V1(typing);
+PG_FUNCTION_INFO_V1(chat_mark_read);
+PG_FUNCTION_INFO_V1(chat_typing);
 
 /* The read state of one member as jsonb. */
 static Jsonb *
@@ -16,10 +16,10 @@ ReadState(int64 chat_id, int64 user_id, int64 read_seq, int64 unread)
 	JsonbParseState *st = NULL;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	JbInt8(&st, "chat_id", chat_id);
-	JbInt8(&st, "user_id", user_id);
-	JbInt8(&st, "read_seq", read_seq);
-	JbInt8(&st, "unread", unread);
+	ChatJbInt8(&st, "chat_id", chat_id);
+	ChatJbInt8(&st, "user_id", user_id);
+	ChatJbInt8(&st, "read_seq", read_seq);
+	ChatJbInt8(&st, "unread", unread);
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
@@ -31,7 +31,7 @@ ReadState(int64 chat_id, int64 user_id, int64 read_seq, int64 unread)
  * from the row itself, it stays right under concurrent sends.
  */
 Datum
-mark_read(PG_FUNCTION_ARGS)
+chat_mark_read(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan_move = NULL;
 	static SPIPlanPtr plan_get = NULL;
@@ -93,7 +93,7 @@ mark_read(PG_FUNCTION_ARGS)
 
 /* typing(user_id, chat_id): an event to the other members, nothing stored */
 Datum
-typing(PG_FUNCTION_ARGS)
+chat_typing(PG_FUNCTION_ARGS)
 {
 	int64		user_id,
 				chat_id;

@@ -16,9 +16,9 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-PG_FUNCTION_INFO_V1(send_message);
-PG_FUNCTION_INFO_V1(edit_message);
-PG_FUNCTION_INFO_V1(delete_message);
+PG_FUNCTION_INFO_V1(chat_send_message);
+PG_FUNCTION_INFO_V1(chat_edit_message);
+PG_FUNCTION_INFO_V1(chat_delete_message);
 
 /* attachment_ids: a bigint[] of at most 10, no NULLs, no repeats. */
 static int
@@ -262,7 +262,7 @@ StoreMessage(ChatMessage *msg, int64 **recipients, int *nrecipients)
 
 /* send_message(user_id, chat_id, body, client_id, attachment_ids) → message */
 Datum
-send_message(PG_FUNCTION_ARGS)
+chat_send_message(PG_FUNCTION_ARGS)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	ChatAccess	acc;
@@ -412,14 +412,14 @@ ChangeMessage(FunctionCallInfo fcinfo, bool is_delete)
 
 /* edit_message(user_id, chat_id, seq, body) → message */
 Datum
-edit_message(PG_FUNCTION_ARGS)
+chat_edit_message(PG_FUNCTION_ARGS)
 {
 	return ChangeMessage(fcinfo, false);
 }
 
 /* delete_message(user_id, chat_id, seq) → message */
 Datum
-delete_message(PG_FUNCTION_ARGS)
+chat_delete_message(PG_FUNCTION_ARGS)
 {
 	return ChangeMessage(fcinfo, true);
 }

@@ -8,8 +8,8 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
-PG_FUNCTION_INFO_V1(history);
-PG_FUNCTION_INFO_V1(catch_up);
+PG_FUNCTION_INFO_V1(chat_history);
+PG_FUNCTION_INFO_V1(chat_catch_up);
 
 /* Rows collected from several partitions. */
 typedef struct MessageList
@@ -97,7 +97,7 @@ EmitMessages(FunctionCallInfo fcinfo, Tuplestorestate *ts, MessageList *list, in
  * partition maintenance are seen exactly once.
  */
 Datum
-history(PG_FUNCTION_ARGS)
+chat_history(PG_FUNCTION_ARGS)
 {
 	int64		user_id,
 				chat_id,
@@ -159,7 +159,7 @@ history(PG_FUNCTION_ARGS)
  * touch old messages, so every partition the chat lived in is asked.
  */
 Datum
-catch_up(PG_FUNCTION_ARGS)
+chat_catch_up(PG_FUNCTION_ARGS)
 {
 	int64		user_id,
 				chat_id,

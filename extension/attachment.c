@@ -18,9 +18,9 @@
 #include "storage/lock.h"
 #include "utils/builtins.h"
 
-PG_FUNCTION_INFO_V1(attachment_upload);
-PG_FUNCTION_INFO_V1(attachment_url);
-PG_FUNCTION_INFO_V1(expire_uploads);
+PG_FUNCTION_INFO_V1(chat_attachment_upload);
+PG_FUNCTION_INFO_V1(chat_attachment_url);
+PG_FUNCTION_INFO_V1(chat_expire_uploads);
 
 /* field4 of our advisory lock tags: distinct from pg_advisory_lock's 1 and 2 */
 #define CHAT_UPLOAD_LOCK_FIELD4	0x6361
@@ -105,7 +105,7 @@ InsertPending(int64 chat_id, int64 user_id, const char *key, const char *name,
  * {attachment_id, method, url, headers, expires_at, name, content_type, size, kind}
  */
 Datum
-attachment_upload(PG_FUNCTION_ARGS)
+chat_attachment_upload(PG_FUNCTION_ARGS)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	int64		user_id,
@@ -178,19 +178,19 @@ attachment_upload(PG_FUNCTION_ARGS)
 	expires_at = now - now % USECS_PER_SEC + (int64) st.upload_url_lifetime * USECS_PER_SEC;
 
 	pushJsonbValue(&js, WJB_BEGIN_OBJECT, NULL);
-	JbInt8(&js, "attachment_id", attachment_id);
-	JbText(&js, "method", "PUT");
-	JbText(&js, "url", url);
-	JbKey(&js, "headers");
+	ChatJbInt8(&js, "attachment_id", attachment_id);
+	ChatJbText(&js, "method", "PUT");
+	ChatJbText(&js, "url", url);
+	ChatJbKey(&js, "headers");
 	pushJsonbValue(&js, WJB_BEGIN_OBJECT, NULL);
-	JbText(&js, "Content-Type", content_type);
-	JbText(&js, "Content-Length", size_text);
+	ChatJbText(&js, "Content-Type", content_type);
+	ChatJbText(&js, "Content-Length", size_text);
 	pushJsonbValue(&js, WJB_END_OBJECT, NULL);
-	JbTimestamp(&js, "expires_at", expires_at);
-	JbText(&js, "name", name);
-	JbText(&js, "content_type", content_type);
-	JbInt8(&js, "size", size);
-	JbText(&js, "kind", kind);
+	ChatJbTimestamp(&js, "expires_at", expires_at);
+	ChatJbText(&js, "name", name);
+	ChatJbText(&js, "content_type", content_type);
+	ChatJbInt8(&js, "size", size);
+	ChatJbText(&js, "kind", kind);
 	res = pushJsonbValue(&js, WJB_END_OBJECT, NULL);
 	json = ChatCopyOut(outer, JsonbValueToJsonb(res));
 	SPI_finish();
@@ -204,7 +204,7 @@ attachment_upload(PG_FUNCTION_ARGS)
  * uploader. Everyone else gets the chat refusal, whether or not the id exists.
  */
 Datum
-attachment_url(PG_FUNCTION_ARGS)
+chat_attachment_url(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[1] = {INT8OID};
@@ -296,7 +296,7 @@ attachment_url(PG_FUNCTION_ARGS)
  * a failure is safe.
  */
 Datum
-expire_uploads(PG_FUNCTION_ARGS)
+chat_expire_uploads(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
@@ -346,12 +346,12 @@ expire_uploads(PG_FUNCTION_ARGS)
 	n = SPI_processed;
 
 	pushJsonbValue(&js, WJB_BEGIN_OBJECT, NULL);
-	JbInt8(&js, "expired", (int64) n);
+	ChatJbInt8(&js, "expired", (int64) n);
 	if (st.internal.bucket)
-		JbText(&js, "bucket", st.internal.bucket);
+		ChatJbText(&js, "bucket", st.internal.bucket);
 	else
-		JbNull(&js, "bucket");
-	JbKey(&js, "objects");
+		ChatJbNull(&js, "bucket");
+	ChatJbKey(&js, "objects");
 	pushJsonbValue(&js, WJB_BEGIN_ARRAY, NULL);
 	for (r = 0; r < n; r++)
 	{
@@ -361,16 +361,16 @@ expire_uploads(PG_FUNCTION_ARGS)
 		char	   *key = TextDatumGetCString(ChatGetDatum(tup, desc, 3, &isnull));
 
 		pushJsonbValue(&js, WJB_BEGIN_OBJECT, NULL);
-		JbInt8(&js, "attachment_id", ChatGetInt8(tup, desc, 1, NULL));
-		JbInt8(&js, "chat_id", ChatGetInt8(tup, desc, 2, NULL));
-		JbText(&js, "object_key", key);
+		ChatJbInt8(&js, "attachment_id", ChatGetInt8(tup, desc, 1, NULL));
+		ChatJbInt8(&js, "chat_id", ChatGetInt8(tup, desc, 2, NULL));
+		ChatJbText(&js, "object_key", key);
 		if (can_sign)
-			JbText(&js, "delete_url",
+			ChatJbText(&js, "delete_url",
 				   ChatPresign(&st.internal, "DELETE", key, st.default_url_lifetime, now, NULL, 0, NULL, 0));
 		pushJsonbValue(&js, WJB_END_OBJECT, NULL);
 	}
 	pushJsonbValue(&js, WJB_END_ARRAY, NULL);
-	JbBool(&js, "more", n == (uint64) max_rows);
+	ChatJbBool(&js, "more", n == (uint64) max_rows);
 	res = pushJsonbValue(&js, WJB_END_OBJECT, NULL);
 	json = ChatCopyOut(outer, JsonbValueToJsonb(res));
 	SPI_finish();

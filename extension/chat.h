@@ -129,11 +129,11 @@ extern void ChatLoadAccess(int64 user_id, int64 chat_id, bool for_update, ChatAc
 extern void ChatMessageFromTuple(HeapTuple tup, TupleDesc desc, ChatMessage *msg);
 extern Jsonb *ChatMessageToJsonb(const ChatMessage *msg);
 extern void ChatLoadAttachments(ChatMessage *msgs, int n);
-extern void JbKey(JsonbParseState **st, const char *key);
-extern void JbInt8(JsonbParseState **st, const char *key, int64 v);
-extern void JbText(JsonbParseState **st, const char *key, const char *s);
-extern void JbBool(JsonbParseState **st, const char *key, bool v);
-extern void JbNull(JsonbParseState **st, const char *key);
-extern void JbTimestamp(JsonbParseState **st, const char *key, TimestampTz ts);
+extern void ChatJbKey(JsonbParseState **st, const char *key);
+extern void ChatJbInt8(JsonbParseState **st, const char *key, int64 v);
+extern void ChatJbText(JsonbParseState **st, const char *key, const char *s);
+extern void ChatJbBool(JsonbParseState **st, const char *key, bool v);
+extern void ChatJbNull(JsonbParseState **st, const char *key);
+extern void ChatJbTimestamp(JsonbParseState **st, const char *key, TimestampTz ts);
 
 #endif							/* CHAT_H */

@@ -840,7 +840,7 @@ ChatMaintain(TimestampTz at, ChatCommitHook commit, void *commit_arg,
 	PG_END_TRY();
 
 	MemoryContextSwitchTo(keep);
-	report = MaintReport(run, TimestampDifferenceMilliseconds(start, GetCurrentTimestamp()));
+	report = ChatMaintReport(run, TimestampDifferenceMilliseconds(start, GetCurrentTimestamp()));
 	if (counts)
 	{
 		counts->created = list_length(run->created);

@@ -17,13 +17,13 @@
 #include "utils/builtins.h"
 #include "utils/rel.h"
 
-PG_FUNCTION_INFO_V1(maintain);
-PG_FUNCTION_INFO_V1(maintain_procedure);
-PG_FUNCTION_INFO_V1(partitions);
+PG_FUNCTION_INFO_V1(chat_maintain);
+PG_FUNCTION_INFO_V1(chat_maintain_procedure);
+PG_FUNCTION_INFO_V1(chat_partitions);
 
 /* maintain(at) → report: everything in the caller's transaction. */
 Datum
-maintain(PG_FUNCTION_ARGS)
+chat_maintain(PG_FUNCTION_ARGS)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	Jsonb	   *report;
@@ -48,7 +48,7 @@ ProcedureCommit(void *arg)
  * CALLed outside a transaction block, otherwise like maintain().
  */
 Datum
-maintain_procedure(PG_FUNCTION_ARGS)
+chat_maintain_procedure(PG_FUNCTION_ARGS)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	bool		nonatomic = fcinfo->context != NULL && IsA(fcinfo->context, CallContext) &&
@@ -126,7 +126,7 @@ PartitionRow(ReturnSetInfo *rsinfo, ChatPartition *p)
  * first, the default one last.
  */
 Datum
-partitions(PG_FUNCTION_ARGS)
+chat_partitions(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ChatPartition **parts;

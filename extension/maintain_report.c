@@ -6,12 +6,12 @@
 
 /* Push a JSON array of strings. */
 static void
-JbStrings(JsonbParseState **st, const char *key, List *list)
+ChatJbStrings(JsonbParseState **st, const char *key, List *list)
 {
 	ListCell   *lc;
 	JsonbValue	v;
 
-	JbKey(st, key);
+	ChatJbKey(st, key);
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	foreach(lc, list)
 	{
@@ -25,24 +25,24 @@ JbStrings(JsonbParseState **st, const char *key, List *list)
 
 /* Push a JSON array of notes. */
 static void
-JbNotes(JsonbParseState **st, const char *key, List *list, bool with_rows)
+ChatJbNotes(JsonbParseState **st, const char *key, List *list, bool with_rows)
 {
 	ListCell   *lc;
 
-	JbKey(st, key);
+	ChatJbKey(st, key);
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	foreach(lc, list)
 	{
 		MaintNote  *n = lfirst(lc);
 
 		pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-		JbText(st, "partition", n->partition);
+		ChatJbText(st, "partition", n->partition);
 		if (with_rows)
-			JbInt8(st, "rows", n->rows);
+			ChatJbInt8(st, "rows", n->rows);
 		else
 		{
-			JbText(st, "action", n->action);
-			JbText(st, "reason", n->reason);
+			ChatJbText(st, "action", n->action);
+			ChatJbText(st, "reason", n->reason);
 		}
 		pushJsonbValue(st, WJB_END_OBJECT, NULL);
 	}
@@ -51,25 +51,25 @@ JbNotes(JsonbParseState **st, const char *key, List *list, bool with_rows)
 
 /* The report of a run. */
 Jsonb *
-MaintReport(MaintRun *run, long ms)
+ChatMaintReport(MaintRun *run, long ms)
 {
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	JbTimestamp(&st, "at", run->at);
-	JbInt8(&st, "premake_months", run->premake);
-	JbInt8(&st, "retention_months", run->retention);
-	JbText(&st, "retention_action", run->action == CHAT_RETENTION_DROP ? "drop" : "detach");
-	JbStrings(&st, "created", run->created);
-	JbInt8(&st, "moved_rows", run->moved);
-	JbNotes(&st, "rescued", run->rescued, true);
-	JbStrings(&st, "dropped", run->dropped);
-	JbStrings(&st, "archived", run->archived);
-	JbStrings(&st, "attachment_keys", run->keys);
-	JbNotes(&st, "deferred", run->deferred, false);
-	JbNotes(&st, "skipped", run->skipped, false);
-	JbInt8(&st, "duration_ms", ms);
+	ChatJbTimestamp(&st, "at", run->at);
+	ChatJbInt8(&st, "premake_months", run->premake);
+	ChatJbInt8(&st, "retention_months", run->retention);
+	ChatJbText(&st, "retention_action", run->action == CHAT_RETENTION_DROP ? "drop" : "detach");
+	ChatJbStrings(&st, "created", run->created);
+	ChatJbInt8(&st, "moved_rows", run->moved);
+	ChatJbNotes(&st, "rescued", run->rescued, true);
+	ChatJbStrings(&st, "dropped", run->dropped);
+	ChatJbStrings(&st, "archived", run->archived);
+	ChatJbStrings(&st, "attachment_keys", run->keys);
+	ChatJbNotes(&st, "deferred", run->deferred, false);
+	ChatJbNotes(&st, "skipped", run->skipped, false);
+	ChatJbInt8(&st, "duration_ms", ms);
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);
 }

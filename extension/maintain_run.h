@@ -77,6 +77,6 @@ typedef struct MaintRun
 	List	   *skipped;		/* MaintNote */
 } MaintRun;
 
-extern Jsonb *MaintReport(MaintRun *run, long ms);
+extern Jsonb *ChatMaintReport(MaintRun *run, long ms);
 
 #endif							/* CHAT_MAINTAIN_RUN_H */

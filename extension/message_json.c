@@ -39,7 +39,7 @@ ChatMessageFromTuple(HeapTuple tup, TupleDesc desc, ChatMessage *msg)
 
 /* Push an object key. */
 void
-JbKey(JsonbParseState **st, const char *key)
+ChatJbKey(JsonbParseState **st, const char *key)
 {
 	JsonbValue	v;
 
@@ -51,11 +51,11 @@ JbKey(JsonbParseState **st, const char *key)
 
 /* Push key: int64 number. */
 void
-JbInt8(JsonbParseState **st, const char *key, int64 n)
+ChatJbInt8(JsonbParseState **st, const char *key, int64 n)
 {
 	JsonbValue	v;
 
-	JbKey(st, key);
+	ChatJbKey(st, key);
 	v.type = jbvNumeric;
 	v.val.numeric = int64_to_numeric(n);
 	pushJsonbValue(st, WJB_VALUE, &v);
@@ -63,11 +63,11 @@ JbInt8(JsonbParseState **st, const char *key, int64 n)
 
 /* Push key: string. */
 void
-JbText(JsonbParseState **st, const char *key, const char *s)
+ChatJbText(JsonbParseState **st, const char *key, const char *s)
 {
 	JsonbValue	v;
 
-	JbKey(st, key);
+	ChatJbKey(st, key);
 	v.type = jbvString;
 	v.val.string.len = strlen(s);
 	v.val.string.val = (char *) s;
@@ -76,11 +76,11 @@ JbText(JsonbParseState **st, const char *key, const char *s)
 
 /* Push key: boolean. */
 void
-JbBool(JsonbParseState **st, const char *key, bool b)
+ChatJbBool(JsonbParseState **st, const char *key, bool b)
 {
 	JsonbValue	v;
 
-	JbKey(st, key);
+	ChatJbKey(st, key);
 	v.type = jbvBool;
 	v.val.boolean = b;
 	pushJsonbValue(st, WJB_VALUE, &v);
@@ -88,21 +88,21 @@ JbBool(JsonbParseState **st, const char *key, bool b)
 
 /* Push key: null. */
 void
-JbNull(JsonbParseState **st, const char *key)
+ChatJbNull(JsonbParseState **st, const char *key)
 {
 	JsonbValue	v;
 
-	JbKey(st, key);
+	ChatJbKey(st, key);
 	v.type = jbvNull;
 	pushJsonbValue(st, WJB_VALUE, &v);
 }
 
 /* Push key: ISO 8601 timestamp with time zone, as to_jsonb() writes it. */
 void
-JbTimestamp(JsonbParseState **st, const char *key, TimestampTz ts)
+ChatJbTimestamp(JsonbParseState **st, const char *key, TimestampTz ts)
 {
 	/* allocated: the parse state keeps the pointer until the jsonb is built */
-	JbText(st, key, JsonEncodeDateTime(NULL, TimestampTzGetDatum(ts), TIMESTAMPTZOID, NULL));
+	ChatJbText(st, key, JsonEncodeDateTime(NULL, TimestampTzGetDatum(ts), TIMESTAMPTZOID, NULL));
 }
 
 /* A jsonb string value (s is not copied). */

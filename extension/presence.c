@@ -35,12 +35,12 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
-PG_FUNCTION_INFO_V1(relay_register);
-PG_FUNCTION_INFO_V1(relay_heartbeat);
-PG_FUNCTION_INFO_V1(relay_gone);
-PG_FUNCTION_INFO_V1(presence_update);
-PG_FUNCTION_INFO_V1(presence_sync);
-PG_FUNCTION_INFO_V1(presence);
+PG_FUNCTION_INFO_V1(chat_relay_register);
+PG_FUNCTION_INFO_V1(chat_relay_heartbeat);
+PG_FUNCTION_INFO_V1(chat_relay_gone);
+PG_FUNCTION_INFO_V1(chat_presence_update);
+PG_FUNCTION_INFO_V1(chat_presence_sync);
+PG_FUNCTION_INFO_V1(chat_presence);
 
 /* first key of the relays' advisory locks: 'chat' */
 #define CHAT_RELAY_LOCK_NS	1667785076
@@ -240,7 +240,7 @@ ClearRelay(text *relay_id)
  * holds the lock (a relay with the same id, or a sweep clearing it now).
  */
 Datum
-relay_register(PG_FUNCTION_ARGS)
+chat_relay_register(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[2] = {INT4OID, TEXTOID};
@@ -267,7 +267,7 @@ relay_register(PG_FUNCTION_ARGS)
  * free. Returns the number of relays cleared.
  */
 Datum
-relay_heartbeat(PG_FUNCTION_ARGS)
+chat_relay_heartbeat(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan_stale = NULL;
 	static SPIPlanPtr plan_lock = NULL;
@@ -329,7 +329,7 @@ relay_heartbeat(PG_FUNCTION_ARGS)
 
 /* relay_gone(relay_id): a relay stops; its users go offline unless seen elsewhere. */
 Datum
-relay_gone(PG_FUNCTION_ARGS)
+chat_relay_gone(PG_FUNCTION_ARGS)
 {
 	text	   *relay_id = RelayIdArg(fcinfo, 0);
 	int			n;
@@ -353,7 +353,7 @@ UserIdsArg(FunctionCallInfo fcinfo, int argno, const char *name)
  * connection on this relay, and users who lost their last one.
  */
 Datum
-presence_update(PG_FUNCTION_ARGS)
+chat_presence_update(PG_FUNCTION_ARGS)
 {
 	text	   *relay_id = RelayIdArg(fcinfo, 0);
 	Datum		on = UserIdsArg(fcinfo, 1, "online");
@@ -371,7 +371,7 @@ presence_update(PG_FUNCTION_ARGS)
  * (after a reconnect): rows not in it go, missing ones come.
  */
 Datum
-presence_sync(PG_FUNCTION_ARGS)
+chat_presence_sync(PG_FUNCTION_ARGS)
 {
 	text	   *relay_id = RelayIdArg(fcinfo, 0);
 	Datum		want = UserIdsArg(fcinfo, 1, "online");
@@ -389,7 +389,7 @@ presence_sync(PG_FUNCTION_ARGS)
  * so presence cannot be probed for strangers.
  */
 Datum
-presence(PG_FUNCTION_ARGS)
+chat_presence(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[2] = {INT8OID, INT8ARRAYOID};
@@ -426,13 +426,13 @@ presence(PG_FUNCTION_ARGS)
 		Jsonb	   *row;
 
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		JbInt8(&st, "user_id", ChatGetInt8(tup, desc, 1, NULL));
-		JbBool(&st, "online", DatumGetBool(ChatGetDatum(tup, desc, 2, &isnull)));
+		ChatJbInt8(&st, "user_id", ChatGetInt8(tup, desc, 1, NULL));
+		ChatJbBool(&st, "online", DatumGetBool(ChatGetDatum(tup, desc, 2, &isnull)));
 		seen = ChatGetDatum(tup, desc, 3, &isnull);
 		if (isnull)
-			JbNull(&st, "last_seen");
+			ChatJbNull(&st, "last_seen");
 		else
-			JbTimestamp(&st, "last_seen", DatumGetTimestampTz(seen));
+			ChatJbTimestamp(&st, "last_seen", DatumGetTimestampTz(seen));
 		row = JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 		ChatSrfPut(fcinfo, ts, row);
 	}

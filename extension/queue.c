@@ -386,26 +386,26 @@ ChatQueueResyncDue(ChatQueueSlot *slot)
 	return pg_atomic_exchange_u32(&slot->resync_pending, 0) != 0;
 }
 
-PG_FUNCTION_INFO_V1(publisher_status);
+PG_FUNCTION_INFO_V1(chat_publisher_status);
 
 /* publisher_status() → jsonb: mode, queue size, backlog and counters of this database */
 Datum
-publisher_status(PG_FUNCTION_ARGS)
+chat_publisher_status(PG_FUNCTION_ARGS)
 {
 	JsonbParseState *st = NULL;
 	ChatQueueSlot *slot = queue ? ChatQueueLookup(MyDatabaseId) : NULL;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	JbBool(&st, "preloaded", queue != NULL);
-	JbText(&st, "mode", (queue != NULL && chat_event_mode == CHAT_EVENTS_DEFERRED) ? "deferred" : "direct");
+	ChatJbBool(&st, "preloaded", queue != NULL);
+	ChatJbText(&st, "mode", (queue != NULL && chat_event_mode == CHAT_EVENTS_DEFERRED) ? "deferred" : "direct");
 	if (queue != NULL)
 	{
-		JbInt8(&st, "queue_bytes", (int64) queue->ring_size);
+		ChatJbInt8(&st, "queue_bytes", (int64) queue->ring_size);
 		LWLockAcquire(queue->lock, LW_SHARED);
-		JbInt8(&st, "pending_bytes", slot ? (int64) (slot->head - slot->tail) : 0);
-		JbInt8(&st, "published_events", slot ? (int64) slot->published_events : 0);
-		JbInt8(&st, "dropped_events", slot ? (int64) slot->dropped_events : 0);
-		JbInt8(&st, "publisher_pid", slot ? (int64) slot->publisher_pid : 0);
+		ChatJbInt8(&st, "pending_bytes", slot ? (int64) (slot->head - slot->tail) : 0);
+		ChatJbInt8(&st, "published_events", slot ? (int64) slot->published_events : 0);
+		ChatJbInt8(&st, "dropped_events", slot ? (int64) slot->dropped_events : 0);
+		ChatJbInt8(&st, "publisher_pid", slot ? (int64) slot->publisher_pid : 0);
 		LWLockRelease(queue->lock);
 	}
 	PG_RETURN_JSONB_P(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));

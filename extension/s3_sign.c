@@ -28,7 +28,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
-PG_FUNCTION_INFO_V1(s3_presign);
+PG_FUNCTION_INFO_V1(chat_s3_presign);
 
 #define S3_MAX_KEY_BYTES	1024
 
@@ -500,7 +500,7 @@ ChatJsonbToKV(Jsonb *jb, const char *argname, ChatKV **out)
  * access_key, secret_key, virtual_host, signed_headers, query_params) → text
  */
 Datum
-s3_presign(PG_FUNCTION_ARGS)
+chat_s3_presign(PG_FUNCTION_ARGS)
 {
 	static const char *const names[] = {
 		"method", "endpoint", "bucket", "key", "expires_s", "at", "region",

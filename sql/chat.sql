@@ -195,77 +195,77 @@ CREATE TABLE chat.last_seen (
 
 CREATE FUNCTION chat.open_chat(user_id bigint, kind text, context_id bigint, peer_id bigint)
 RETURNS bigint LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'open_chat';
+AS 'MODULE_PATHNAME', 'chat_open_chat';
 
 CREATE FUNCTION chat.send_message(user_id bigint, chat_id bigint, body text,
 	client_id uuid DEFAULT NULL, attachment_ids bigint[] DEFAULT NULL)
 RETURNS jsonb LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'send_message';
+AS 'MODULE_PATHNAME', 'chat_send_message';
 
 CREATE FUNCTION chat.edit_message(user_id bigint, chat_id bigint, seq bigint, body text)
 RETURNS jsonb LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'edit_message';
+AS 'MODULE_PATHNAME', 'chat_edit_message';
 
 CREATE FUNCTION chat.delete_message(user_id bigint, chat_id bigint, seq bigint)
 RETURNS jsonb LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'delete_message';
+AS 'MODULE_PATHNAME', 'chat_delete_message';
 
 CREATE FUNCTION chat.history(user_id bigint, chat_id bigint, before_seq bigint DEFAULT NULL, page_size int DEFAULT 50)
 RETURNS SETOF jsonb LANGUAGE c STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'history';
+AS 'MODULE_PATHNAME', 'chat_history';
 
 CREATE FUNCTION chat.catch_up(user_id bigint, chat_id bigint, after bigint, page_size int DEFAULT 500)
 RETURNS SETOF jsonb LANGUAGE c STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'catch_up';
+AS 'MODULE_PATHNAME', 'chat_catch_up';
 
 CREATE FUNCTION chat.list_chats(user_id bigint, before text DEFAULT NULL, page_size int DEFAULT 50, archived bool DEFAULT false)
 RETURNS SETOF jsonb LANGUAGE c STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'list_chats';
+AS 'MODULE_PATHNAME', 'chat_list_chats';
 
 CREATE FUNCTION chat.mark_read(user_id bigint, chat_id bigint, seq bigint)
 RETURNS jsonb LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'mark_read';
+AS 'MODULE_PATHNAME', 'chat_mark_read';
 
 CREATE FUNCTION chat.unread_total(user_id bigint)
 RETURNS bigint LANGUAGE c STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'unread_total';
+AS 'MODULE_PATHNAME', 'chat_unread_total';
 
 CREATE FUNCTION chat.set_archived(user_id bigint, chat_id bigint, archived bool)
 RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'set_archived';
+AS 'MODULE_PATHNAME', 'chat_set_archived';
 
 CREATE FUNCTION chat.set_muted(user_id bigint, chat_id bigint, muted bool)
 RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'set_muted';
+AS 'MODULE_PATHNAME', 'chat_set_muted';
 
 CREATE FUNCTION chat.block_user(user_id bigint, other_id bigint)
 RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'block_user';
+AS 'MODULE_PATHNAME', 'chat_block_user';
 
 CREATE FUNCTION chat.unblock_user(user_id bigint, other_id bigint)
 RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'unblock_user';
+AS 'MODULE_PATHNAME', 'chat_unblock_user';
 
 CREATE FUNCTION chat.typing(user_id bigint, chat_id bigint)
 RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'typing';
+AS 'MODULE_PATHNAME', 'chat_typing';
 
 -- Attachments (extension/attachment.c, s3_sign.c).
 
 CREATE FUNCTION chat.attachment_upload(user_id bigint, chat_id bigint, file_name text,
 	content_type text, size bigint)
 RETURNS jsonb LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'attachment_upload';
+AS 'MODULE_PATHNAME', 'chat_attachment_upload';
 
 CREATE FUNCTION chat.attachment_url(user_id bigint, attachment_id bigint,
 	expires_s int DEFAULT NULL, inline bool DEFAULT false)
 RETURNS text LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'attachment_url';
+AS 'MODULE_PATHNAME', 'chat_attachment_url';
 
 -- Maintenance (not for chat_app): chat.maintain() calls it.
 CREATE FUNCTION chat.expire_uploads(at timestamptz DEFAULT now(), max_rows int DEFAULT 1000)
 RETURNS jsonb LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'expire_uploads';
+AS 'MODULE_PATHNAME', 'chat_expire_uploads';
 
 -- The low-level signer: every key is an argument, so it needs no privilege
 -- and gets none for chat_app.
@@ -274,7 +274,7 @@ CREATE FUNCTION chat.s3_presign(method text, endpoint text, bucket text, key tex
 	virtual_host bool DEFAULT false, signed_headers jsonb DEFAULT NULL,
 	query_params jsonb DEFAULT NULL)
 RETURNS text LANGUAGE c IMMUTABLE PARALLEL SAFE
-AS 'MODULE_PATHNAME', 's3_presign';
+AS 'MODULE_PATHNAME', 'chat_s3_presign';
 
 -- Storage settings without the secret (the owner's view; not for chat_app).
 CREATE FUNCTION chat.storage_settings()
@@ -383,48 +383,48 @@ $$;
 -- Presence and relays (extension/presence.c), called by chat-relay.
 CREATE FUNCTION chat.relay_register(relay_id text)
 RETURNS boolean LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'relay_register';
+AS 'MODULE_PATHNAME', 'chat_relay_register';
 
 CREATE FUNCTION chat.relay_heartbeat(relay_id text, grace_s int DEFAULT 15)
 RETURNS int LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'relay_heartbeat';
+AS 'MODULE_PATHNAME', 'chat_relay_heartbeat';
 
 CREATE FUNCTION chat.relay_gone(relay_id text)
 RETURNS int LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'relay_gone';
+AS 'MODULE_PATHNAME', 'chat_relay_gone';
 
 CREATE FUNCTION chat.presence_update(relay_id text, online bigint[], offline bigint[])
 RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'presence_update';
+AS 'MODULE_PATHNAME', 'chat_presence_update';
 
 CREATE FUNCTION chat.presence_sync(relay_id text, online bigint[])
 RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'presence_sync';
+AS 'MODULE_PATHNAME', 'chat_presence_sync';
 
 CREATE FUNCTION chat.presence(user_id bigint, user_ids bigint[])
 RETURNS SETOF jsonb LANGUAGE c STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'presence';
+AS 'MODULE_PATHNAME', 'chat_presence';
 
 -- For the DBA: how events are being published in this database.
 CREATE FUNCTION chat.publisher_status()
 RETURNS jsonb LANGUAGE c VOLATILE
-AS 'MODULE_PATHNAME', 'publisher_status';
+AS 'MODULE_PATHNAME', 'chat_publisher_status';
 
 -- Partition maintenance (DBA only: not granted to chat_app).
 
 CREATE FUNCTION chat.maintain(at timestamptz DEFAULT now())
 RETURNS jsonb LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS 'MODULE_PATHNAME', 'maintain';
+AS 'MODULE_PATHNAME', 'chat_maintain';
 
 -- Commits after each step, so it cannot be SECURITY DEFINER nor pin settings.
 CREATE PROCEDURE chat.maintain_procedure(at timestamptz DEFAULT now(), INOUT report jsonb DEFAULT NULL)
-LANGUAGE c AS 'MODULE_PATHNAME', 'maintain_procedure';
+LANGUAGE c AS 'MODULE_PATHNAME', 'chat_maintain_procedure';
 
 CREATE FUNCTION chat.partitions()
 RETURNS TABLE (partition regclass, is_default boolean, range_from timestamptz, range_to timestamptz,
                estimated_rows bigint, total_bytes bigint)
 LANGUAGE c VOLATILE
-AS 'MODULE_PATHNAME', 'partitions';
+AS 'MODULE_PATHNAME', 'chat_partitions';
 
 -- The first partitions: this month and chat.premake_months ahead (UTC months),
 -- made by maintenance itself, so they match what it makes later.
