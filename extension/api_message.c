@@ -318,14 +318,37 @@ chat_send_message(PG_FUNCTION_ARGS)
 }
 
 /*
+ * After an edit or delete: the chat's change counter, and its summary when
+ * the message is the chat's last.
+ */
+static void
+Summarize(const ChatMessage *msg, bool is_delete)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, BOOLOID};
+	Datum		v[5];
+
+	ChatPlanOnce(&plan,
+				 "UPDATE chat.chats SET last_rev = $2, "
+				 "  last_preview = CASE WHEN last_seq = $3 THEN $4 ELSE last_preview END, "
+				 "  last_deleted = CASE WHEN last_seq = $3 THEN $5 ELSE last_deleted END "
+				 "WHERE chat_id = $1",
+				 5, types);
+	v[0] = Int64GetDatum(msg->chat_id);
+	v[1] = Int64GetDatum(msg->rev);
+	v[2] = Int64GetDatum(msg->seq);
+	v[3] = Preview(msg->body);
+	v[4] = BoolGetDatum(is_delete);
+	ChatExec(plan, v, NULL, false, 0);
+}
+
+/*
  * Change a message: new body (edit) or body cleared and deleted (delete).
  * Only its sender may; a deleted message stays deleted.
  */
 static Datum
 ChangeMessage(FunctionCallInfo fcinfo, bool is_delete)
 {
-	static SPIPlanPtr plan_chat = NULL;
-	static const Oid t_chat[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, BOOLOID};
 	MemoryContext outer = CurrentMemoryContext;
 	int64		user_id,
 				chat_id,
@@ -388,18 +411,7 @@ ChangeMessage(FunctionCallInfo fcinfo, bool is_delete)
 		elog(ERROR, "chat: message %lld vanished under the chat lock", (long long) seq);
 	ChatMessageFromTuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, &msg);
 
-	ChatPlanOnce(&plan_chat,
-				 "UPDATE chat.chats SET last_rev = $2, "
-				 "  last_preview = CASE WHEN last_seq = $3 THEN $4 ELSE last_preview END, "
-				 "  last_deleted = CASE WHEN last_seq = $3 THEN $5 ELSE last_deleted END "
-				 "WHERE chat_id = $1",
-				 5, t_chat);
-	v[0] = Int64GetDatum(chat_id);
-	v[1] = Int64GetDatum(msg.rev);
-	v[2] = Int64GetDatum(seq);
-	v[3] = Preview(msg.body);
-	v[4] = BoolGetDatum(is_delete);
-	ChatExec(plan_chat, v, NULL, false, 0);
+	Summarize(&msg, is_delete);
 
 	ChatLoadAttachments(&msg, 1);
 	json = ChatMessageToJsonb(&msg);

@@ -100,6 +100,30 @@ InsertPending(int64 chat_id, int64 user_id, const char *key, const char *name,
 	return ChatGetInt8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, NULL);
 }
 
+/* attachment_upload's answer; headers are Content-Type and Content-Length. */
+static Jsonb *
+UploadJsonb(int64 attachment_id, const char *url, const ChatKV *headers, TimestampTz expires_at,
+			const char *name, int64 size, const char *kind)
+{
+	JsonbParseState *js = NULL;
+
+	pushJsonbValue(&js, WJB_BEGIN_OBJECT, NULL);
+	ChatJbInt8(&js, "attachment_id", attachment_id);
+	ChatJbText(&js, "method", "PUT");
+	ChatJbText(&js, "url", url);
+	ChatJbKey(&js, "headers");
+	pushJsonbValue(&js, WJB_BEGIN_OBJECT, NULL);
+	ChatJbText(&js, headers[0].name, headers[0].value);
+	ChatJbText(&js, headers[1].name, headers[1].value);
+	pushJsonbValue(&js, WJB_END_OBJECT, NULL);
+	ChatJbTimestamp(&js, "expires_at", expires_at);
+	ChatJbText(&js, "name", name);
+	ChatJbText(&js, "content_type", headers[0].value);
+	ChatJbInt8(&js, "size", size);
+	ChatJbText(&js, "kind", kind);
+	return JsonbValueToJsonb(pushJsonbValue(&js, WJB_END_OBJECT, NULL));
+}
+
 /*
  * attachment_upload(user_id, chat_id, file_name, content_type, size) → jsonb
  * {attachment_id, method, url, headers, expires_at, name, content_type, size, kind}
@@ -123,8 +147,6 @@ chat_attachment_upload(PG_FUNCTION_ARGS)
 	ChatKV		headers[2];
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz expires_at;
-	JsonbParseState *js = NULL;
-	JsonbValue *res;
 	Jsonb	   *json;
 	int64		pending;
 
@@ -177,22 +199,7 @@ chat_attachment_upload(PG_FUNCTION_ARGS)
 	url = ChatPresign(&st.public, "PUT", key, st.upload_url_lifetime, now, headers, 2, NULL, 0);
 	expires_at = now - now % USECS_PER_SEC + (int64) st.upload_url_lifetime * USECS_PER_SEC;
 
-	pushJsonbValue(&js, WJB_BEGIN_OBJECT, NULL);
-	ChatJbInt8(&js, "attachment_id", attachment_id);
-	ChatJbText(&js, "method", "PUT");
-	ChatJbText(&js, "url", url);
-	ChatJbKey(&js, "headers");
-	pushJsonbValue(&js, WJB_BEGIN_OBJECT, NULL);
-	ChatJbText(&js, "Content-Type", content_type);
-	ChatJbText(&js, "Content-Length", size_text);
-	pushJsonbValue(&js, WJB_END_OBJECT, NULL);
-	ChatJbTimestamp(&js, "expires_at", expires_at);
-	ChatJbText(&js, "name", name);
-	ChatJbText(&js, "content_type", content_type);
-	ChatJbInt8(&js, "size", size);
-	ChatJbText(&js, "kind", kind);
-	res = pushJsonbValue(&js, WJB_END_OBJECT, NULL);
-	json = ChatCopyOut(outer, JsonbValueToJsonb(res));
+	json = ChatCopyOut(outer, UploadJsonb(attachment_id, url, headers, expires_at, name, size, kind));
 	SPI_finish();
 	PG_RETURN_JSONB_P(json);
 }

@@ -38,9 +38,9 @@ static const struct config_enum_entry retention_actions[] = {
 
 void		_PG_init(void);
 
-/* Define the chat.* settings; when preloaded, register the maintenance launcher. */
-void
-_PG_init(void)
+/* chat.max_body_length, chat.idempotency_window */
+static void
+DefineMessageSettings(void)
 {
 	DefineCustomIntVariable("chat.max_body_length",
 							"Longest message body accepted, in characters.",
@@ -57,7 +57,12 @@ _PG_init(void)
 							7 * 24 * 3600, 60, 365 * 24 * 3600,
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
+}
 
+/* chat.premake_months and the other settings of partition maintenance */
+static void
+DefineMaintenanceSettings(void)
+{
 	DefineCustomIntVariable("chat.premake_months",
 							"Months of chat.messages partitions made ahead of the current one.",
 							NULL,
@@ -113,7 +118,12 @@ _PG_init(void)
 							3600, 0, 30 * 24 * 3600,
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
+}
 
+/* chat.event_mode; chat.event_queue_size and the queue when preloaded */
+static void
+DefineEventSettings(void)
+{
 	DefineCustomEnumVariable("chat.event_mode",
 							 "How events are published: deferred (publisher worker) or direct (NOTIFY at commit).",
 							 "deferred needs chat in shared_preload_libraries; without it events are sent directly.",
@@ -133,7 +143,15 @@ _PG_init(void)
 								NULL, NULL, NULL);
 		ChatQueueInit();
 	}
+}
 
+/* Define the chat.* settings; when preloaded, set up the queue and register the maintenance launcher. */
+void
+_PG_init(void)
+{
+	DefineMessageSettings();
+	DefineMaintenanceSettings();
+	DefineEventSettings();
 	MarkGUCPrefixReserved("chat");
 
 	if (process_shared_preload_libraries_in_progress)

@@ -62,87 +62,6 @@
 
 static void Leftovers(MaintRun *run);
 
-/* chat.<relname>, quoted. */
-static char *
-ChatQual(const char *relname)
-{
-	return psprintf("chat.%s", quote_identifier(relname));
-}
-
-/*
- * SPI calls return in SPI's procedure context, which the worker frees at each
- * step's commit: every SPI call here goes through these wrappers, which come
- * back to the caller's context (the run's), where results are copied.
- */
-
-/* Run one utility or one-shot statement; errors propagate. */
-static void
-Exec(const char *sql)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	int			rc = SPI_execute(sql, false, 0);
-
-	MemoryContextSwitchTo(cxt);
-	if (rc < 0)
-		elog(ERROR, "chat: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
-}
-
-/* Prepare (once) and run a kept plan, coming back to the caller's context. */
-static void
-ExecKept(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *types, Datum *values)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-
-	ChatPlanOnce(slot, sql, nargs, types);
-	ChatExec(*slot, values, NULL, false, 0);
-	MemoryContextSwitchTo(cxt);
-}
-
-/* Append a step that was deferred or skipped. */
-static void
-Note(List **list, const char *partition, const char *action, const char *reason)
-{
-	MaintNote  *n = palloc0(sizeof(MaintNote));
-
-	n->partition = pstrdup(partition);
-	n->action = action;
-	n->reason = pstrdup(reason);
-	*list = lappend(*list, n);
-}
-
-/* Quoted, comma-separated columns of chat.messages in their order. */
-static char *
-MessageColumns(Oid parent)
-{
-	Relation	rel = table_open(parent, AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	StringInfoData buf;
-	int			i;
-
-	initStringInfo(&buf);
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (att->attisdropped)
-			continue;
-		appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", quote_identifier(NameStr(att->attname)));
-	}
-	table_close(rel, NoLock);
-	return buf.data;
-}
-
-/* The owner of a relation. */
-static Oid
-RelOwner(Oid relid)
-{
-	Relation	rel = table_open(relid, AccessShareLock);
-	Oid			owner = rel->rd_rel->relowner;
-
-	table_close(rel, NoLock);
-	return owner;
-}
-
 /* Months (UTC month starts) that have rows in the default partition. */
 static int
 DefaultMonths(MaintRun *run, TimestampTz **months)
@@ -157,7 +76,7 @@ DefaultMonths(MaintRun *run, TimestampTz **months)
 		return 0;
 	sql = psprintf("SELECT DISTINCT pg_catalog.date_trunc('month', created_at, 'UTC') FROM %s",
 				   run->def_qual);
-	Exec(sql);
+	ChatMaintExec(sql);
 	n = (int) SPI_processed;
 	*months = palloc(sizeof(TimestampTz) * Max(n, 1));
 	for (i = 0; i < SPI_processed; i++)
@@ -173,60 +92,6 @@ TsCmp(const void *a, const void *b)
 	TimestampTz y = *(const TimestampTz *) b;
 
 	return (x > y) - (x < y);
-}
-
-/*
- * What is chat.<relname> today: 0 absent, 1 a standalone table left by an
- * earlier deferred run (not a partition, carries our range constraint),
- * -1 something else that blocks the name.
- */
-static int
-NameState(MaintRun *run, const char *relname, Oid *relid)
-{
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[3] = {TEXTOID, TEXTOID, OIDOID};
-	Datum		v[3];
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	char	   *kind;
-
-	v[0] = CStringGetTextDatum(relname);
-	v[1] = CStringGetTextDatum(psprintf("%s_range", relname));
-	v[2] = ObjectIdGetDatum(run->nsp);
-	ExecKept(&plan,
-			 "SELECT c.oid, c.relkind::text, c.relispartition, "
-			 "       EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k "
-			 "               WHERE k.conrelid = c.oid AND k.conname = $2::name AND k.contype = 'c') "
-			 "FROM pg_catalog.pg_class c WHERE c.relnamespace = $3 AND c.relname = $1::name",
-			 3, types, v);
-	if (SPI_processed == 0)
-		return 0;
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	*relid = DatumGetObjectId(ChatGetDatum(tup, desc, 1, &isnull));
-	kind = TextDatumGetCString(ChatGetDatum(tup, desc, 2, &isnull));
-	if (strcmp(kind, "r") == 0 &&
-		!DatumGetBool(ChatGetDatum(tup, desc, 3, &isnull)) &&
-		DatumGetBool(ChatGetDatum(tup, desc, 4, &isnull)))
-		return 1;
-	return -1;
-}
-
-/* Is relid a member of an extension (made by CREATE EXTENSION)? */
-static bool
-IsExtensionMember(Oid relid)
-{
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[1] = {OIDOID};
-	Datum		v[1];
-
-	v[0] = ObjectIdGetDatum(relid);
-	ExecKept(&plan,
-			 "SELECT 1 FROM pg_catalog.pg_depend WHERE classid = 'pg_catalog.pg_class'::regclass "
-			 "AND objid = $1 AND refclassid = 'pg_catalog.pg_extension'::regclass AND deptype = 'e'",
-			 1, types, v);
-	return SPI_processed > 0;
 }
 
 /* Add the month starting at lo to the months to make, unless covered. */
@@ -251,15 +116,15 @@ WantMonth(MaintRun *run, ChatPartition **parts, int nparts, TimestampTz lo, bool
 		if (p->is_default || p->upper <= lo || p->lower >= hi)
 			continue;
 		if (has_rows && !(p->lower == lo && p->upper == hi))
-			Note(&run->skipped, ChatQual(relname), "attach",
+			ChatMaintNote(&run->skipped, ChatMaintQual(relname), "attach",
 				 psprintf("rows of this month in the default partition overlap partition %s; move them by hand",
 						  p->qualname));
 		return;
 	}
-	state = NameState(run, relname, &relid);
+	state = ChatMaintNameState(run, relname, &relid);
 	if (state < 0)
 	{
-		Note(&run->skipped, ChatQual(relname), "attach",
+		ChatMaintNote(&run->skipped, ChatMaintQual(relname), "attach",
 			 "a table of this name exists and is not a partition left by maintenance");
 		return;
 	}
@@ -303,8 +168,8 @@ Survey(MaintRun *run)
 	run->parent = get_relname_relid("messages", run->nsp);
 	if (!OidIsValid(run->parent))
 		elog(ERROR, "chat: table chat.messages is missing");
-	run->owner = RelOwner(run->parent);
-	run->columns = MessageColumns(run->parent);
+	run->owner = ChatMaintOwner(run->parent);
+	run->columns = ChatMaintColumns(run->parent);
 	nparts = ChatPartitions(&parts);
 	for (i = 0; i < nparts; i++)
 		if (parts[i]->is_default)
@@ -336,10 +201,10 @@ Survey(MaintRun *run)
 		o = palloc0(sizeof(MaintOld));
 		o->relid = p->relid;
 		o->relname = get_rel_name(p->relid);
-		o->member = IsExtensionMember(p->relid);
+		o->member = ChatMaintIsMember(p->relid);
 		if (get_rel_namespace(p->relid) != run->nsp)
 		{
-			Note(&run->skipped, p->qualname, "retire", "the partition is not in schema chat");
+			ChatMaintNote(&run->skipped, p->qualname, "retire", "the partition is not in schema chat");
 			continue;
 		}
 		if (run->action == CHAT_RETENTION_DETACH)
@@ -348,7 +213,7 @@ Survey(MaintRun *run)
 
 			if (OidIsValid(arch) && OidIsValid(get_relname_relid(o->relname, arch)))
 			{
-				Note(&run->skipped, p->qualname, "retire",
+				ChatMaintNote(&run->skipped, p->qualname, "retire",
 					 psprintf("schema %s already holds a table named %s", run->archive, o->relname));
 				continue;
 			}
@@ -374,7 +239,7 @@ Leftovers(MaintRun *run)
 	ListCell   *lc;
 
 	v[0] = ObjectIdGetDatum(run->nsp);
-	ExecKept(&plan,
+	ChatMaintExecKept(&plan,
 			 "SELECT c.oid, c.relname::text FROM pg_catalog.pg_class c "
 			 "WHERE c.relnamespace = $1 AND c.relkind = 'r' AND NOT c.relispartition "
 			 "AND c.relname ~ '^messages_[0-9]{4}_[0-9]{2}$' ORDER BY c.relname",
@@ -404,7 +269,7 @@ Leftovers(MaintRun *run)
 		if (tm2timestamp(&tm, 0, NULL, &lo) != 0 || ChatAddMonths(lo, 1) > run->cutoff)
 			continue;
 		o->detached = true;
-		o->member = IsExtensionMember(o->relid);
+		o->member = ChatMaintIsMember(o->relid);
 		run->olds = lappend(run->olds, o);
 	}
 }
@@ -418,8 +283,8 @@ CollectAttachments(MaintRun *run, MaintOld *o)
 
 	sql = psprintf("SELECT a.attachment_id FROM chat.attachments a JOIN %s m "
 				   "ON a.chat_id = m.chat_id AND a.message_seq = m.seq WHERE m.n_attachments > 0",
-				   ChatQual(o->relname));
-	Exec(sql);
+				   ChatMaintQual(o->relname));
+	ChatMaintExec(sql);
 	o->natt = (int) SPI_processed;
 	o->att_ids = palloc(sizeof(Datum) * Max(o->natt, 1));
 	for (i = 0; i < SPI_processed; i++)
@@ -439,16 +304,16 @@ Prepare(MaintRun *run)
 	foreach(lc, run->months)
 	{
 		MaintMonth *m = lfirst(lc);
-		char	   *qual = ChatQual(m->relname);
+		char	   *qual = ChatMaintQual(m->relname);
 
 		if (OidIsValid(m->relid))
 			continue;
-		Exec(psprintf("CREATE TABLE %s (LIKE chat.messages INCLUDING ALL)", qual));
-		Exec(psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (created_at >= %s AND created_at < %s)",
+		ChatMaintExec(psprintf("CREATE TABLE %s (LIKE chat.messages INCLUDING ALL)", qual));
+		ChatMaintExec(psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (created_at >= %s AND created_at < %s)",
 					  qual, quote_identifier(psprintf("%s_range", m->relname)),
 					  ChatMonthLiteral(m->lo), ChatMonthLiteral(m->hi)));
 		if (GetUserId() != run->owner)
-			Exec(psprintf("ALTER TABLE %s OWNER TO %s", qual,
+			ChatMaintExec(psprintf("ALTER TABLE %s OWNER TO %s", qual,
 						  quote_identifier(GetUserNameFromId(run->owner, false))));
 		m->relid = get_relname_relid(m->relname, run->nsp);
 		if (!OidIsValid(m->relid))
@@ -485,7 +350,7 @@ UnitLocks(MaintRun *run, MaintUnit *u)
 
 		if (!ChatLockWithin(m->relid, AccessExclusiveLock, t))
 		{
-			run->blocker = ChatQual(m->relname);
+			run->blocker = ChatMaintQual(m->relname);
 			return false;
 		}
 	}
@@ -495,7 +360,7 @@ UnitLocks(MaintRun *run, MaintUnit *u)
 
 		if (!ChatLockWithin(o->relid, AccessExclusiveLock, t))
 		{
-			run->blocker = ChatQual(o->relname);
+			run->blocker = ChatMaintQual(o->relname);
 			return false;
 		}
 	}
@@ -506,7 +371,7 @@ UnitLocks(MaintRun *run, MaintUnit *u)
 static void
 AttachMonth(MaintRun *run, MaintMonth *m)
 {
-	char	   *qual = ChatQual(m->relname);
+	char	   *qual = ChatMaintQual(m->relname);
 	int64		moved = 0;
 
 	if (OidIsValid(run->def))
@@ -532,7 +397,7 @@ AttachMonth(MaintRun *run, MaintMonth *m)
 	 * comparisons per insert, and dropping it would be one more statement
 	 * while the locks are held.
 	 */
-	Exec(psprintf("ALTER TABLE chat.messages ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
+	ChatMaintExec(psprintf("ALTER TABLE chat.messages ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
 				  qual, ChatMonthLiteral(m->lo), ChatMonthLiteral(m->hi)));
 
 	run->created = lappend(run->created, qual);
@@ -552,12 +417,12 @@ AttachMonth(MaintRun *run, MaintMonth *m)
 static void
 DetachPartition(MaintRun *run, MaintOld *o)
 {
-	char	   *qual = ChatQual(o->relname);
+	char	   *qual = ChatMaintQual(o->relname);
 
 	if (o->member)
-		Exec(psprintf("ALTER EXTENSION chat DROP TABLE %s", qual));
+		ChatMaintExec(psprintf("ALTER EXTENSION chat DROP TABLE %s", qual));
 	o->member = false;
-	Exec(psprintf("ALTER TABLE chat.messages DETACH PARTITION %s", qual));
+	ChatMaintExec(psprintf("ALTER TABLE chat.messages DETACH PARTITION %s", qual));
 	o->detached = true;
 }
 
@@ -567,18 +432,18 @@ DisposeDetached(MaintRun *run, MaintOld *o)
 {
 	static SPIPlanPtr plan_att = NULL;
 	static const Oid t_att[1] = {INT8ARRAYOID};
-	char	   *qual = ChatQual(o->relname);
+	char	   *qual = ChatMaintQual(o->relname);
 	uint64		i;
 
 	if (o->member)
-		Exec(psprintf("ALTER EXTENSION chat DROP TABLE %s", qual));
+		ChatMaintExec(psprintf("ALTER EXTENSION chat DROP TABLE %s", qual));
 	if (run->action == CHAT_RETENTION_DETACH)
 	{
 		const char *owner = quote_identifier(GetUserNameFromId(run->owner, false));
 
 		if (!OidIsValid(get_namespace_oid(run->archive, true)))
-			Exec(psprintf("CREATE SCHEMA %s AUTHORIZATION %s", quote_identifier(run->archive), owner));
-		Exec(psprintf("ALTER TABLE %s SET SCHEMA %s", qual, quote_identifier(run->archive)));
+			ChatMaintExec(psprintf("CREATE SCHEMA %s AUTHORIZATION %s", quote_identifier(run->archive), owner));
+		ChatMaintExec(psprintf("ALTER TABLE %s SET SCHEMA %s", qual, quote_identifier(run->archive)));
 		run->archived = lappend(run->archived,
 								psprintf("%s.%s", quote_identifier(run->archive), quote_identifier(o->relname)));
 		return;
@@ -589,7 +454,7 @@ DisposeDetached(MaintRun *run, MaintOld *o)
 
 		v[0] = PointerGetDatum(ChatInt8Array(o->att_ids, o->natt));
 		/* the object store is cleaned from chat.deleted_objects */
-		ExecKept(&plan_att,
+		ChatMaintExecKept(&plan_att,
 				 "WITH gone AS (DELETE FROM chat.attachments WHERE attachment_id = ANY ($1) RETURNING object_key), "
 				 "queued AS (INSERT INTO chat.deleted_objects (object_key) SELECT object_key FROM gone "
 				 "ON CONFLICT (object_key) DO NOTHING) "
@@ -603,7 +468,7 @@ DisposeDetached(MaintRun *run, MaintOld *o)
 								TextDatumGetCString(ChatGetDatum(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
 		}
 	}
-	Exec(psprintf("DROP TABLE %s", qual));
+	ChatMaintExec(psprintf("DROP TABLE %s", qual));
 	run->dropped = lappend(run->dropped, qual);
 }
 
@@ -660,9 +525,9 @@ DeferUnit(MaintRun *run, MaintUnit *u)
 	ListCell   *lc;
 
 	foreach(lc, u->months)
-		Note(&run->deferred, ChatQual(((MaintMonth *) lfirst(lc))->relname), "attach", reason);
+		ChatMaintNote(&run->deferred, ChatMaintQual(((MaintMonth *) lfirst(lc))->relname), "attach", reason);
 	foreach(lc, u->olds)
-		Note(&run->deferred, ChatQual(((MaintOld *) lfirst(lc))->relname), "retire", reason);
+		ChatMaintNote(&run->deferred, ChatMaintQual(((MaintOld *) lfirst(lc))->relname), "retire", reason);
 }
 
 /*
@@ -681,7 +546,7 @@ DiscardDeferred(MaintRun *run)
 		MaintMonth *m = lfirst(lc);
 
 		if (m->made && !m->attached && ConditionalLockRelationOid(m->relid, AccessExclusiveLock))
-			Exec(psprintf("DROP TABLE %s", ChatQual(m->relname)));
+			ChatMaintExec(psprintf("DROP TABLE %s", ChatMaintQual(m->relname)));
 	}
 }
 

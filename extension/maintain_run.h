@@ -79,4 +79,15 @@ typedef struct MaintRun
 
 extern Jsonb *ChatMaintReport(MaintRun *run, long ms);
 
+/* maintain_catalog.c */
+extern char *ChatMaintQual(const char *relname);
+extern void ChatMaintExec(const char *sql);
+extern void ChatMaintExecKept(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *types,
+							  Datum *values);
+extern void ChatMaintNote(List **list, const char *partition, const char *action, const char *reason);
+extern char *ChatMaintColumns(Oid parent);
+extern Oid	ChatMaintOwner(Oid relid);
+extern int	ChatMaintNameState(MaintRun *run, const char *relname, Oid *relid);
+extern bool ChatMaintIsMember(Oid relid);
+
 #endif							/* CHAT_MAINTAIN_RUN_H */

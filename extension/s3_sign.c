@@ -307,47 +307,42 @@ CheckQueryName(const char *name)
 			Invalid(psprintf("query parameter \"%s\" is set by the signature", name), NULL);
 }
 
-/*
- * A presigned URL: method on bucket/key of the target, valid expires_s
- * seconds from at, requiring the given headers (besides host) and carrying
- * the given extra query parameters (e.g. response-content-disposition).
- */
-char *
-ChatPresign(const ChatS3Target *t, const char *method, const char *key, int expires_s,
-			TimestampTz at, const ChatKV *headers, int nheaders, const ChatKV *query, int nquery)
+/* One presigning in progress: what the steps below fill in, in order. */
+typedef struct Presign
 {
-	S3Endpoint ep;
-	StringInfoData host,
-				uri,
-				creq,
-				sts,
-				url,
-				signed_names;
-	ChatKV	   *hdrs;
-	EncodedParam *params;
-	int			nparams = 0;
+	const ChatS3Target *t;
+	S3Endpoint	ep;
+	char	   *method;			/* upper case */
+	char		date[9];		/* YYYYMMDD */
+	char		amzdate[17];	/* YYYYMMDDTHHMMSSZ */
+	char	   *scope;
+	StringInfoData host;
+	StringInfoData uri;
+	ChatKV	   *hdrs;			/* host and the caller's, sorted by name */
+	int			nhdrs;
+	StringInfoData signed_names;
+	EncodedParam *params;		/* sorted */
+	int			nparams;
+} Presign;
+
+/* Check the arguments and take the dates of `at`. */
+static void
+PresignCheck(Presign *p, const char *method, const char *key, int expires_s, TimestampTz at)
+{
+	const ChatS3Target *t = p->t;
 	struct pg_tm tm;
 	fsec_t		fsec;
-	char		date[9],
-				amzdate[17];
-	char	   *upper_method,
-			   *scope;
-	uint8		k1[PG_SHA256_DIGEST_LENGTH],
-				k2[PG_SHA256_DIGEST_LENGTH];
-	char	   *secret;
-	size_t		secret_len;
 	int			i;
 
-	/* arguments */
-	upper_method = pstrdup(method);
-	for (i = 0; upper_method[i]; i++)
-		upper_method[i] = pg_ascii_toupper(upper_method[i]);
-	if (strcmp(upper_method, "GET") != 0 && strcmp(upper_method, "PUT") != 0 &&
-		strcmp(upper_method, "HEAD") != 0 && strcmp(upper_method, "DELETE") != 0)
+	p->method = pstrdup(method);
+	for (i = 0; p->method[i]; i++)
+		p->method[i] = pg_ascii_toupper(p->method[i]);
+	if (strcmp(p->method, "GET") != 0 && strcmp(p->method, "PUT") != 0 &&
+		strcmp(p->method, "HEAD") != 0 && strcmp(p->method, "DELETE") != 0)
 		Invalid(psprintf("method must be GET, PUT, HEAD or DELETE, not \"%s\"", method), NULL);
-	ParseEndpoint(t->endpoint, &ep);
+	ParseEndpoint(t->endpoint, &p->ep);
 	CheckBucket(t->bucket);
-	if (t->virtual_host && (ep.host[0] == '[' || strspn(ep.host, "0123456789.") == strlen(ep.host)))
+	if (t->virtual_host && (p->ep.host[0] == '[' || strspn(p->ep.host, "0123456789.") == strlen(p->ep.host)))
 		Invalid("virtual-hosted URLs need an endpoint with a host name, not an IP address", NULL);
 	if (*key == '\0')
 		Invalid("key must not be empty", NULL);
@@ -364,94 +359,140 @@ ChatPresign(const ChatS3Target *t, const char *method, const char *key, int expi
 	if (TIMESTAMP_NOT_FINITE(at) || timestamp2tm(at, NULL, &tm, &fsec, NULL, NULL) != 0 ||
 		tm.tm_year < 1000 || tm.tm_year > 9999)
 		Invalid("at must be a finite time between the years 1000 and 9999", NULL);
-	snprintf(date, sizeof(date), "%04d%02d%02d", tm.tm_year, tm.tm_mon, tm.tm_mday);
-	snprintf(amzdate, sizeof(amzdate), "%sT%02d%02d%02dZ", date, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	snprintf(p->date, sizeof(p->date), "%04d%02d%02d", tm.tm_year, tm.tm_mon, tm.tm_mday);
+	snprintf(p->amzdate, sizeof(p->amzdate), "%sT%02d%02d%02dZ", p->date, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	p->scope = psprintf("%s/%s/s3/aws4_request", p->date, t->region);
+}
 
-	/* host and path */
-	initStringInfo(&host);
+/* Host and path; the signed headers: host plus the caller's, by name. */
+static void
+PresignHeaders(Presign *p, const char *key, const ChatKV *headers, int nheaders)
+{
+	const ChatS3Target *t = p->t;
+	int			i;
+
+	initStringInfo(&p->host);
 	if (t->virtual_host)
-		appendStringInfo(&host, "%s.", t->bucket);
-	appendStringInfoString(&host, ep.host);
-	if (ep.port != 0)
-		appendStringInfo(&host, ":%d", ep.port);
-	initStringInfo(&uri);
-	appendStringInfoChar(&uri, '/');
+		appendStringInfo(&p->host, "%s.", t->bucket);
+	appendStringInfoString(&p->host, p->ep.host);
+	if (p->ep.port != 0)
+		appendStringInfo(&p->host, ":%d", p->ep.port);
+	initStringInfo(&p->uri);
+	appendStringInfoChar(&p->uri, '/');
 	if (!t->virtual_host)
-		appendStringInfo(&uri, "%s/", t->bucket);
-	AppendEncoded(&uri, key, true);
+		appendStringInfo(&p->uri, "%s/", t->bucket);
+	AppendEncoded(&p->uri, key, true);
 
-	/* headers: host plus the extra ones, by name */
-	hdrs = palloc(sizeof(ChatKV) * (nheaders + 1));
-	hdrs[0].name = "host";
-	hdrs[0].value = host.data;
+	p->nhdrs = nheaders + 1;
+	p->hdrs = palloc(sizeof(ChatKV) * p->nhdrs);
+	p->hdrs[0].name = "host";
+	p->hdrs[0].value = p->host.data;
 	for (i = 0; i < nheaders; i++)
 	{
-		hdrs[i + 1].name = HeaderName(headers[i].name, hdrs, i + 1);
-		hdrs[i + 1].value = HeaderValue(hdrs[i + 1].name, headers[i].value);
+		p->hdrs[i + 1].name = HeaderName(headers[i].name, p->hdrs, i + 1);
+		p->hdrs[i + 1].value = HeaderValue(p->hdrs[i + 1].name, headers[i].value);
 	}
-	qsort(hdrs, nheaders + 1, sizeof(ChatKV), HeaderCmp);
-	initStringInfo(&signed_names);
-	for (i = 0; i <= nheaders; i++)
-		appendStringInfo(&signed_names, "%s%s", i > 0 ? ";" : "", hdrs[i].name);
+	qsort(p->hdrs, p->nhdrs, sizeof(ChatKV), HeaderCmp);
+	initStringInfo(&p->signed_names);
+	for (i = 0; i < p->nhdrs; i++)
+		appendStringInfo(&p->signed_names, "%s%s", i > 0 ? ";" : "", p->hdrs[i].name);
+}
 
-	/* query: the caller's parameters and the X-Amz-* ones, sorted */
-	scope = psprintf("%s/%s/s3/aws4_request", date, t->region);
-	params = palloc(sizeof(EncodedParam) * (nquery + 5));
+/* The query: the caller's parameters and the X-Amz-* ones, sorted. */
+static void
+PresignQuery(Presign *p, const ChatKV *query, int nquery, int expires_s)
+{
+	EncodedParam *q = palloc(sizeof(EncodedParam) * (nquery + 5));
+	int			n = 0;
+	int			i;
+
 	for (i = 0; i < nquery; i++)
 	{
 		CheckQueryName(query[i].name);
-		params[nparams].name = Encoded(query[i].name, false);
-		params[nparams++].value = Encoded(query[i].value, false);
+		q[n].name = Encoded(query[i].name, false);
+		q[n++].value = Encoded(query[i].value, false);
 	}
-	params[nparams].name = "X-Amz-Algorithm";
-	params[nparams++].value = "AWS4-HMAC-SHA256";
-	params[nparams].name = "X-Amz-Credential";
-	params[nparams++].value = Encoded(psprintf("%s/%s", t->access_key, scope), false);
-	params[nparams].name = "X-Amz-Date";
-	params[nparams++].value = amzdate;
-	params[nparams].name = "X-Amz-Expires";
-	params[nparams++].value = psprintf("%d", expires_s);
-	params[nparams].name = "X-Amz-SignedHeaders";
-	params[nparams++].value = Encoded(signed_names.data, false);
-	qsort(params, nparams, sizeof(EncodedParam), ParamCmp);
+	q[n].name = "X-Amz-Algorithm";
+	q[n++].value = "AWS4-HMAC-SHA256";
+	q[n].name = "X-Amz-Credential";
+	q[n++].value = Encoded(psprintf("%s/%s", p->t->access_key, p->scope), false);
+	q[n].name = "X-Amz-Date";
+	q[n++].value = p->amzdate;
+	q[n].name = "X-Amz-Expires";
+	q[n++].value = psprintf("%d", expires_s);
+	q[n].name = "X-Amz-SignedHeaders";
+	q[n++].value = Encoded(p->signed_names.data, false);
+	qsort(q, n, sizeof(EncodedParam), ParamCmp);
+	p->params = q;
+	p->nparams = n;
+}
 
-	/* canonical request */
+/* The signature of the canonical request, into sig (secrets wiped). */
+static void
+PresignSignature(Presign *p, uint8 sig[PG_SHA256_DIGEST_LENGTH])
+{
+	const ChatS3Target *t = p->t;
+	StringInfoData creq,
+				sts;
+	uint8		k[PG_SHA256_DIGEST_LENGTH];
+	size_t		secret_len = strlen(t->secret_key) + 4;
+	char	   *secret = palloc(secret_len + 1);
+	int			i;
+
 	initStringInfo(&creq);
-	appendStringInfo(&creq, "%s\n%s\n", upper_method, uri.data);
-	for (i = 0; i < nparams; i++)
-		appendStringInfo(&creq, "%s%s=%s", i > 0 ? "&" : "", params[i].name, params[i].value);
+	appendStringInfo(&creq, "%s\n%s\n", p->method, p->uri.data);
+	for (i = 0; i < p->nparams; i++)
+		appendStringInfo(&creq, "%s%s=%s", i > 0 ? "&" : "", p->params[i].name, p->params[i].value);
 	appendStringInfoChar(&creq, '\n');
-	for (i = 0; i <= nheaders; i++)
-		appendStringInfo(&creq, "%s:%s\n", hdrs[i].name, hdrs[i].value);
-	appendStringInfo(&creq, "\n%s\nUNSIGNED-PAYLOAD", signed_names.data);
+	for (i = 0; i < p->nhdrs; i++)
+		appendStringInfo(&creq, "%s:%s\n", p->hdrs[i].name, p->hdrs[i].value);
+	appendStringInfo(&creq, "\n%s\nUNSIGNED-PAYLOAD", p->signed_names.data);
 
-	/* string to sign */
 	initStringInfo(&sts);
-	appendStringInfo(&sts, "AWS4-HMAC-SHA256\n%s\n%s\n", amzdate, scope);
+	appendStringInfo(&sts, "AWS4-HMAC-SHA256\n%s\n%s\n", p->amzdate, p->scope);
 	AppendSha256Hex(&sts, creq.data, creq.len);
 
-	/* signing key and signature */
-	secret_len = strlen(t->secret_key) + 4;
-	secret = palloc(secret_len + 1);
 	snprintf(secret, secret_len + 1, "AWS4%s", t->secret_key);
-	HmacSha256((uint8 *) secret, secret_len, date, strlen(date), k1);
+	HmacSha256((uint8 *) secret, secret_len, p->date, strlen(p->date), sig);
 	explicit_bzero(secret, secret_len);
 	pfree(secret);
-	HmacSha256(k1, sizeof(k1), t->region, strlen(t->region), k2);
-	HmacSha256(k2, sizeof(k2), "s3", 2, k1);
-	HmacSha256(k1, sizeof(k1), "aws4_request", 12, k2);
-	HmacSha256(k2, sizeof(k2), sts.data, sts.len, k1);
+	HmacSha256(sig, PG_SHA256_DIGEST_LENGTH, t->region, strlen(t->region), k);
+	HmacSha256(k, sizeof(k), "s3", 2, sig);
+	HmacSha256(sig, PG_SHA256_DIGEST_LENGTH, "aws4_request", 12, k);
+	HmacSha256(k, sizeof(k), sts.data, sts.len, sig);
+	explicit_bzero(k, sizeof(k));
+}
 
-	/* URL: the canonical query plus the signature */
+/*
+ * A presigned URL: method on bucket/key of the target, valid expires_s
+ * seconds from at, requiring the given headers (besides host) and carrying
+ * the given extra query parameters (e.g. response-content-disposition).
+ */
+char *
+ChatPresign(const ChatS3Target *t, const char *method, const char *key, int expires_s,
+			TimestampTz at, const ChatKV *headers, int nheaders, const ChatKV *query, int nquery)
+{
+	Presign		p;
+	uint8		sig[PG_SHA256_DIGEST_LENGTH];
+	StringInfoData url;
+	int			i;
+
+	memset(&p, 0, sizeof(p));
+	p.t = t;
+	PresignCheck(&p, method, key, expires_s, at);
+	PresignHeaders(&p, key, headers, nheaders);
+	PresignQuery(&p, query, nquery, expires_s);
+	PresignSignature(&p, sig);
+
+	/* the canonical query plus the signature */
 	initStringInfo(&url);
-	appendStringInfo(&url, "%s://%s%s?", ep.https ? "https" : "http", host.data, uri.data);
-	for (i = 0; i < nparams; i++)
-		appendStringInfo(&url, "%s=%s&", params[i].name, params[i].value);
+	appendStringInfo(&url, "%s://%s%s?", p.ep.https ? "https" : "http", p.host.data, p.uri.data);
+	for (i = 0; i < p.nparams; i++)
+		appendStringInfo(&url, "%s=%s&", p.params[i].name, p.params[i].value);
 	appendStringInfoString(&url, "X-Amz-Signature=");
 	for (i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-		appendStringInfo(&url, "%02x", k1[i]);
-	explicit_bzero(k1, sizeof(k1));
-	explicit_bzero(k2, sizeof(k2));
+		appendStringInfo(&url, "%02x", sig[i]);
+	explicit_bzero(sig, sizeof(sig));
 	return url.data;
 }
 
