@@ -13,7 +13,7 @@
 -- are deleted at the end.
 BEGIN;
 \ir _helpers.psql
-SELECT plan(64);
+SELECT plan(67);
 
 CREATE FUNCTION pg_temp.remote(sql text) RETURNS text
 LANGUAGE sql AS $$ SELECT string_agg(r, ',') FROM dblink('sender', sql) AS t(r text) $$;
@@ -174,6 +174,13 @@ SELECT is(pg_temp.presence_until_marker(), ARRAY['5050000:false', '5100000:false
 SELECT is(pg_temp.remote($$SELECT chat.relay_gone('tap-big')$$), '50000', 'relay_gone counts 50,000 users');
 SELECT is((SELECT count(*) FROM chat.presence WHERE relay_id = 'tap-big'), 0::bigint, 'no row is left');
 SELECT is(pg_temp.presence_until_marker(), ARRAY['5000001:false', '9504:true'], 'the last one with peers is announced');
+
+-- A user in both lists of one update came, then left.
+SELECT lives_ok($$SELECT pg_temp.remote($r$SELECT chat.presence_update('tap-c', '{9501}', '{9501}')$r$)$$,
+	'9501 is in both lists of one update on tap-c');
+SELECT is(pg_temp.relays_of(9501), '{}'::text[], 'no row is left');
+SELECT is(pg_temp.presence_until_marker(), ARRAY['9501:true', '9501:false', '9504:false'],
+	'both events, online first');
 
 -- Clean up what the sender committed.
 SELECT lives_ok($$SELECT pg_temp.remote($r$
