@@ -122,6 +122,7 @@ bench: deps
 	bench/events.sh
 	bench/attachments.sh
 	bench/maintenance.sh
+	bench/presence_sync.sh
 	bench/relay.sh
 
 # chat-relay against the Node peer (summary: bench/relay_report.py)
