@@ -59,6 +59,14 @@ createdb)
 		psql_db -d postgres -c "CREATE DATABASE \"$db\""
 	fi
 	psql_db -d "$db" -c "CREATE EXTENSION IF NOT EXISTS chat"
+	# a database made by a checkout from before the C symbols were prefixed
+	# (0.1.0 is unreleased: no upgrade script): made again, its demo data
+	# seeded again
+	if [ "$(psql_db -d "$db" -tAc "SELECT count(*) FROM pg_proc WHERE pronamespace = 'chat'::regnamespace
+			AND prolang = (SELECT oid FROM pg_language WHERE lanname = 'c') AND prosrc NOT LIKE 'chat\_%'")" != 0 ]; then
+		echo "the chat extension in $db was made by an older build: recreating it (its data is dropped)" >&2
+		psql_db -d "$db" -c "DROP EXTENSION chat CASCADE" -c "CREATE EXTENSION chat"
+	fi
 	;;
 seed)
 	if [ "$(psql_db -d "$db" -tAc 'SELECT count(*) FROM chat.chats')" = 0 ]; then
