@@ -125,6 +125,15 @@ bench: deps
 	bench/presence_sync.sh
 	bench/relay.sh
 
+# libFuzzer on the envelope parser (clang from Debian; not part of make test)
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz-envelope
+fuzz-envelope:
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Irelay/core -o relay/build/envelope_fuzz \
+		test/fuzz/envelope_fuzz.c relay/core/envelope.c relay/core/alloc.c relay/core/log.c
+	mkdir -p relay/build/envelope_corpus && cp test/fuzz/envelope_corpus/* relay/build/envelope_corpus/
+	relay/build/envelope_fuzz -max_total_time=$(FUZZ_SECONDS) relay/build/envelope_corpus
+
 # chat-relay against the Node peer (summary: bench/relay_report.py)
 bench-relay: deps
 	$(MAKE) all

@@ -68,7 +68,7 @@ skip_object(struct cursor *c)
 		if (ch == '"')
 		{
 			while (c->p < c->end && *c->p != '"')
-				c->p += (*c->p == '\\') ? 2 : 1;
+				c->p += (*c->p == '\\' && c->end - c->p > 1) ? 2 : 1;
 			if (c->p >= c->end)
 				return false;
 			c->p++;
