@@ -189,7 +189,8 @@ fetch_done(struct db_query *q, PGresult *res)
 	{
 		struct pending *p = w->head;
 		bool		more;
-		bool		got = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+		bool		got = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+			!PQgetisnull(res, 0, 0) && PQgetlength(res, 0, 0) > 0;
 
 		if (got)
 			route_inlined(p, PQgetvalue(res, 0, 0), (size_t) PQgetlength(res, 0, 0));
@@ -270,7 +271,8 @@ enqueue(int64_t chat_id, const struct envelope *e, bool fetch, json_t *ev)
 	memcpy(p->ev, e->ev, e->ev_len);
 	p->ev_len = e->ev_len;
 	p->to = xmalloc((e->nto ? e->nto : 1) * sizeof(int64_t));
-	memcpy(p->to, e->to, e->nto * sizeof(int64_t));
+	if (e->nto)
+		memcpy(p->to, e->to, e->nto * sizeof(int64_t));
 	p->nto = e->nto;
 	p->fetch = fetch;
 	p->sender_id = json_integer_value(json_object_get(ev, "sender_id"));
@@ -357,7 +359,11 @@ event_resync(const char *reason)
 {
 	char		buf[128];
 	int			n = snprintf(buf, sizeof(buf), "{\"v\":1,\"type\":\"resync\",\"reason\":\"%s\"}", reason);
-	struct frame *f = frame_new(buf, (size_t) n);
+	struct frame *f;
+
+	if (n < 0 || (size_t) n >= sizeof(buf))
+		return;					/* reasons are short constants: cannot happen */
+	f = frame_new(buf, (size_t) n);
 
 	metrics.resyncs++;
 	ws_broadcast(f);

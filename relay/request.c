@@ -39,6 +39,7 @@ static const char *const err_names[REQUEST_ERROR_CODES] = {
 };
 
 _Static_assert(E_INTERNAL + 1 == REQUEST_ERROR_CODES, "one name per error code");
+_Static_assert(REQUEST_MAX_PARAMS + 1 <= DB_MAX_PARAMS, "a request's parameters and the user id fit a query");
 
 /* statement id of each row of request_types[] */
 static int	stmt_ids[64];

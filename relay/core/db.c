@@ -319,7 +319,8 @@ setup_done(struct db_query *q, PGresult *res)
 			log_error("database %s set-up failed: %s", db_conn_name(c), PQresultErrorMessage(res));
 			c->setup_failed = true;
 		}
-		else if (q->sql == db_cf.register_sql && strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+		else if (c->listen && db_cf.register_sql && q->sql == db_cf.register_sql &&
+				 (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0))
 		{
 			log_error("%s; retrying", db_cf.register_refused ? db_cf.register_refused : "registration refused");
 			c->setup_failed = true;

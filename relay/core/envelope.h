@@ -5,8 +5,9 @@
  * A payload is one envelope or a JSON array of them (the publisher's
  * batches). An envelope is exactly {"to":[ids…],"ev":EVENT}: the routing
  * data first, then the event as clients receive it, which goes out byte for
- * byte. "to":null is a broadcast (resync). Any other byte sequence is
- * refused whole: nothing of a payload is used unless all of it parses.
+ * byte. "to":null is a broadcast (resync). A payload whose envelopes do not
+ * parse is refused whole: nothing of it is used unless all of it parses
+ * (whether each event is valid JSON is the caller's check, event by event).
  */
 #ifndef CORE_ENVELOPE_H
 #define CORE_ENVELOPE_H
