@@ -306,6 +306,20 @@ needs_fetch(json_t *ev, const char *type, const struct envelope *e)
 		any_here(e->to, e->nto);
 }
 
+/* Is this an event type of the protocol (docs/protocol.md)? Others are never forwarded. */
+static bool
+known_type(const char *type)
+{
+	static const char *const types[] = {
+		"message", "edit", "delete", "read", "typing", "presence", "resync", NULL
+	};
+
+	for (int i = 0; types[i]; i++)
+		if (strcmp(type, types[i]) == 0)
+			return true;
+	return false;
+}
+
 /* One event of a payload. */
 static void
 one_event(const struct envelope *e)
@@ -315,7 +329,8 @@ one_event(const struct envelope *e)
 	json_t	   *chat = json_object_get(ev, "chat_id");
 	bool		fetch;
 
-	if (!json_is_object(ev) || type == NULL || (e->broadcast && strcmp(type, "resync") != 0))
+	if (!json_is_object(ev) || type == NULL || !known_type(type) ||
+		(e->broadcast != (strcmp(type, "resync") == 0)))
 	{
 		bad("malformed event", e->ev_len);
 		json_decref(ev);

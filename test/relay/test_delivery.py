@@ -205,13 +205,13 @@ def test_group_fan_out_under_load_is_coalesced_and_complete(relays, coalesce):
         assert r.metric("chat_relay_held_writes_total") == 0
         with cursor() as cur:
             for part in range(parts):
-                notify(cur, "group", range(part * per + 1, (part + 1) * per + 1), users)
+                notify(cur, "edit", range(part * per + 1, (part + 1) * per + 1), users)
                 time.sleep(0.02)
 
         async def drain(c):
             got = []
             while len(got) < n:
-                e = await c.event(lambda e: e.get("type") == "group", timeout=10)
+                e = await c.event(lambda e: e.get("type") == "edit", timeout=10)
                 assert "recipients" not in e
                 got.append(e["seq"])
             return got
@@ -231,8 +231,8 @@ async def paced(r, u, seqs, gap):
     with cursor() as cur:
         for seq in seqs:
             t0 = time.monotonic()
-            notify(cur, "paced", [seq], [u])
-            e = await c.event(lambda e: e.get("type") == "paced", timeout=10)
+            notify(cur, "edit", [seq], [u])
+            e = await c.event(lambda e: e.get("type") == "edit", timeout=10)
             delays.append(time.monotonic() - t0)
             assert e["seq"] == seq
             await asyncio.sleep(gap)

@@ -55,6 +55,8 @@ def test_malformed_payloads_are_refused_whole(relays):
         '{"ev":{"v":1,"type":"typing"},"to":[%d]}' % a,          # keys in another order
         '{"v":1,"type":"typing","chat_id":1,"recipients":[%d]}' % a,  # the old format
         '{"to":null,"ev":{"v":1,"type":"message","chat_id":1}}',  # a broadcast that is not resync
+        '{"to":[%d],"ev":{"v":1,"type":"resync","reason":"x"}}' % a,  # a resync addressed to users
+        '{"to":[%d],"ev":{"v":1,"type":"pay_now","chat_id":1}}' % a,  # not an event type of the protocol
         '{"to":[%d],"ev":{"v":1,"type":"typing","type":"read"}}' % a,  # duplicate keys
         '{"to":[%d],"ev":[1,2]}' % a,                              # not an object
         '{"to":[99999999999999999999],"ev":{"v":1,"type":"typing"}}',  # id out of range
