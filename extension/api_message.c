@@ -244,10 +244,11 @@ StoreMessage(ChatMessage *msg, int64 **recipients, int *nrecipients)
 
 	/* sending reads the chat up to one's own message */
 	ChatPlanOnce(&plan_members,
-				 "UPDATE chat.members SET sort_at = $4, "
+				 "WITH m AS (UPDATE chat.members SET sort_at = $4, "
 				 "  unread = CASE WHEN user_id = $2 THEN 0 ELSE unread + 1 END, "
 				 "  read_seq = CASE WHEN user_id = $2 THEN $3 ELSE read_seq END "
-				 "WHERE chat_id = $1 RETURNING user_id",
+				 "WHERE chat_id = $1 RETURNING user_id) "
+				 "SELECT user_id FROM m ORDER BY user_id",	/* events want them ascending */
 				 4, t_members);
 	v[0] = Int64GetDatum(msg->chat_id);
 	v[1] = Int64GetDatum(msg->sender_id);

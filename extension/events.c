@@ -46,32 +46,21 @@ ChatNotifyDirect(const char *payload)
 	Async_Notify(CHAT_EVENT_CHANNEL, payload);
 }
 
-/* Compare two int64 for qsort. */
-static int
-Int64Cmp(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* Start an envelope and its event: {"to":[u1,...],"ev":{"v":1,"type":"…" */
 static void
 Begin(StringInfo buf, const int64 *to, int n, const char *type)
 {
-	int64	   *sorted = palloc(sizeof(int64) * Max(n, 1));
 	int			i;
 
-	/* ascending, whatever order the caller's query returned */
-	memcpy(sorted, to, sizeof(int64) * n);
-	qsort(sorted, n, sizeof(int64), Int64Cmp);
+	/* ascending: every caller's query orders them (ORDER BY user_id) */
 	initStringInfo(buf);
 	appendStringInfoString(buf, "{\"to\":[");
 	for (i = 0; i < n; i++)
-		appendStringInfo(buf, "%s" INT64_FORMAT, i ? "," : "", sorted[i]);
+	{
+		Assert(i == 0 || to[i - 1] < to[i]);
+		appendStringInfo(buf, "%s" INT64_FORMAT, i ? "," : "", to[i]);
+	}
 	appendStringInfo(buf, "],\"ev\":{\"v\":%d,\"type\":\"%s\"", CHAT_EVENT_VERSION, type);
-	pfree(sorted);
 }
 
 /* Close the event and its envelope, and publish it. */
