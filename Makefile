@@ -15,6 +15,8 @@ EXTRA_CLEAN = sql/chat--$(EXTVERSION).sql
 # PostgreSQL's headers are system headers: -Werror applies to our code only.
 PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server 2>/dev/null)
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+# AES-256-GCM for sealed events (extension/seal.c)
+SHLIB_LINK  = -lcrypto
 
 # No LLVM bitcode: JIT inlining gains nothing for SPI-bound C functions, and
 # it would need clang on every build machine.

@@ -22,11 +22,11 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 
-/* recipients per presence envelope: 300 ids of at most 20 characters fit NOTIFY */
-#define CHAT_PRESENCE_CHUNK 300
+/* recipients per presence envelope: 250 ids of at most 20 characters fit a sealed payload */
+#define CHAT_PRESENCE_CHUNK 250
 
 /*
- * Publish one envelope (at most CHAT_NOTIFY_MAX bytes) of the current
+ * Publish one envelope (at most CHAT_PLAIN_MAX bytes) of the current
  * transaction: deferred through the shared queue when the library is
  * preloaded and chat.event_mode is deferred, else NOTIFY right here.
  */
@@ -39,11 +39,14 @@ Publish(const char *payload)
 		ChatNotifyDirect(payload);
 }
 
-/* NOTIFY chat_events in the current transaction. */
+/* NOTIFY chat_events in the current transaction, sealed. */
 void
 ChatNotifyDirect(const char *payload)
 {
-	Async_Notify(CHAT_EVENT_CHANNEL, payload);
+	char	   *sealed = ChatSeal(payload);
+
+	Async_Notify(CHAT_EVENT_CHANNEL, sealed);
+	pfree(sealed);
 }
 
 /* Start an envelope and its event: {"to":[u1,...],"ev":{"v":1,"type":"…" */
@@ -92,7 +95,7 @@ ChatEventMessage(const char *type, const ChatMessage *msg, Jsonb *json,
 	appendStringInfoString(&buf, ",\"inline\":true,\"message\":");
 	(void) JsonbToCString(&buf, &json->root, VARSIZE(json));
 	/* Finish adds "}" for the event and "}" for the envelope */
-	if (buf.len + 2 > CHAT_NOTIFY_MAX)
+	if (buf.len + 2 > CHAT_PLAIN_MAX)
 	{
 		buf.len = head_len;
 		buf.data[buf.len] = '\0';
@@ -164,7 +167,7 @@ ChatEventResync(const char *reason)
 /*
  * Add the envelope env to a payload that holds n envelopes already: the
  * first goes alone, the second wraps both in [...]. False (batch unchanged)
- * when the payload would exceed CHAT_NOTIFY_MAX; a first envelope always fits.
+ * when the payload would exceed CHAT_PLAIN_MAX; a first envelope always fits.
  */
 bool
 ChatEventBatchAdd(StringInfo batch, int n, const char *env, uint32 len)
@@ -175,7 +178,7 @@ ChatEventBatchAdd(StringInfo batch, int n, const char *env, uint32 len)
 		return true;
 	}
 	/* n == 1 adds "[", "," and "]"; later ones replace "]" by ",", add "]" */
-	if ((Size) batch->len + len + (n == 1 ? 3 : 1) > CHAT_NOTIFY_MAX)
+	if ((Size) batch->len + len + (n == 1 ? 3 : 1) > CHAT_PLAIN_MAX)
 		return false;
 	if (n == 1)
 	{

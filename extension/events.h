@@ -17,6 +17,11 @@
 #define CHAT_EVENT_VERSION		1
 /* NOTIFY refuses payloads of 8000 bytes or more */
 #define CHAT_NOTIFY_MAX			7999
+/*
+ * The most a payload may hold before sealing (seal.c): "c1.<id>." and the
+ * base64 of nonce, ciphertext and tag fit CHAT_NOTIFY_MAX for any key id.
+ */
+#define CHAT_PLAIN_MAX			5960
 
 /* Events of the current transaction, published if and when it commits. */
 extern void ChatEventMessage(const char *type, const ChatMessage *msg, Jsonb *json,
@@ -29,11 +34,14 @@ extern void ChatEventPresence(int64 user_id, bool online, TimestampTz last_seen,
 /* The resync broadcast (publisher.c sends it in its own transaction). */
 extern char *ChatEventResync(const char *reason);
 
-/* Joining envelopes into one payload of at most CHAT_NOTIFY_MAX bytes. */
+/* Joining envelopes into one payload of at most CHAT_PLAIN_MAX bytes. */
 extern bool ChatEventBatchAdd(StringInfo batch, int n, const char *env, uint32 len);
 
-/* NOTIFY chat_events in the current transaction. */
+/* NOTIFY chat_events in the current transaction (sealed). */
 extern void ChatNotifyDirect(const char *payload);
+
+/* seal.c: the sealed form of a payload of at most CHAT_PLAIN_MAX bytes */
+extern char *ChatSeal(const char *plain);
 
 /* The members of a chat (ascending), except one user when exclude. */
 extern int	ChatMemberIds(int64 chat_id, bool exclude, int64 except_user, int64 **users);

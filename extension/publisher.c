@@ -49,13 +49,13 @@ ChatPublisherStart(Oid dboid)
 	return RegisterDynamicBackgroundWorker(&worker, &handle);
 }
 
-/* Send one payload in its own transaction. */
+/* Send one payload, sealed, in its own transaction. */
 static void
 PublishPayload(const char *payload)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	Async_Notify(CHAT_EVENT_CHANNEL, payload);
+	Async_Notify(CHAT_EVENT_CHANNEL, ChatSeal(payload));
 	CommitTransactionCommand();
 	/* the commit leaves TopMemoryContext current */
 	MemoryContextSwitchTo(loop_cxt);

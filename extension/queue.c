@@ -348,7 +348,7 @@ ChatQueueDetach(ChatQueueSlot *slot)
 
 /*
  * Take ready events from the ring, in order, into one payload of at most
- * CHAT_NOTIFY_MAX bytes (ChatEventBatchAdd). Stops at the first entry not
+ * CHAT_PLAIN_MAX bytes (ChatEventBatchAdd). Stops at the first entry not
  * yet settled. Returns the number of events taken.
  */
 int

@@ -38,6 +38,7 @@ int			cf_statement_timeout;
 int			cf_max_pending;
 int			cf_backoff_min_ms;
 int			cf_backoff_max_ms;
+int			cf_key_refresh;
 int			cf_heartbeat_interval;
 int			cf_presence_grace;
 int			cf_shutdown_timeout;
@@ -83,6 +84,7 @@ static const struct cf_entry cf_table[] = {
 	{"max_pending", CF_INT, &cf_max_pending, true, "10000", 1, 10000000, "requests waiting for a database connection before unavailable"},
 	{"backoff_min_ms", CF_INT, &cf_backoff_min_ms, false, "100", 1, 600000, "first database reconnect delay, ms"},
 	{"backoff_max_ms", CF_INT, &cf_backoff_max_ms, false, "10000", 1, 3600000, "longest database reconnect delay, ms"},
+	{"key_refresh", CF_INT, &cf_key_refresh, false, "30", 1, 3600, "seconds between loads of the event keys (a rotated key must be known before it is used)"},
 	{"heartbeat_interval", CF_INT, &cf_heartbeat_interval, false, "5", 1, 3600, "seconds between presence heartbeats and dead-relay sweeps"},
 	{"presence_grace", CF_INT, &cf_presence_grace, false, "15", 0, 3600, "seconds without heartbeat before a relay whose lock is free is cleared"},
 	{"shutdown_timeout", CF_INT, &cf_shutdown_timeout, false, "5", 1, 600, "seconds SIGTERM waits for clients to take their close frame"},

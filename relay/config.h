@@ -45,6 +45,7 @@ extern int	cf_statement_timeout;
 extern int	cf_max_pending;
 extern int	cf_backoff_min_ms;
 extern int	cf_backoff_max_ms;
+extern int	cf_key_refresh;
 extern int	cf_heartbeat_interval;
 extern int	cf_presence_grace;
 extern int	cf_shutdown_timeout;

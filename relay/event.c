@@ -47,8 +47,7 @@ struct pending
 	int64_t    *to;
 	size_t		nto;
 	bool		fetch;			/* its own message must be fetched first */
-	int64_t		sender_id,
-				seq;
+	int64_t		seq;
 };
 
 /* A chat whose events wait: the head is being fetched. */
@@ -137,9 +136,46 @@ route(const char *ev, size_t len, const int64_t *to, size_t nto)
 		frame_unref(f);
 }
 
-/* Route an event with its fetched message in place of "inline":false. */
+/* "{1,2,3}": the recipients connected here, for the database to check. */
+static char *
+here_array(const int64_t *to, size_t nto)
+{
+	char	   *s = xmalloc(2 + nto * 21);
+	size_t		n = 0;
+
+	s[n++] = '{';
+	for (size_t i = 0; i < nto; i++)
+		if (users_find(to[i]))
+			n += (size_t) sprintf(s + n, "%s%lld", n > 1 ? "," : "", (long long) to[i]);
+	s[n++] = '}';
+	s[n] = '\0';
+	return s;
+}
+
+/* Parse a bigint[] text "{1,2}" into at most max ids; their count. */
+static size_t
+id_array(const char *s, int64_t *ids, size_t max)
+{
+	size_t		n = 0;
+
+	if (*s == '{')
+		s++;
+	while (n < max && *s && *s != '}')
+	{
+		char	   *end;
+		long long	v = strtoll(s, &end, 10);
+
+		if (end == s)
+			break;
+		ids[n++] = v;
+		s = *end == ',' ? end + 1 : end;
+	}
+	return n;
+}
+
+/* Route an event with its fetched message in place of "inline":false, to these users. */
 static void
-route_inlined(const struct pending *p, const char *msg, size_t msg_len)
+route_inlined(const struct pending *p, const char *msg, size_t msg_len, const int64_t *to, size_t nto)
 {
 	size_t		head = p->ev_len - (sizeof(inline_false) - 1);
 	size_t		len = head + (sizeof(inline_true) - 1) + msg_len + 1;
@@ -149,7 +185,7 @@ route_inlined(const struct pending *p, const char *msg, size_t msg_len)
 	memcpy(s + head, inline_true, sizeof(inline_true) - 1);
 	memcpy(s + head + sizeof(inline_true) - 1, msg, msg_len);
 	s[len - 1] = '}';
-	route(s, len, p->to, p->nto);
+	route(s, len, to, nto);
 	free(s);
 }
 
@@ -192,8 +228,16 @@ fetch_done(struct db_query *q, PGresult *res)
 		bool		got = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 			!PQgetisnull(res, 0, 0) && PQgetlength(res, 0, 0) > 0;
 
-		if (got)
-			route_inlined(p, PQgetvalue(res, 0, 0), (size_t) PQgetlength(res, 0, 0));
+		if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 0)
+			;					/* no recipient here is a member: nothing to send */
+		else if (got)
+		{
+			int64_t    *members = xmalloc((p->nto ? p->nto : 1) * sizeof(int64_t));
+			size_t		n = id_array(PQgetvalue(res, 0, 1), members, p->nto);
+
+			route_inlined(p, PQgetvalue(res, 0, 0), (size_t) PQgetlength(res, 0, 0), members, n);
+			free(members);
+		}
 		else
 		{
 			log_warn("could not fetch a message too large for its event; sent without it");
@@ -220,9 +264,9 @@ start_fetch(struct chat_wait *w)
 	fe->q.done = fetch_done;
 	fe->chat_id = w->chat_id;
 	fe->fetch_id = w->fetch_id = ++last_fetch_id;
-	xasprintf(&fe->q.params[0], "%lld", (long long) p->sender_id);
-	xasprintf(&fe->q.params[1], "%lld", (long long) w->chat_id);
-	xasprintf(&fe->q.params[2], "%lld", (long long) p->seq + 1);
+	xasprintf(&fe->q.params[0], "%lld", (long long) w->chat_id);
+	xasprintf(&fe->q.params[1], "%lld", (long long) p->seq);
+	fe->q.params[2] = here_array(p->to, p->nto);
 	if (db_submit(&fe->q) != 0)
 	{
 		db_query_free_params(&fe->q);
@@ -275,7 +319,6 @@ enqueue(int64_t chat_id, const struct envelope *e, bool fetch, json_t *ev)
 		memcpy(p->to, e->to, e->nto * sizeof(int64_t));
 	p->nto = e->nto;
 	p->fetch = fetch;
-	p->sender_id = json_integer_value(json_object_get(ev, "sender_id"));
 	p->seq = json_integer_value(json_object_get(ev, "seq"));
 	n_pending++;
 	if (w)

@@ -15,6 +15,7 @@
  */
 #include "alloc.h"
 #include "auth.h"
+#include "channel.h"
 #include "config.h"
 #include "conn.h"
 #include "db.h"
@@ -246,6 +247,7 @@ teardown(struct setup *s, int status)
 	if (s->running)
 	{
 		event_shutdown();
+		channel_shutdown();
 		users_free();
 		writer_free();
 	}

@@ -2,6 +2,7 @@
  * metrics.c: chat-relay's metrics for GET /metrics (written by core/prom.c
  * in the Prometheus text format).
  */
+#include "channel.h"
 #include "config.h"
 #include "db.h"
 #include "metrics.h"
@@ -44,6 +45,13 @@ static void
 render_database(struct prom_out *o)
 {
 	prom_metric(o, "chat_relay_notifications_total", "counter", "NOTIFY payloads received on chat_events.", (double) metrics.notifications_in);
+	prom_put(o, "# HELP chat_relay_payloads_refused_total Payloads of chat_events that did not open, by reason.\n"
+			 "# TYPE chat_relay_payloads_refused_total counter\n");
+	for (int r = SEAL_MALFORMED; r < SEAL_NRESULTS; r++)
+		prom_put(o, "chat_relay_payloads_refused_total{reason=\"%s\"} %llu\n", seal_result_names[r],
+				 (unsigned long long) channel_stats.refused[r]);
+	prom_metric(o, "chat_relay_event_keys", "gauge", "Event keys held.", channel_stats.keys);
+	prom_metric(o, "chat_relay_event_key_loads_total", "counter", "Loads of the event keys.", (double) channel_stats.key_loads);
 	prom_metric(o, "chat_relay_events_in_total", "counter", "Events received from the database.", (double) metrics.events_in);
 	prom_metric(o, "chat_relay_events_invalid_total", "counter", "Payloads and events refused as malformed.", (double) metrics.events_bad);
 	prom_metric(o, "chat_relay_resyncs_total", "counter", "resync events sent to clients.", (double) metrics.resyncs);

@@ -5,6 +5,7 @@
  */
 #include "relay_db.h"
 
+#include "channel.h"
 #include "config.h"
 #include "db.h"
 #include "event.h"
@@ -56,6 +57,8 @@ settings(struct db_settings *s)
 		.register_sql = "SELECT chat.relay_register($1::text)",
 		.register_arg = cf_relay_id,
 		.register_refused = "relay id is held by another live relay (or being cleared)",
+		/* the event keys and the floor of payload numbers, before LISTEN */
+		.listen_setup_sql = channel_setup_sql,
 		.context = relay_context,
 		.vhost = relay_vhost,
 		.raw_protocol = "chat-raw",
@@ -69,13 +72,20 @@ relay_db_start(void)
 		/* what one read brings goes out in one write per connection */
 		.io_begin = ws_batch_begin,
 		.io_end = ws_batch_end,
-		.notify = event_notify,
+		.notify = channel_notify,
+		.listen_setup = channel_setup,
 		.listen_ready = listen_ready,
 		.pool_ready = pool_ready,
 	};
+	static const struct channel_hooks channel = {
+		.deliver = event_notify,
+		.lost = event_resync,
+	};
 	struct db_settings s;
 
-	relay_sql.fetch = db_statement("SELECT chat.history($1::bigint, $2::bigint, $3::bigint, 1)", 3);
+	channel_init(&channel, cf_key_refresh);
+	/* a message too large for its event, for the recipients here that are members */
+	relay_sql.fetch = db_statement("SELECT message, members FROM chat.event_message($1::bigint, $2::bigint, $3::bigint[])", 3);
 	relay_sql.presence_update = db_statement("SELECT chat.presence_update($1::text, $2::bigint[], $3::bigint[])", 3);
 	relay_sql.presence_sync = db_statement("SELECT chat.presence_sync($1::text, $2::bigint[])", 2);
 	relay_sql.heartbeat = db_statement("SELECT chat.relay_heartbeat($1::text, $2::int)", 2);

@@ -500,3 +500,141 @@ GRANT EXECUTE ON FUNCTION
 	chat.presence_update(text, bigint[], bigint[]),
 	chat.presence_sync(text, bigint[])
 TO chat_relay;
+
+-- Sealed events (extension/seal.c, docs/security.md). LISTEN and NOTIFY
+-- have no privileges, so every payload of chat_events is sealed under a key
+-- that only the extension's owner and chat_event_reader can read.
+CREATE SEQUENCE chat.event_seq;
+CREATE TABLE chat.event_keys (
+	id          int PRIMARY KEY,
+	key         bytea NOT NULL CHECK (length(key) = 32),
+	created_at  timestamptz NOT NULL DEFAULT now(),
+	-- the extension seals with the newest key whose active_from has come
+	active_from timestamptz NOT NULL
+);
+REVOKE ALL ON chat.event_keys, chat.event_seq FROM PUBLIC;
+
+CREATE FUNCTION chat.rotate_event_key(lead interval DEFAULT '2 minutes')
+RETURNS int LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'chat_rotate_event_key';
+
+-- Delete the keys before the current one once it has sealed for longer than keep.
+CREATE FUNCTION chat.retire_event_keys(keep interval DEFAULT '1 hour')
+RETURNS int LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH cur AS (SELECT id, active_from FROM chat.event_keys WHERE active_from <= now()
+				 ORDER BY active_from DESC, id DESC LIMIT 1),
+	gone AS (DELETE FROM chat.event_keys k USING cur
+			 WHERE k.id <> cur.id AND k.active_from <= cur.active_from
+			   AND cur.active_from <= now() - keep
+			 RETURNING 1)
+	SELECT count(*)::int FROM gone
+$$;
+
+-- What a listener needs to open payloads: every key (pending ones too, so
+-- that it knows a key before the extension seals with it) and the number
+-- of the last payload sealed (it accepts only later ones).
+CREATE FUNCTION chat.event_keyring()
+RETURNS TABLE (last_seq bigint, key_id int, key bytea, active_from timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM chat.event_seq),
+		   k.id, k.key, k.active_from
+	FROM (SELECT 1) AS one LEFT JOIN chat.event_keys AS k ON true
+	ORDER BY k.id
+$$;
+
+CREATE FUNCTION chat.event_seal(payload text)
+RETURNS text LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'chat_event_seal';
+
+-- A message too large for its event, for the recipients among user_ids
+-- that are members of the chat (and only for them): a listener never
+-- fetches on the say-so of a payload.
+CREATE FUNCTION chat.event_message(chat_id bigint, seq bigint, user_ids bigint[])
+RETURNS TABLE (message jsonb, members bigint[])
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT h.m, ids.v
+	FROM (SELECT array_agg(m.user_id ORDER BY m.user_id) AS v
+		  FROM chat.members AS m
+		  WHERE m.chat_id = event_message.chat_id AND m.user_id = ANY (event_message.user_ids)) AS ids
+	CROSS JOIN LATERAL chat.history(ids.v[1], event_message.chat_id, event_message.seq + 1, 1) AS h(m)
+	WHERE ids.v IS NOT NULL AND (h.m ->> 'seq')::bigint = event_message.seq
+$$;
+
+-- For the DBA: what is open to whom (docs/security.md).
+CREATE FUNCTION chat.security_report()
+RETURNS TABLE (item text, status text, detail text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r record;
+	db text := current_database();
+BEGIN
+	item := 'public_connect';
+	IF EXISTS (SELECT FROM pg_database AS d WHERE d.datname = db
+			   AND (d.datacl IS NULL OR EXISTS (SELECT FROM aclexplode(d.datacl) AS a
+												WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT'))) THEN
+		status := 'open';
+		detail := format('every role may connect to database %I: REVOKE CONNECT ON DATABASE %I FROM PUBLIC', db, db);
+	ELSE
+		status := 'ok';
+		detail := 'PUBLIC may not connect';
+	END IF;
+	RETURN NEXT;
+
+	FOR r IN SELECT rolname, rolsuper, pg_has_role(oid, 'chat_app', 'MEMBER') AS app,
+					pg_has_role(oid, 'chat_event_reader', 'MEMBER') AS reader
+			 FROM pg_roles
+			 WHERE rolcanlogin AND has_database_privilege(oid, db, 'CONNECT')
+			 ORDER BY rolname LOOP
+		item := 'can_connect';
+		status := CASE WHEN r.rolsuper THEN 'superuser' WHEN r.app OR r.reader THEN 'ok' ELSE 'open' END;
+		detail := format('role %I may connect%s', r.rolname,
+						 CASE WHEN r.rolsuper THEN ' (superuser: reads everything, keys included)'
+							  WHEN r.reader THEN ' and open events (chat_event_reader)'
+							  WHEN r.app THEN ' (chat_app: the API)'
+							  ELSE ', has no chat role, and may LISTEN and NOTIFY on chat_events' END);
+		RETURN NEXT;
+	END LOOP;
+
+	FOR r IN SELECT line_number, type, database, user_name, address, auth_method
+			 FROM pg_hba_file_rules WHERE auth_method = 'trust' ORDER BY line_number LOOP
+		item := 'trust_auth';
+		status := 'open';
+		detail := format('pg_hba.conf line %s (%s, database %s, user %s%s) lets anyone who reaches it log in as any role without a password',
+						 r.line_number, r.type, array_to_string(r.database, ','), array_to_string(r.user_name, ','),
+						 coalesce(', address ' || r.address, ''));
+		RETURN NEXT;
+	END LOOP;
+
+	item := 'event_key';
+	SELECT k.id, k.active_from INTO r FROM chat.event_keys AS k WHERE k.active_from <= now()
+	ORDER BY k.active_from DESC, k.id DESC LIMIT 1;
+	IF NOT FOUND THEN
+		status := 'open';
+		detail := 'no active event key: events cannot be published; SELECT chat.rotate_event_key(''0'')';
+	ELSE
+		status := CASE WHEN r.active_from < now() - interval '90 days' THEN 'old' ELSE 'ok' END;
+		detail := format('events are sealed with key %s, active since %s (%s keys kept)', r.id, r.active_from,
+						 (SELECT count(*) FROM chat.event_keys));
+	END IF;
+	RETURN NEXT;
+END
+$$;
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'chat_event_reader') THEN
+		CREATE ROLE chat_event_reader NOLOGIN;
+	END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION chat.rotate_event_key(interval), chat.retire_event_keys(interval),
+	chat.event_keyring(), chat.event_seal(text), chat.event_message(bigint, bigint, bigint[]),
+	chat.security_report() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION chat.event_keyring(), chat.event_message(bigint, bigint, bigint[])
+TO chat_event_reader;
+GRANT chat_event_reader TO chat_relay;
+SELECT chat.rotate_event_key('0');

@@ -319,6 +319,9 @@ setup_done(struct db_query *q, PGresult *res)
 			log_error("database %s set-up failed: %s", db_conn_name(c), PQresultErrorMessage(res));
 			c->setup_failed = true;
 		}
+		else if (c->listen && db_cf.listen_setup_sql && q->sql == db_cf.listen_setup_sql &&
+				 db_on.listen_setup && !db_on.listen_setup(res))
+			c->setup_failed = true;
 		else if (c->listen && db_cf.register_sql && q->sql == db_cf.register_sql &&
 				 (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0))
 		{
@@ -361,6 +364,8 @@ start_setup(struct db_conn *c)
 
 		if (db_cf.register_sql)
 			setup_step(c, 0, db_cf.register_sql, db_cf.register_arg);
+		if (db_cf.listen_setup_sql)
+			setup_step(c, 0, db_cf.listen_setup_sql, NULL);
 		snprintf(listen_sql, sizeof(listen_sql), "LISTEN %s", db_cf.listen_channel);
 		setup_step(c, 0, listen_sql, NULL);
 		return;

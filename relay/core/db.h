@@ -53,6 +53,8 @@ struct db_settings
 	const char *register_sql;
 	const char *register_arg;
 	const char *register_refused;	/* logged when it returns false */
+	/* run next, before LISTEN; its result goes to db_hooks.listen_setup */
+	const char *listen_setup_sql;
 	struct lws_context *context;	/* woken when a host lookup is done */
 	struct lws_vhost *vhost;	/* where the sockets are adopted */
 	const char *raw_protocol;	/* the vhost's protocol of raw descriptors */
@@ -64,6 +66,8 @@ struct db_hooks
 	void		(*io_begin) (void); /* around the handling of one socket event */
 	void		(*io_end) (void);
 	void		(*notify) (const char *payload, size_t len);
+	/* the result of listen_setup_sql; false: the set-up failed (retried) */
+	bool		(*listen_setup) (PGresult *res);
 	void		(*listen_ready) (bool again);	/* again: after a loss */
 	void		(*pool_ready) (void);
 };

@@ -139,11 +139,18 @@ def envelope(event, to):
 
 
 def notify(cur, kind, seqs, recipients, chat_id=7, **fields):
-    """Publish synthetic events straight on chat_events, one NOTIFY each, in
+    """Publish synthetic events straight on chat_events (sealed by
+    chat.event_seal, as only the extension's owner can), one NOTIFY each, in
     seq order: envelopes to recipients of {"v": 1, "type": kind, "chat_id", "seq", **fields}."""
     events = [envelope(dict(v=1, type=kind, chat_id=chat_id, seq=seq, **fields), recipients)
               for seq in seqs]
-    cur.execute("SELECT count(pg_notify('chat_events', e)) FROM unnest(%s::text[]) e", (events,))
+    cur.execute("SELECT count(pg_notify('chat_events', chat.event_seal(e))) FROM unnest(%s::text[]) e", (events,))
+
+
+def publish_sealed(cur, *payloads):
+    """Publish payloads on chat_events sealed as the extension seals them."""
+    for p in payloads:
+        cur.execute("SELECT pg_notify('chat_events', chat.event_seal(%s))", (p,))
 
 
 class Relay:

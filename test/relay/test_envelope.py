@@ -5,13 +5,12 @@ own chat."""
 import asyncio
 import json
 
-from conftest import connect, cursor, new_users, open_chat, run, sql, wait_until
+from conftest import connect, cursor, publish_sealed, new_users, open_chat, run, sql, wait_until
 
 
 def publish(*payloads):
     with cursor() as cur:
-        for p in payloads:
-            cur.execute("SELECT pg_notify('chat_events', %s)", (p,))
+        publish_sealed(cur, *payloads)
 
 
 async def raw(cl, timeout=5):
