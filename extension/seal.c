@@ -32,6 +32,7 @@
 
 PG_FUNCTION_INFO_V1(chat_rotate_event_key);
 PG_FUNCTION_INFO_V1(chat_event_seal);
+PG_FUNCTION_INFO_V1(chat_event_open);
 
 #define KEY_LEN 32
 #define NONCE_LEN 12
@@ -241,4 +242,99 @@ chat_event_seal(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("payload is %zu bytes; at most %d can be sealed", strlen(plain), CHAT_PLAIN_MAX)));
 	PG_RETURN_TEXT_P(cstring_to_text(ChatSeal(plain)));
+}
+
+/* The key of id from chat.event_keys, into key; false when there is none. */
+static bool
+KeyById(int32 id, unsigned char *key)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(id)};
+	bool		found,
+				isnull;
+
+	SPI_connect();
+	ChatPlanOnce(&plan, "SELECT key FROM chat.event_keys WHERE id = $1", 1, types);
+	ChatExec(plan, values, NULL, true, 1);
+	found = SPI_processed == 1;
+	if (found)
+	{
+		bytea	   *k = DatumGetByteaPP(ChatGetDatum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+		found = VARSIZE_ANY_EXHDR(k) == KEY_LEN;
+		if (found)
+			memcpy(key, VARDATA_ANY(k), KEY_LEN);
+	}
+	SPI_finish();
+	return found;
+}
+
+/* AES-256-GCM open of raw (nonce, ciphertext, tag) under key into out. */
+static bool
+Decrypt(const unsigned char *key, const char *aad, int aad_len,
+		const unsigned char *raw, int raw_len, char *out)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int			ct_len = raw_len - NONCE_LEN - TAG_LEN;
+	int			n = 0,
+				fin = 0;
+	bool		ok;
+
+	ok = ctx != NULL &&
+		EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) == 1 &&
+		EVP_DecryptInit_ex(ctx, NULL, NULL, key, raw) == 1 &&
+		EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *) aad, aad_len) == 1 &&
+		EVP_DecryptUpdate(ctx, (unsigned char *) out, &n, raw + NONCE_LEN, ct_len) == 1 &&
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, (void *) (raw + raw_len - TAG_LEN)) == 1 &&
+		EVP_DecryptFinal_ex(ctx, (unsigned char *) out + n, &fin) == 1;
+	EVP_CIPHER_CTX_free(ctx);
+	return ok;
+}
+
+/*
+ * chat.event_open(sealed text): what a sealed payload holds, for operators
+ * and tests (owner only). No check of its number: a listener does that.
+ */
+Datum
+chat_event_open(PG_FUNCTION_ARGS)
+{
+	char	   *s = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int32		id = 0;
+	char	   *dot = NULL;
+	unsigned char key[KEY_LEN];
+	unsigned char *raw;
+	char	   *plain;
+	int			raw_len;
+
+	if (strncmp(s, "c1.", 3) == 0)
+	{
+		id = (int32) strtol(s + 3, &dot, 10);
+		if (dot == s + 3 || *dot != '.')
+			dot = NULL;
+	}
+	if (dot == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("not a sealed event payload"),
+				 errdetail("A sealed payload is c1.<key id>.<base64>.")));
+	raw = palloc(pg_b64_dec_len(strlen(dot + 1)) + 1);
+	raw_len = pg_b64_decode(dot + 1, strlen(dot + 1), (char *) raw, pg_b64_dec_len(strlen(dot + 1)));
+	if (raw_len < NONCE_LEN + TAG_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("not a sealed event payload: bad base64 or too short")));
+	if (!KeyById(id, key))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no event key %d", id)));
+	plain = palloc(raw_len - NONCE_LEN - TAG_LEN + 1);
+	if (!Decrypt(key, s, (int) (dot + 1 - s), raw, raw_len, plain))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the payload does not open under event key %d: forged or damaged", id)));
+	explicit_bzero(key, KEY_LEN);
+	plain[raw_len - NONCE_LEN - TAG_LEN] = '\0';
+	PG_RETURN_TEXT_P(cstring_to_text(plain));
 }

@@ -548,6 +548,10 @@ CREATE FUNCTION chat.event_seal(payload text)
 RETURNS text LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'chat_event_seal';
 
+CREATE FUNCTION chat.event_open(sealed text)
+RETURNS text LANGUAGE c STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'chat_event_open';
+
 -- A message too large for its event, for the recipients among user_ids
 -- that are members of the chat (and only for them): a listener never
 -- fetches on the say-so of a payload.
@@ -632,7 +636,7 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION chat.rotate_event_key(interval), chat.retire_event_keys(interval),
-	chat.event_keyring(), chat.event_seal(text), chat.event_message(bigint, bigint, bigint[]),
+	chat.event_keyring(), chat.event_seal(text), chat.event_open(text), chat.event_message(bigint, bigint, bigint[]),
 	chat.security_report() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION chat.event_keyring(), chat.event_message(bigint, bigint, bigint[])
 TO chat_event_reader;

@@ -55,6 +55,15 @@ def query(conn, sql, args=None):
         return cur.fetchall() if cur.description else None
 
 
+def open_payload(conn, sealed):
+    """What a sealed chat_events payload holds (chat.event_open, as a superuser
+    on conn): LISTEN hears only c1.<key id>.<base64>."""
+    assert sealed.startswith("c1."), "not sealed: %r" % sealed[:80]
+    with conn.cursor() as cur:
+        cur.execute("SELECT chat.event_open(%s)", (sealed,))
+        return cur.fetchone()[0]
+
+
 def payload_events(payload):
     """The events of one chat_events payload: an event, an envelope
     {"to": …, "ev": EVENT}, or a JSON array (a batch) of either."""

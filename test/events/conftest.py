@@ -11,7 +11,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from harness import pg_connect, wait_until  # noqa: E402,F401
+from harness import open_payload, pg_connect, wait_until  # noqa: E402,F401
 
 
 def connect(**kw):
@@ -26,7 +26,8 @@ class Listener:
     def __init__(self, conn=None):
         self.conn = conn or connect()
         self.conn.cursor().execute("LISTEN chat_events")
-        self.payloads = []   # raw payload strings, as NOTIFY delivered them
+        self.sealed = []     # payload strings, as NOTIFY delivered them
+        self.payloads = []   # what they hold, opened
         self.envelopes = []  # decoded envelopes, batches flattened, in order
         self.events = []     # their "ev", in the same order
 
@@ -35,8 +36,9 @@ class Listener:
             self.conn.poll()
         while self.conn.notifies:
             n = self.conn.notifies.pop(0)
-            self.payloads.append(n.payload)
-            doc = json.loads(n.payload)
+            self.sealed.append(n.payload)
+            self.payloads.append(open_payload(self.conn, n.payload))
+            doc = json.loads(self.payloads[-1])
             for env in doc if isinstance(doc, list) else [doc]:
                 assert list(env) == ["to", "ev"], "not an envelope: %r" % env
                 self.envelopes.append(env)

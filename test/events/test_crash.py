@@ -9,7 +9,7 @@ import psycopg2
 import pytest
 
 from conftest import Listener, wait_until
-from harness import payload_events, private_cluster
+from harness import open_payload, payload_events, private_cluster
 from test_events import publisher_pid, send
 
 A, B = 1, 2
@@ -74,7 +74,7 @@ def heard_until(listener, chat, body, timeout=30):
     def heard():
         listener.conn.poll()
         while listener.conn.notifies:
-            for ev in payload_events(listener.conn.notifies.pop(0).payload):
+            for ev in payload_events(open_payload(listener.conn, listener.conn.notifies.pop(0).payload)):
                 if ev["type"] == "resync":
                     seen.append(("resync", ev.get("reason")))
                 elif ev["type"] == "message" and ev["chat_id"] == chat:

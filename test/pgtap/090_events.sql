@@ -13,7 +13,7 @@
 -- Users 9000..9099 (and user 0); the committed rows are deleted at the end.
 BEGIN;
 \ir _helpers.psql
-SELECT plan(98);
+SELECT plan(99);
 
 -- The recipients of an event: the "to" of its envelope, in the order published.
 CREATE FUNCTION pg_temp.recipients(e jsonb) RETURNS bigint[]
@@ -202,31 +202,33 @@ SELECT is(jsonb_build_array(:'e'::jsonb -> 'inline', :'e'::jsonb -> 'message' ->
 	'inline: true, with the message');
 
 -- The limit itself: 25 messages whose inline payload would be within a few
--- bytes of 8000 either way (bodies of 2-byte characters plus 0 or 1 ASCII
+-- bytes of the most a sealed payload can hold (5960 bytes, which seal to at
+-- most 7999) either way (bodies of 2-byte characters plus 0 or 1 ASCII
 -- letter, sized from the overhead just measured). Each is inline exactly
--- when the whole payload stays at or under 7999 bytes.
+-- when the whole payload stays at or under 5960 bytes.
 SELECT octet_length(pg_temp.last_env(:c, 'message')) - octet_length('short') AS overhead \gset
 SELECT coalesce(max(n), 0) AS mark FROM events \gset
 SELECT is(pg_temp.remote(format('SELECT count(*) FROM (SELECT chat.send_message(9001, %s, repeat(''ж'', t / 2) || repeat(''a'', t %% 2)) '
-		'FROM generate_series(%s, %s) t) s', :c, 7999 - :overhead - 12, 7999 - :overhead + 12)), '25',
+		'FROM generate_series(%s, %s) t) s', :c, 5960 - :overhead - 12, 5960 - :overhead + 12)), '25',
 	'25 messages around the limit');
 SELECT is(pg_temp.collect_count(jsonb_build_object('chat_id', :c::bigint, 'type', 'message'),
 		(SELECT last_seq FROM chat.chats WHERE chat_id = :c)::int), (SELECT last_seq FROM chat.chats WHERE chat_id = :c)::int,
 	'one event each');
 CREATE TEMP TABLE around_limit AS
-SELECT e.event, octet_length(e.payload) AS len,
+SELECT e.event, octet_length(e.payload) AS len, octet_length(e.sealed) AS sealed_len,
 	CASE WHEN (e.event -> 'inline')::bool THEN octet_length(e.env)
 	     ELSE octet_length(e.env) - octet_length(',"inline":false}') + octet_length(',"inline":true,"message":')
 	          + octet_length(m::text) + 1 END AS inline_len
 FROM events e, chat.history(9001, :c, (e.event ->> 'seq')::bigint + 1, 1) m
 WHERE e.n > :mark AND e.event @> jsonb_build_object('chat_id', :c::bigint, 'type', 'message');
 SELECT is((SELECT count(*) FROM around_limit), 25::bigint, '(the 25 events and their messages)');
-SELECT is_empty('SELECT len FROM around_limit WHERE len >= 8000', 'every payload is under 8000 bytes');
-SELECT is_empty($$SELECT inline_len FROM around_limit WHERE (event -> 'inline')::bool <> (inline_len <= 7999)$$,
-	'inline exactly when the payload with the message is at most 7999 bytes');
+SELECT is_empty('SELECT len FROM around_limit WHERE len > 5960', 'every payload holds at most 5960 bytes');
+SELECT is_empty('SELECT sealed_len FROM around_limit WHERE sealed_len >= 8000', 'every sealed payload is under 8000 bytes');
+SELECT is_empty($$SELECT inline_len FROM around_limit WHERE (event -> 'inline')::bool <> (inline_len <= 5960)$$,
+	'inline exactly when the payload with the message is at most 5960 bytes');
 SELECT ok((SELECT bool_or((event -> 'inline')::bool) AND bool_or(NOT (event -> 'inline')::bool) FROM around_limit),
 	'both sides of the limit were reached');
-SELECT cmp_ok((SELECT max(len) FROM around_limit WHERE (event -> 'inline')::bool), '>=', 7990,
+SELECT cmp_ok((SELECT max(len) FROM around_limit WHERE (event -> 'inline')::bool), '>=', 5950,
 	'inline payloads go right up to the limit');
 
 -- A 3900-character ASCII message still fits and rides inline.
