@@ -640,6 +640,16 @@ export class ChatClient {
     }
     if (ch.floor == null) ch.floor = ev.type === 'message' ? ev.seq - 1 : ev.seq;
     if (ch.cursor != null && ev.cursor <= ch.cursor) return; // already applied
+    if (ch.cursor != null && ev.cursor > ch.cursor + 1) {
+      // Every change moves a chat's cursor by one: a jump means changes were
+      // missed, or a cursor the chat cannot have. The database decides; an
+      // event still ahead of it after catching up is not trusted.
+      if (!ev.gapChecked) {
+        ch.buffer.push({ ...ev, gapChecked: true });
+        this._catchUp(chatId);
+      }
+      return;
+    }
     this._apply(chatId, ch, ev.message, 'event');
     ch.cursor = ch.cursor == null ? ev.cursor : Math.max(ch.cursor, ev.cursor);
   }

@@ -236,3 +236,34 @@ test('a presence reply older than an event already received does not undo it', a
   assert.equal(client.presenceOf(2).online, false);
   client.close();
 });
+
+test('a cursor that jumps ahead is a gap: the client catches up instead of trusting it', async () => {
+  const { client, sockets, events } = await connected();
+  const ws = sockets[0];
+  ws.push(change('message', msg(1, 1, 1)));
+  // a forged (or misrouted) event far ahead: it must not move the cursor
+  ws.push(change('message', msg(1, 2, 1e15, 'FORGED')));
+  const cu = ws.last('catch_up');
+  assert.equal(cu.after, 1, 'catches up from the last cursor it had');
+  ws.ok(cu, [msg(1, 2, 2, 'real')]);
+  await flush();
+  assert.equal(client.cursor(1), 2, 'the database decides the cursor');
+  ws.push(change('message', msg(1, 3, 3, 'later')));
+  assert.deepEqual(announced(events), ['message:1/1@1', 'message:1/2@2', 'message:1/3@3']);
+  assert.ok(!events.some((x) => x.e?.message?.body === 'FORGED'), 'the forged message was not shown');
+  client.close();
+});
+
+test('a gap of missed changes is filled from the database, in order', async () => {
+  const { client, sockets, events } = await connected();
+  const ws = sockets[0];
+  ws.push(change('message', msg(1, 1, 1)));
+  ws.push(change('message', msg(1, 4, 4)));
+  const cu = ws.last('catch_up');
+  assert.equal(cu.after, 1);
+  ws.ok(cu, [msg(1, 2, 2), msg(1, 3, 3), msg(1, 4, 4)]);
+  await flush();
+  assert.deepEqual(announced(events), ['message:1/1@1', 'message:1/2@2', 'message:1/3@3', 'message:1/4@4']);
+  assert.equal(client.cursor(1), 4);
+  client.close();
+});
