@@ -67,6 +67,14 @@ createdb)
 		echo "the chat extension in $db was made by an older build: recreating it (its data is dropped)" >&2
 		psql_db -d "$db" -c "DROP EXTENSION chat CASCADE" -c "CREATE EXTENSION chat"
 	fi
+	# ... or by a build from before sealed events (no chat.event_keys)
+	if [ "$(psql_db -d "$db" -tAc "SELECT to_regclass('chat.event_keys') IS NULL")" = t ]; then
+		echo "the chat extension in $db predates sealed events: recreating it (its data is dropped)" >&2
+		psql_db -d "$db" -c "DROP EXTENSION chat CASCADE" -c "CREATE EXTENSION chat"
+	fi
+	# only the chat roles (and superusers) may connect (docs/security.md)
+	psql_db -d "$db" -c "REVOKE CONNECT, TEMPORARY ON DATABASE \"$db\" FROM PUBLIC" \
+		-c "GRANT CONNECT ON DATABASE \"$db\" TO chat_app, chat_relay, chat_event_reader"
 	;;
 seed)
 	if [ "$(psql_db -d "$db" -tAc 'SELECT count(*) FROM chat.chats')" = 0 ]; then
