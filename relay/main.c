@@ -236,6 +236,7 @@ teardown(struct setup *s, int status)
 		writer_stop();
 		presence_free();
 		db_stop();
+		channel_shutdown();		/* its timer, before the context goes */
 	}
 	relay_destroying = true;	/* the connections closed now get no frame */
 	if (relay_context)
@@ -247,7 +248,6 @@ teardown(struct setup *s, int status)
 	if (s->running)
 	{
 		event_shutdown();
-		channel_shutdown();
 		users_free();
 		writer_free();
 	}

@@ -406,7 +406,7 @@ def test_held_writes_survive_a_reader_that_lags_and_catches_up(relays):
                ping_interval=300)
     lagging, *others = new_users(4)
     recipients = [lagging] + others
-    n, pad = 400, "z" * 7000
+    n, pad = 400, "z" * 5800    # near the most a sealed payload holds
 
     async def go():
         slow = await slow_reader(r, lagging)
