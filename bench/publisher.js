@@ -1,8 +1,10 @@
 // publisher.js: events at a fixed rate for the relay benchmark (bench/relay.sh).
 // MODE=notify: pg_notify('chat_events', …) with the extension's envelope
 //   {"to":[…],"ev":{"v":1,"type":"message","chat_id":C,"msg":{"id":K,"ts":<µs>,"body":…}}}
-//   (FORMAT=envelope), or FORMAT=flat: the event with its "recipients" inside, the
-//   shape of builds before the envelope and of the Node peer (USERS_FIELD=recipients).
+//   sealed by chat.event_seal (FORMAT=sealed, the default), unsealed (FORMAT=envelope:
+//   builds before sealed events), or FORMAT=flat: the event with its "recipients"
+//   inside, unsealed, the shape of builds before the envelope and of the Node peer
+//   (USERS_FIELD=recipients).
 // MODE=send: SELECT chat.send_message(sender, chat, 'ts=<µs> …') on chats made by
 //   relay.sh (chat k between users 2k-1 and 2k): the full path commit → frame.
 // Env: RATE, DURATION, FANOUT, USERS, FIRST, CONNS, BATCH. Timestamps are
@@ -13,7 +15,8 @@ const RATE = Number(process.env.RATE || 500), DURATION = Number(process.env.DURA
 const FANOUT = Number(process.env.FANOUT || 2), USERS = Number(process.env.USERS || 1000);
 const FIRST = Number(process.env.FIRST || 1), CONNS = Number(process.env.CONNS || 4);
 const BATCH = Number(process.env.BATCH || 1), MODE = process.env.MODE || 'notify';
-const FLAT = (process.env.FORMAT || 'envelope') === 'flat';
+const FLAT = (process.env.FORMAT || 'sealed') === 'flat';
+const SEALED = (process.env.FORMAT || 'sealed') === 'sealed';
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const BODY = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tem';
@@ -51,7 +54,9 @@ function notifyPayload() {
         await c.query({ name: 'send', text: 'SELECT chat.send_message($1, $2, $3)', values: [user, chat, `ts=${nowUs()} ${BODY}`] });
       } else {
         const vals = Array.from({ length: b }, notifyPayload);
-        const sql = 'SELECT ' + vals.map((_, i) => `pg_notify('chat_events',$${i + 1})`).join(',');
+        // sealed as the extension seals them (FORMAT=sealed), or not
+        const seal = (i) => (SEALED ? `chat.event_seal($${i})` : `$${i}`);
+        const sql = 'SELECT ' + vals.map((_, i) => `pg_notify('chat_events',${seal(i + 1)})`).join(',');
         await c.query({ name: `n${b}`, text: sql, values: vals });
       }
       callMs.push((nowUs() - c0) / 1000);

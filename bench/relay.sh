@@ -93,9 +93,10 @@ publish() {   # mode rate fanout
 	# send_message is a round trip with a commit: more connections to reach the rate
 	local conns=4
 	[ "$1" = send ] && conns=${SEND_CONNS:-8}
-	# the Node peer routes events with their recipients inside; ours reads the
-	# envelope (OURS_FORMAT=flat for a build from before it, as RELAY_BIN)
-	local format=${OURS_FORMAT:-envelope}
+	# the Node peer routes plain events with their recipients inside; ours
+	# reads sealed envelopes (OURS_FORMAT=envelope for a build from before
+	# sealed events, flat from before the envelope, as RELAY_BIN)
+	local format=${OURS_FORMAT:-sealed}
 	[ "${which:-}" = node ] && format=flat
 	FORMAT=$format MODE=$1 RATE=$2 FANOUT=$3 DURATION=$DUR USERS=1000 CONNS=$conns node "$here/publisher.js" >"$DIR/pub.out"
 }

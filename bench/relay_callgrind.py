@@ -3,10 +3,11 @@
 count whatever else the machine does). Usage, with a cluster that has the
 extension and chat_relay LOGIN (PGHOST, PGPORT, PGDATABASE):
 
-    relay_callgrind.py RELAY_BIN envelope|flat N TAG
+    relay_callgrind.py RELAY_BIN sealed|plain|flat N TAG
 
 runs RELAY_BIN under callgrind, connects two users, publishes N message
-events to both (envelopes, or flat: recipients inside, for builds before the
+events to both (sealed envelopes; plain: unsealed envelopes, for builds
+before sealed events; flat: recipients inside, for builds before the
 envelope), reads the 2N frames, stops the relay and prints "TAG N Ir".
 Per event: (Ir at N - Ir at 0) / N. docs/benchmarks-relay.md has results."""
 import asyncio, json, os, subprocess, sys, time, hmac, hashlib, base64, urllib.request
@@ -37,11 +38,12 @@ async def go():
     body = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tem"
     for i in range(n):
         ev = '{"v":1,"type":"message","chat_id":%d,"seq":%d,"cursor":%d,"sender_id":7001,"inline":true,"message":{"seq":%d,"body":"%s"}}' % (5, i + 1, i + 1, i + 1, body)
-        if fmt == "flat":
+        if fmt == "flat":  # before the envelope
             payload = ev[:-1].replace('"sender_id":7001,', '"sender_id":7001,"recipients":[7001,7002],') + "}"
         else:
             payload = '{"to":[7001,7002],"ev":%s}' % ev
-        cur.execute("SELECT pg_notify('chat_events', %s)", (payload,))
+        # sealed as the extension seals (builds before sealed events: plain)
+        cur.execute("SELECT pg_notify('chat_events', %s)" % ("%s" if fmt == "plain" else "chat.event_seal(%s)"), (payload,))
         if i % 50 == 49: await asyncio.sleep(0.01)
     for w in ws:
         for _ in range(n): await asyncio.wait_for(w.recv(), 60)

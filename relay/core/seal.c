@@ -27,47 +27,56 @@ const char *const seal_result_names[SEAL_NRESULTS] = {
 
 static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static int
-b64_value(unsigned char c)
-{
-	const char *p = c ? strchr(b64_chars, c) : NULL;
+/* value of each byte in the alphabet, -1 for the others (64 for '=') */
+static signed char b64_table[256];
+static bool b64_ready;
 
-	return p ? (int) (p - b64_chars) : -1;
+static void
+b64_table_init(void)
+{
+	memset(b64_table, -1, sizeof(b64_table));
+	for (int i = 0; i < 64; i++)
+		b64_table[(unsigned char) b64_chars[i]] = (signed char) i;
+	b64_table['='] = 64;
+	b64_ready = true;
 }
 
 /* Decode standard padded base64 into out (room for len / 4 * 3); its length, or -1. */
 static int
 b64_decode(const char *in, size_t len, unsigned char *out)
 {
-	size_t		n = 0;
+	const unsigned char *p = (const unsigned char *) in;
+	size_t		n = 0,
+				pad;
 
+	if (!b64_ready)
+		b64_table_init();
 	if (len == 0 || len % 4 != 0)
 		return -1;
+	pad = (p[len - 1] == '=') + (p[len - 2] == '=');
 	for (size_t i = 0; i < len; i += 4)
 	{
-		int			v[4];
-		int			pad = 0;
+		int			a = b64_table[p[i]],
+					b = b64_table[p[i + 1]],
+					c = b64_table[p[i + 2]],
+					d = b64_table[p[i + 3]];
 
-		for (int j = 0; j < 4; j++)
+		if (i + 4 == len && pad)
 		{
-			bool		last = i + 4 == len;
-
-			if (last && in[i + j] == '=' && j >= 2 && (j == 3 || in[i + 3] == '='))
-			{
-				v[j] = 0;
-				pad++;
-				continue;
-			}
-			if (pad || (v[j] = b64_value((unsigned char) in[i + j])) < 0)
+			/* "xy==" or "xyz=": the padding only at the very end */
+			if (pad == 2)
+				c = 0;
+			d = 0;
+			if (c == 64)
 				return -1;
 		}
-		out[n++] = (unsigned char) (v[0] << 2 | v[1] >> 4);
-		if (pad < 2)
-			out[n++] = (unsigned char) (v[1] << 4 | v[2] >> 2);
-		if (pad < 1)
-			out[n++] = (unsigned char) (v[2] << 6 | v[3]);
+		if ((a | b | c | d) < 0 || a == 64 || b == 64 || c == 64 || d == 64)
+			return -1;
+		out[n++] = (unsigned char) (a << 2 | b >> 4);
+		out[n++] = (unsigned char) (b << 4 | c >> 2);
+		out[n++] = (unsigned char) (c << 6 | d);
 	}
-	return (int) n;
+	return (int) (n - pad);
 }
 
 static void
@@ -126,6 +135,7 @@ seal_ring_set_keys(struct seal_ring *r, const struct seal_key *keys, int n)
 	memset(r->keys, 0, sizeof(r->keys));
 	memcpy(r->keys, keys, (size_t) n * sizeof(*keys));
 	r->nkeys = n;
+	r->ctx_key = NULL;
 }
 
 void
@@ -182,10 +192,19 @@ decrypt(struct seal_ring *r, const struct seal_key *k, const unsigned char *nonc
 	if (r->ctx == NULL)
 		r->ctx = EVP_CIPHER_CTX_new();
 	ctx = r->ctx;
-	return ctx != NULL &&
-		EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
-		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) == 1 &&
-		EVP_DecryptInit_ex(ctx, NULL, NULL, k->key, nonce) == 1 &&
+	if (ctx == NULL)
+		return false;
+	/* keyed once per key: the key schedule and GHASH tables are not redone per payload */
+	if (r->ctx_key != k)
+	{
+		r->ctx_key = NULL;
+		if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+			EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
+			EVP_DecryptInit_ex(ctx, NULL, NULL, k->key, NULL) != 1)
+			return false;
+		r->ctx_key = k;
+	}
+	return EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) == 1 &&
 		EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *) aad, (int) aad_len) == 1 &&
 		EVP_DecryptUpdate(ctx, out, &n, ct, (int) (ct_len - TAG_LEN)) == 1 &&
 		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, (void *) (ct + ct_len - TAG_LEN)) == 1 &&

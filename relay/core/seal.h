@@ -44,6 +44,7 @@ struct seal_ring
 	uint64_t	newest;			/* the highest number accepted, or floor */
 	uint64_t	seen[SEAL_WINDOW / 64]; /* bit (n % SEAL_WINDOW): number n accepted */
 	void	   *ctx;			/* the OpenSSL cipher context, made once */
+	const struct seal_key *ctx_key; /* the key ctx is keyed with, or NULL */
 	unsigned char *buf;			/* the opened payload, reused */
 	size_t		buf_size;
 };
