@@ -89,6 +89,9 @@ suite_demo() {
 	local run="$dir/demo" status=0
 	"$here/cluster.sh" createdb "$PGDATA_DIR" "$PGPORT" chat_demo
 	"$here/cluster.sh" seed "$PGDATA_DIR" "$PGPORT" chat_demo
+	# make run's database: only the chat roles may connect
+	[ "$(psql -X -tA -d chat_demo -c "SELECT status FROM chat.security_report() WHERE item = 'public_connect'")" = ok ] ||
+		{ echo "the demo database lets PUBLIC connect" >&2; return 1; }
 	browser_packages
 	export RUN_STATE=$run RUN_S3_PORT=$((PGPORT + 50))
 	"$here/demo.sh" start "$PGDATA_DIR" "$PGPORT" chat_demo $((PGPORT + 60)) &&
