@@ -214,3 +214,54 @@ def test_a_relay_role_without_the_reader_role_does_not_serve(relays):
     finally:
         sql("DROP OWNED BY t_sealed_noreader")
         sql("DROP ROLE t_sealed_noreader")
+
+
+def test_payloads_out_of_order_are_taken_once(relays):
+    """In direct mode payloads are sealed in the writing transactions and
+    may commit in another order: a lower number after a higher one is still
+    taken (inside the window), and either again is refused."""
+    r = relays()
+    a, b = new_users(2)
+    chat = open_chat(a, b)
+    first = envelope(dict(v=1, type="typing", chat_id=chat, user_id=11), [a])
+    second = envelope(dict(v=1, type="typing", chat_id=chat, user_id=12), [a])
+    s1, s2 = [sql("SELECT chat.event_seal(%s)", (p,))[0][0] for p in (first, second)]
+
+    async def go():
+        ca = await connect(r, a)
+        with outsider() as out:
+            outsider_notify(out, s2)
+            outsider_notify(out, s1)
+            assert (await ca.event(lambda e: e.get("type") == "typing"))["user_id"] == 12
+            assert (await ca.event(lambda e: e.get("type") == "typing"))["user_id"] == 11
+            outsider_notify(out, s1)
+            outsider_notify(out, s2)
+            wait_until(lambda: refused(r, "replayed") >= 2, what="both copies refused")
+        typing_marker(a, chat)
+        ev = await ca.event(lambda e: e.get("type") == "typing")
+        assert ev["user_id"] == 1, "a copy was delivered: %r" % ev
+    run(go())
+
+
+def test_a_payload_older_than_the_window_is_refused(relays):
+    """4,096 numbers behind the newest taken, a payload never seen before is
+    still refused: the window bounds what a listener remembers."""
+    r = relays()
+    a, b = new_users(2)
+    chat = open_chat(a, b)
+    old = sql("SELECT chat.event_seal(%s)", (envelope(dict(v=1, type="typing", chat_id=chat, user_id=21), [a]),))[0][0]
+
+    async def go():
+        ca = await connect(r, a)
+        # a later payload (taken), then 4,100 numbers drawn without a payload
+        with cursor() as cur:
+            notify(cur, "typing", [0], [a], chat_id=chat, user_id=22)
+            cur.execute("SELECT count(nextval('chat.event_seq')) FROM generate_series(1, 4100)")
+            notify(cur, "typing", [0], [a], chat_id=chat, user_id=23)
+        assert (await ca.event(lambda e: e.get("type") == "typing"))["user_id"] == 22
+        assert (await ca.event(lambda e: e.get("type") == "typing"))["user_id"] == 23
+        before = refused(r, "replayed")
+        with outsider() as out:
+            outsider_notify(out, old)
+        wait_until(lambda: refused(r, "replayed") == before + 1, what="the old payload refused")
+    run(go())
