@@ -59,7 +59,7 @@ RevAsc(const void *a, const void *b)
 }
 
 /* The first batch a page reads: enough for a page of small messages to need few more. */
-#define FIRST_BATCH 20
+#define FIRST_BATCH 8
 
 /*
  * Put up to want of the list's messages in the page, with their attachments.
