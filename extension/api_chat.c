@@ -228,9 +228,35 @@ PushLastMessage(JsonbParseState **st, HeapTuple tup, TupleDesc desc)
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
 
-/* One row of list_chats' query as the contract's chat object. */
+/*
+ * At most how many bytes a row of list_chats' query takes as a chat object
+ * in JSON text: its strings escaped, 22 per peer id, and room for every
+ * key, number, timestamp and boolean (the "more" key too).
+ */
+static int64
+ListRowBytes(HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d;
+	int64		n = 640;
+
+	n += ChatJsonStringBytes(TextDatumGetCString(ChatGetDatum(tup, desc, 7, &isnull)));
+	d = ChatGetDatum(tup, desc, 12, &isnull);
+	if (!isnull)
+		n += ChatJsonStringBytes(TextDatumGetCString(d));
+	d = ChatGetDatum(tup, desc, 14, &isnull);
+	if (!isnull)
+	{
+		ArrayType  *a = DatumGetArrayTypeP(d);
+
+		n += 22 * (int64) ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+	}
+	return n;
+}
+
+/* One row of list_chats' query as the contract's chat object (more: the last of a page cut by bytes). */
 static Jsonb *
-ListRow(HeapTuple tup, TupleDesc desc)
+ListRow(HeapTuple tup, TupleDesc desc, bool more)
 {
 	JsonbParseState *st = NULL;
 	bool		isnull;
@@ -254,12 +280,54 @@ ListRow(HeapTuple tup, TupleDesc desc)
 	ChatJbBool(&st, "muted", DatumGetBool(ChatGetDatum(tup, desc, 5, &isnull)));
 	ChatJbTimestamp(&st, "last_activity", sort_at);
 	ChatJbText(&st, "cursor", psprintf(INT64_FORMAT ":" INT64_FORMAT, (int64) sort_at, chat_id));
+	if (more)
+		ChatJbBool(&st, "more", true);
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
 /*
+ * Put the rows of list_chats' open cursor in the page, read in batches
+ * (ChatPageNextBatch). A row is put once the next is read, so that the last
+ * before the byte budget says "more"; the held row is a copy, the batch it
+ * came from is freed.
+ */
+static void
+ListPage(FunctionCallInfo fcinfo, Tuplestorestate *ts, Portal portal, int page_size)
+{
+	ChatPage	page = {page_size, 0, 0, false};
+	TupleDesc	desc = NULL;
+	HeapTuple	held = NULL;
+	int64		held_bytes = 0;
+	uint64		r;
+
+	while (!page.stopped)
+	{
+		SPI_cursor_fetch(portal, true, ChatPageNextBatch(&page, 64));
+		if (SPI_processed == 0)
+			break;
+		if (desc == NULL)
+			desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+		for (r = 0; r < SPI_processed && !page.stopped; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			int64		bytes = ListRowBytes(tup, desc);
+
+			if (held)
+				ChatSrfPut(fcinfo, ts, ListRow(held, desc, ChatPageStopsAfter(&page, held_bytes, bytes)));
+			held = page.stopped ? NULL : SPI_copytuple(tup);
+			held_bytes = bytes;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	if (held)
+		ChatSrfPut(fcinfo, ts, ListRow(held, desc, false));
+}
+
+/*
  * list_chats(user_id, before, page_size, archived): the user's chats by last
- * activity, newest first; one index range on members, no message read.
+ * activity, newest first; one index range on members, no message read. A
+ * page is bounded in bytes too (chat.page_max_bytes): group chats with many
+ * members are large rows.
  */
 Datum
 chat_list_chats(PG_FUNCTION_ARGS)
@@ -272,7 +340,7 @@ chat_list_chats(PG_FUNCTION_ARGS)
 	int64		before_id = PG_INT64_MAX;
 	Tuplestorestate *ts;
 	Datum		v[5];
-	uint64		r;
+	Portal		portal;
 
 	ChatRequireArg(fcinfo, 0, "user_id");
 	ChatRequireArg(fcinfo, 2, "page_size");
@@ -300,10 +368,9 @@ chat_list_chats(PG_FUNCTION_ARGS)
 	v[2] = TimestampTzGetDatum(before_at);
 	v[3] = Int64GetDatum(before_id);
 	v[4] = Int64GetDatum(page_size);
-	ChatExec(plan, v, NULL, true, 0);
-
-	for (r = 0; r < SPI_processed; r++)
-		ChatSrfPut(fcinfo, ts, ListRow(SPI_tuptable->vals[r], SPI_tuptable->tupdesc));
+	portal = SPI_cursor_open(NULL, plan, v, NULL, true);
+	ListPage(fcinfo, ts, portal, page_size);
+	SPI_cursor_close(portal);
 	SPI_finish();
 	return (Datum) 0;
 }

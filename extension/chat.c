@@ -38,7 +38,7 @@ static const struct config_enum_entry retention_actions[] = {
 
 void		_PG_init(void);
 
-/* chat.max_body_length, chat.idempotency_window */
+/* chat.max_body_length, chat.idempotency_window, chat.page_max_bytes */
 static void
 DefineMessageSettings(void)
 {
@@ -56,6 +56,14 @@ DefineMessageSettings(void)
 							&chat_idempotency_window,
 							7 * 24 * 3600, 60, 365 * 24 * 3600,
 							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("chat.page_max_bytes",
+							"Most bytes of JSON in one page of history, catch_up or list_chats.",
+							"A page stops before the row that would pass it (its first row always goes in) and its last row carries \"more\": true; pass its cursor or seq on for the rest.",
+							&chat_page_max_bytes,
+							CHAT_PAGE_MAX_BYTES_DEFAULT, 4096, 1024 * 1024,
+							PGC_USERSET, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 }
 

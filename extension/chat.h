@@ -20,6 +20,7 @@
 #define CHAT_PREVIEW_CHARS		200
 #define CHAT_MAX_PAGE			1000
 #define CHAT_MAX_ATTACHMENTS	10
+#define CHAT_PAGE_MAX_BYTES_DEFAULT	(256 * 1024)
 /* GUCs (chat.c) */
 typedef enum ChatEventMode
 {
@@ -31,6 +32,7 @@ extern int	chat_max_body_length;
 extern int	chat_idempotency_window;
 extern int	chat_event_mode;
 extern int	chat_event_queue_size;	/* kB per database */
+extern int	chat_page_max_bytes;	/* page_budget.c */
 
 extern int	chat_premake_months;
 extern int	chat_retention_months;
@@ -125,9 +127,25 @@ extern void ChatCheckBody(const char *body, bool allow_empty);
 extern pg_attribute_noreturn() void ChatDenied(void);
 extern void ChatLoadAccess(int64 user_id, int64 chat_id, bool for_update, ChatAccess *acc);
 
+/* A page being filled under chat.page_max_bytes (page_budget.c). */
+typedef struct ChatPage
+{
+	int			size;			/* page_size */
+	int			rows;			/* rows put */
+	int64		bytes;			/* their JSON text, at most */
+	bool		stopped;		/* by the budget: the last row says "more" */
+} ChatPage;
+
+/* page_budget.c */
+extern int64 ChatJsonStringBytes(const char *s);
+extern int64 ChatMessageJsonBytes(const ChatMessage *msg);
+extern bool ChatPageStopsAfter(ChatPage *page, int64 this_bytes, int64 next_bytes);
+extern int	ChatPageNextBatch(const ChatPage *page, int first);
+
 /* message_json.c */
 extern void ChatMessageFromTuple(HeapTuple tup, TupleDesc desc, ChatMessage *msg);
 extern Jsonb *ChatMessageToJsonb(const ChatMessage *msg);
+extern Jsonb *ChatPageMessageToJsonb(const ChatMessage *msg, bool more);
 extern void ChatLoadAttachments(ChatMessage *msgs, int n);
 extern void ChatJbKey(JsonbParseState **st, const char *key);
 extern void ChatJbInt8(JsonbParseState **st, const char *key, int64 v);

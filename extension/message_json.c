@@ -151,13 +151,26 @@ InitObject(JsonbValue *obj, int n)
 Jsonb *
 ChatMessageToJsonb(const ChatMessage *msg)
 {
+	return ChatPageMessageToJsonb(msg, false);
+}
+
+/* The same, as the last row of a page cut by the byte budget when more is set. */
+Jsonb *
+ChatPageMessageToJsonb(const ChatMessage *msg, bool more)
+{
 	JsonbValue	root;
 	JsonbValue *v;
 	int			i;
 
-	InitObject(&root, 10);
+	InitObject(&root, 11);
 	SetInt8(Pair(&root, "seq"), msg->seq);
 	SetString(Pair(&root, "body"), msg->body);
+	if (more)
+	{
+		v = Pair(&root, "more");
+		v->type = jbvBool;
+		v->val.boolean = true;
+	}
 	SetInt8(Pair(&root, "cursor"), msg->rev);
 	SetInt8(Pair(&root, "chat_id"), msg->chat_id);
 	v = Pair(&root, "deleted");

@@ -290,7 +290,39 @@ send_sql_error(struct conn *c, const char *id, PGresult *res)
 	}
 }
 
-/* Build and queue {"type":"ok","id":…,"result":…}. */
+/*
+ * Whether an answer of len bytes may be queued, else answer why not. An
+ * answer never makes its own reader a slow reader (1013): answers fill at
+ * most half the send queue (in frames and bytes), so events still have
+ * the other half, and none is larger than max_answer_bytes or that half.
+ * One refused for the queue is retried once the client has read what it
+ * was sent; one too large never fits (a smaller page_size does).
+ */
+static bool
+answer_fits(struct conn *c, const char *id, size_t len)
+{
+	size_t		half = (size_t) cf_send_queue_bytes / 2;
+	size_t		max = (size_t) cf_max_answer_bytes < half ? (size_t) cf_max_answer_bytes : half;
+	char		msg[200];
+
+	if (len > max)
+	{
+		snprintf(msg, sizeof(msg), "the answer would be %zu bytes, over the relay's limit of %zu; "
+				 "ask for fewer rows (page_size)", len, max);
+		send_error(c, id, E_TOO_LARGE, "answer_too_large", msg);
+		return false;
+	}
+	if ((size_t) c->q_bytes + len > half || c->q_len + 1 > (uint32_t) cf_send_queue / 2)
+	{
+		metrics.rate_limited++;
+		send_error(c, id, E_RATE_LIMITED, "send_queue_full",
+				   "earlier answers and events are still waiting to be sent to you; read them, then retry");
+		return false;
+	}
+	return true;
+}
+
+/* Build and queue {"type":"ok","id":…,"result":…}, if it fits (answer_fits). */
 static void
 send_ok(struct conn *c, const char *id, PGresult *res, enum result_kind rk)
 {
@@ -316,6 +348,8 @@ send_ok(struct conn *c, const char *id, PGresult *res, enum result_kind rk)
 		rlen = 4;
 	}
 	len += rlen;
+	if (!answer_fits(c, id, len))
+		return;
 	f = frame_alloc(len);
 	p = (char *) FRAME_PAYLOAD(f);
 #define PUT(s, n) do { memcpy(p, (s), (n)); p += (n); } while (0)

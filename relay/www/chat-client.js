@@ -33,6 +33,18 @@ export const ERROR_CODES = Object.freeze([
 const RETRYABLE = new Set(['unavailable', 'rate_limited', 'timeout', 'disconnected']);
 
 /**
+ * Whether a page (history, catch_up, chats) was cut by the server's byte
+ * budget: its last row says `"more": true` (removed here), and the rest
+ * follows from that row as from a full page. docs/protocol.md.
+ */
+function takeMore(rows) {
+  const last = rows.length ? rows[rows.length - 1] : null;
+  if (!last || last.more !== true) return false;
+  delete last.more;
+  return true;
+}
+
+/**
  * Reasons of the relay's answers that mean it, or its server, cannot do the
  * request at all (retrying won't change that): the client's `unsupported`.
  */
@@ -700,12 +712,13 @@ export class ChatClient {
       for (;;) {
         const rows = await this.request('catch_up', { chat_id: chatId, after: ch.cursor, page_size: 500 });
         if (gen !== this._gen || this._chats.get(chatId) !== ch) return;
+        const more = takeMore(rows);
         for (const m of rows) {
           if (ch.floor == null) ch.floor = 0;
           if (this._apply(chatId, ch, m, 'catch_up')) count++;
           if (m.cursor > ch.cursor) ch.cursor = m.cursor;
         }
-        if (rows.length < 500) break;
+        if (rows.length < 500 && !more) break;
       }
     } catch (err) {
       if (gen !== this._gen || this._chats.get(chatId) !== ch || this.state === 'closed') return;
@@ -839,12 +852,20 @@ export class ChatClient {
   /**
    * A page of history, newest first (before_seq: older than it). Its
    * messages count as seen; the newest page of a followed chat without a
-   * cursor gives it one.
+   * cursor gives it one. A page the server cut at its byte budget is
+   * continued, so fewer than pageSize rows means the oldest was reached.
    */
   async history(chatId, { beforeSeq = null, pageSize = 50 } = {}) {
-    const params = { chat_id: chatId, page_size: pageSize };
-    if (beforeSeq != null) params.before_seq = beforeSeq;
-    const rows = await this.request('history', params);
+    const rows = [];
+    for (let before = beforeSeq; ;) {
+      const params = { chat_id: chatId, page_size: pageSize - rows.length };
+      if (before != null) params.before_seq = before;
+      const page = await this.request('history', params);
+      const more = takeMore(page);
+      rows.push(...page);
+      if (!more || rows.length >= pageSize) break;
+      before = page[page.length - 1].seq;
+    }
     const ch = this._chats.get(chatId) || (this.autoFollow ? this._chat(chatId) : null);
     if (ch) {
       for (const m of rows) this._remember(ch, m.seq, m.cursor ?? 0);
@@ -858,11 +879,18 @@ export class ChatClient {
     return rows;
   }
 
-  /** The user's chats (list_chats). */
-  chats({ before = null, pageSize = 50, archived = false } = {}) {
-    const params = { page_size: pageSize, archived };
-    if (before != null) params.before = before;
-    return this.request('chats', params);
+  /** The user's chats (list_chats); a page cut at the byte budget is continued, as in history(). */
+  async chats({ before = null, pageSize = 50, archived = false } = {}) {
+    const rows = [];
+    for (let from = before; ;) {
+      const params = { page_size: pageSize - rows.length, archived };
+      if (from != null) params.before = from;
+      const page = await this.request('chats', params);
+      const more = takeMore(page);
+      rows.push(...page);
+      if (!more || rows.length >= pageSize) return rows;
+      from = page[page.length - 1].cursor;
+    }
   }
 
   /** Get or create a chat; resolves with its id. */
