@@ -101,12 +101,12 @@ test: deps-test
 # suites like PGXS's (which, with REGRESS unset, would run nothing): on the
 # server of PGHOST / PGPORT when either is set (it must preload chat), else
 # on a throwaway cluster. (NO_INSTALLCHECK above keeps PGXS's out.)
-CHECKS = client pgtap tour dump events relay maintenance browser attachments demo
+CHECKS = client pgtap tour dump events relay maintenance browser attachments demo fuzz
 .PHONY: installcheck relay-current $(CHECKS:%=check-%)
 installcheck:
 	test/run-tests.sh $(if $(PGHOST)$(PGPORT),--existing) pgtap
 
-check-client check-pgtap check-tour check-dump check-events check-maintenance check-attachments:
+check-client check-pgtap check-tour check-dump check-events check-maintenance check-attachments check-fuzz:
 	test/run-tests.sh $(@:check-%=%)
 
 # the relay tests run the ASan build when there is one: keep it current too
@@ -127,14 +127,18 @@ bench: deps
 	bench/presence_sync.sh
 	bench/relay.sh
 
-# libFuzzer on the envelope parser (clang from Debian; not part of make test)
+# libFuzzer harnesses (test/fuzz: request parsing, tokens, event payloads;
+# clang with ASan + UBSan): `make fuzz` runs each for FUZZ_SECONDS, `make
+# fuzz-NAME` one (request, auth, envelope); `make test` runs them for
+# FUZZ_TEST_SECONDS each (suite fuzz). Crashing inputs: relay/build/fuzz/.
 FUZZ_SECONDS ?= 60
-.PHONY: fuzz-envelope
-fuzz-envelope:
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -Irelay/core -o relay/build/envelope_fuzz \
-		test/fuzz/envelope_fuzz.c relay/core/envelope.c relay/core/alloc.c relay/core/log.c
-	mkdir -p relay/build/envelope_corpus && cp test/fuzz/envelope_corpus/* relay/build/envelope_corpus/
-	relay/build/envelope_fuzz -max_total_time=$(FUZZ_SECONDS) relay/build/envelope_corpus
+FUZZERS = request auth envelope
+.PHONY: fuzz $(FUZZERS:%=fuzz-%)
+fuzz:
+	test/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+$(FUZZERS:%=fuzz-%):
+	test/fuzz/run.sh $(FUZZ_SECONDS) $(@:fuzz-%=%)
 
 # chat-relay against the Node peer (summary: bench/relay_report.py)
 bench-relay: deps

@@ -19,6 +19,7 @@
 #include "db.h"
 #include "envelope.h"
 #include "event.h"
+#include "event_check.h"
 #include "frame.h"
 #include "log.h"
 #include "metrics.h"
@@ -35,7 +36,7 @@
 #define WAIT_BUCKETS 256
 #define BAD_LOG_INTERVAL_US (10 * LWS_US_PER_SEC)
 
-static const char inline_false[] = ",\"inline\":false}";
+static const char inline_false[] = EVENT_INLINE_FALSE;
 static const char inline_true[] = ",\"inline\":true,\"message\":";
 
 /* An event waiting behind its chat's fetch: copies of its bytes and recipients. */
@@ -334,53 +335,22 @@ enqueue(int64_t chat_id, const struct envelope *e, bool fetch, json_t *ev)
 	drain(w);
 }
 
-/* Does this event need its message fetched (too large for NOTIFY)? */
-static bool
-needs_fetch(json_t *ev, const char *type, const struct envelope *e)
-{
-	if (strcmp(type, "message") && strcmp(type, "edit") && strcmp(type, "delete"))
-		return false;
-	return json_is_false(json_object_get(ev, "inline")) &&
-		json_object_get(ev, "message") == NULL &&
-		json_is_integer(json_object_get(ev, "sender_id")) &&
-		json_is_integer(json_object_get(ev, "seq")) &&
-		e->ev_len > sizeof(inline_false) &&
-		memcmp(e->ev + e->ev_len - (sizeof(inline_false) - 1), inline_false, sizeof(inline_false) - 1) == 0 &&
-		any_here(e->to, e->nto);
-}
-
-/* Is this an event type of the protocol (docs/protocol.md)? Others are never forwarded. */
-static bool
-known_type(const char *type)
-{
-	static const char *const types[] = {
-		"message", "edit", "delete", "read", "typing", "presence", "resync", NULL
-	};
-
-	for (int i = 0; types[i]; i++)
-		if (strcmp(type, types[i]) == 0)
-			return true;
-	return false;
-}
-
 /* One event of a payload. */
 static void
 one_event(const struct envelope *e)
 {
-	json_t	   *ev = json_loadb(e->ev, e->ev_len, JSON_REJECT_DUPLICATES, NULL);
-	const char *type = json_string_value(json_object_get(ev, "type"));
-	json_t	   *chat = json_object_get(ev, "chat_id");
+	struct event_info ei;
+	enum event_route r = event_check(e, &ei);
 	bool		fetch;
 
-	if (!json_is_object(ev) || type == NULL || !known_type(type) ||
-		(e->broadcast != (strcmp(type, "resync") == 0)))
+	if (r == EVR_BAD)
 	{
 		bad("malformed event", e->ev_len);
-		json_decref(ev);
+		json_decref(ei.ev);
 		return;
 	}
 	metrics.events_in++;
-	if (e->broadcast)
+	if (r == EVR_BROADCAST)
 	{
 		struct frame *f = frame_new(e->ev, e->ev_len);
 
@@ -389,12 +359,12 @@ one_event(const struct envelope *e)
 		ws_broadcast(f);
 		frame_unref(f);
 	}
-	else if (json_is_integer(chat) &&
-			 ((fetch = needs_fetch(ev, type, e)) || *wait_slot(json_integer_value(chat))))
-		enqueue(json_integer_value(chat), e, fetch, ev);
+	else if (r == EVR_CHAT &&
+			 ((fetch = ei.fetchable && any_here(e->to, e->nto)) || *wait_slot(ei.chat_id)))
+		enqueue(ei.chat_id, e, fetch, ei.ev);
 	else
 		route(e->ev, e->ev_len, e->to, e->nto);
-	json_decref(ev);
+	json_decref(ei.ev);
 }
 
 /* A NOTIFY payload from chat_events. */

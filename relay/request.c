@@ -5,6 +5,7 @@
  * id of the verified token, and answered exactly once with `ok` or `error`.
  */
 #include "request.h"
+#include "request_parse.h"
 
 #include "alloc.h"
 #include "auth.h"
@@ -21,18 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The protocol's error codes (a closed set: docs/protocol.md). */
-enum err_code
-{
-	E_UNAUTHORIZED,
-	E_FORBIDDEN,
-	E_INVALID,
-	E_RATE_LIMITED,
-	E_TOO_LARGE,
-	E_UNAVAILABLE,
-	E_INTERNAL
-};
 
 static const char *const err_names[REQUEST_ERROR_CODES] = {
 	"unauthorized", "forbidden", "invalid", "rate_limited", "too_large", "unavailable", "internal"
@@ -103,86 +92,16 @@ bucket_take(double *tokens, int64_t *refill_us, double rate, int burst)
 	return true;
 }
 
-/* A parameter's text for the statement (NULL: SQL NULL), or what is wrong with it. */
-static const char *
-param_text(json_t *msg, const struct request_param *p, char **out)
-{
-	static char err[128];
-	json_t	   *v = json_object_get(msg, p->name);
-	size_t		i;
-	json_t	   *e;
-	char	   *buf,
-			   *end;
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v))
-	{
-		if (!p->required)
-			return NULL;
-		snprintf(err, sizeof(err), "%s is required", p->name);
-		return err;
-	}
-	switch (p->kind)
-	{
-		case P_INT:
-			if (!json_is_integer(v))
-				break;
-			xasprintf(out, "%lld", (long long) json_integer_value(v));
-			return NULL;
-		case P_STR:
-			if (!json_is_string(v))
-				break;
-			if (json_string_length(v) > p->max || strlen(json_string_value(v)) != json_string_length(v))
-			{
-				snprintf(err, sizeof(err), "%s is too long or contains a NUL", p->name);
-				return err;
-			}
-			*out = xstrdup(json_string_value(v));
-			return NULL;
-		case P_BOOL:
-			if (!json_is_boolean(v))
-				break;
-			*out = xstrdup(json_is_true(v) ? "true" : "false");
-			return NULL;
-		case P_INTS:
-			if (!json_is_array(v) || json_array_size(v) > p->max)
-				break;
-			/* a PostgreSQL array literal: {1,2,3} */
-			buf = end = xmalloc(json_array_size(v) * 22 + 3);
-			*end++ = '{';
-			json_array_foreach(v, i, e)
-			{
-				if (!json_is_integer(e))
-				{
-					free(buf);
-					snprintf(err, sizeof(err), "%s must be an array of integers", p->name);
-					return err;
-				}
-				end += sprintf(end, "%s%lld", i ? "," : "", (long long) json_integer_value(e));
-			}
-			strcpy(end, "}");
-			*out = buf;
-			return NULL;
-	}
-	if (p->kind == P_INTS)
-		snprintf(err, sizeof(err), "%s must be an array of at most %zu integers", p->name, p->max);
-	else
-		snprintf(err, sizeof(err), "%s must be %s", p->name,
-				 p->kind == P_INT ? "an integer" : p->kind == P_STR ? "a string" : "true or false");
-	return err;
-}
-
 /* The row of a request type, or NULL. */
 static const struct request_type *
 find_type(const char *name, int *stmt)
 {
-	for (int i = 0; request_types[i].name; i++)
-		if (strcmp(request_types[i].name, name) == 0)
-		{
-			*stmt = stmt_ids[i];
-			return &request_types[i];
-		}
-	return NULL;
+	int			i = request_type_index(name);
+
+	if (i < 0)
+		return NULL;
+	*stmt = stmt_ids[i];
+	return &request_types[i];
 }
 
 /*
@@ -193,17 +112,13 @@ static const char *
 build(const struct request_type *t, json_t *msg, struct req *r, int64_t user_id)
 {
 	struct db_query *q = &r->q;
-	int			n = 0;
+	int			n;
+	const char *e;
 
-	db_paramf(q, n++, "%lld", (long long) user_id);
-	for (const struct request_param *p = t->params; p < t->params + REQUEST_MAX_PARAMS && p->name; p++)
-	{
-		const char *e = param_text(msg, p, &q->params[n++]);
-
-		if (e)
-			return e;
-	}
-	q->nparams = n;
+	db_paramf(q, 0, "%lld", (long long) user_id);
+	if ((e = request_params(t, msg, q->params + 1, &n)) != NULL)
+		return e;
+	q->nparams = n + 1;
 	r->rk = t->result;
 	return NULL;
 }
@@ -471,37 +386,6 @@ submit(struct conn *c, char *id, json_t *msg, const char *type)
 	req_free(r);
 }
 
-/*
- * The checks every message passes before its type matters: JSON object,
- * id, type. Returns the id as JSON text (caller frees), or NULL when the
- * message was refused (answered).
- */
-static char *
-check_message(struct conn *c, json_t *msg, json_t *typev)
-{
-	json_t	   *idv = json_object_get(msg, "id");
-	char	   *id;
-
-	if (!json_is_object(msg))
-	{
-		send_error(c, NULL, E_INVALID, "bad_frame", "a request is one JSON object");
-		return NULL;
-	}
-	if (idv && !(json_is_integer(idv) || (json_is_string(idv) && json_string_length(idv) <= 128)))
-	{
-		send_error(c, NULL, E_INVALID, "bad_id", "id must be an integer or a string of at most 128 bytes");
-		return NULL;
-	}
-	id = idv ? json_dumps(idv, JSON_ENCODE_ANY) : xstrdup("null");
-	if (!json_is_string(typev))
-	{
-		send_error(c, id, E_INVALID, "bad_type", "type must be a string");
-		free(id);
-		return NULL;
-	}
-	return id;
-}
-
 /* A message that passed the checks: refused for its rate, or run. Takes id. */
 static void
 answer(struct conn *c, char *id, json_t *msg, const char *type, const char *limited)
@@ -525,11 +409,10 @@ void
 request_message(struct conn *c, const char *data, size_t len, bool binary, bool too_large)
 {
 	struct user *u = c->user;
-	json_t	   *msg;
-	json_t	   *typev;
-	char	   *id;
-	bool		typing,
-				limited;
+	struct parsed_request pr;
+	struct request_error err;
+	bool		limited;
+	int			rc;
 
 	metrics.requests++;
 
@@ -538,18 +421,17 @@ request_message(struct conn *c, const char *data, size_t len, bool binary, bool 
 	 * bucket; one refused for its form is still answered with what is
 	 * wrong with it, but counts toward the limit of what follows.
 	 */
-	msg = too_large || binary ? NULL : json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
-	typev = json_object_get(msg, "type");
-	typing = json_is_string(typev) && strcmp(json_string_value(typev), "typing") == 0;
-	limited = typing ? !bucket_take(&u->typing_tokens, &u->typing_refill_us, cf_typing_rate, cf_typing_burst)
+	rc = request_parse(data, len, binary, too_large, &pr, &err);
+	limited = pr.typing ? !bucket_take(&u->typing_tokens, &u->typing_refill_us, cf_typing_rate, cf_typing_burst)
 		: !bucket_take(&u->tokens, &u->refill_us, cf_rate, cf_burst);
 	if (limited)
 		metrics.rate_limited++;
-	if (too_large)
-		send_error(c, NULL, E_TOO_LARGE, "frame_too_large", "message too large");
-	else if (binary)
-		send_error(c, NULL, E_INVALID, "bad_frame", "binary frames are not supported; send JSON text");
-	else if ((id = check_message(c, msg, typev)) != NULL)
-		answer(c, id, msg, json_string_value(typev), limited ? (typing ? "typing" : "requests") : NULL);
-	json_decref(msg);
+	if (rc != 0)
+		send_error(c, pr.id, err.code, err.reason, err.message);	/* id: NULL until known */
+	else
+	{
+		answer(c, pr.id, pr.msg, pr.type, limited ? (pr.typing ? "typing" : "requests") : NULL);
+		pr.id = NULL;			/* answer took it */
+	}
+	request_parsed_free(&pr);
 }

@@ -24,6 +24,7 @@ test=(
 	python3-psycopg2 python3-pytest python3-websockets python3-cryptography
 	valgrind # the relay test that runs the plain build under it
 	chromium # the browser test (playwright-core drives Debian's chromium)
+	clang libclang-rt-dev # the fuzz suite: libFuzzer and the sanitizers' runtimes of Debian's clang
 )
 bench=(postgresql-15-partman jq bc)
 

@@ -3,9 +3,9 @@
 # each `make check-SUITE` (and `make installcheck` for pgtap) runs one.
 #   run-tests.sh                    every suite, in the order below
 #   run-tests.sh SUITE...           these: client pgtap tour dump events relay
-#                                   maintenance browser attachments demo
+#                                   maintenance browser attachments demo fuzz
 #   run-tests.sh --existing pgtap   on the server of the PG* environment
-# Every suite but client needs a server: a throwaway cluster on TEST_PORT
+# Every suite but client and fuzz needs a server: a throwaway cluster on TEST_PORT
 # (54329) under /tmp, with the database chat_test (chat, pgtap, dblink),
 # started here and removed at the end, failed or not. With --existing (what
 # `make installcheck` passes when PGHOST or PGPORT is set, as PGXS's
@@ -21,7 +21,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-ALL=(client pgtap tour dump events relay maintenance browser attachments demo)
+ALL=(client pgtap tour dump events relay maintenance browser attachments demo fuzz)
 PYTEST=(/usr/bin/python3 -m pytest -q -p no:cacheprovider)
 export PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 
@@ -104,6 +104,13 @@ suite_demo() {
 	return $status
 }
 
+# The libFuzzer harnesses (test/fuzz/run.sh), FUZZ_TEST_SECONDS (10) each,
+# from their seed corpora: any crash, leak or sanitizer report fails.
+suite_fuzz() {
+	echo "== fuzzing (libFuzzer, ASan/UBSan, ${FUZZ_TEST_SECONDS:-10} s per harness)"
+	FUZZ_CORPUS=fresh "$here/fuzz/run.sh" "${FUZZ_TEST_SECONDS:-10}"
+}
+
 # What each suite runs with, so that a machine set up for `make run` only
 # hears what to install instead of a traceback.
 needs() {
@@ -115,6 +122,7 @@ needs() {
 	browser) echo node chromium ;;
 	attachments) echo pytest psycopg2 botocore radosgw ;;
 	demo) echo node chromium botocore radosgw curl ;;
+	fuzz) echo clang ;;
 	esac
 }
 
@@ -213,7 +221,7 @@ main() {
 	trap cleanup EXIT
 	if [ $existing = 1 ]; then
 		use_existing
-	elif [ "${suites[*]}" != client ]; then
+	elif [ -n "$(printf '%s\n' "${suites[@]}" | grep -v -x -E 'client|fuzz')" ]; then
 		check_installed
 		start_cluster
 	fi
