@@ -129,10 +129,10 @@ bench: deps
 
 # libFuzzer harnesses (test/fuzz: request parsing, tokens, event payloads;
 # clang with ASan + UBSan): `make fuzz` runs each for FUZZ_SECONDS, `make
-# fuzz-NAME` one (request, auth, envelope); `make test` runs them for
+# fuzz-NAME` one (request, auth, envelope, seal); `make test` runs them for
 # FUZZ_TEST_SECONDS each (suite fuzz). Crashing inputs: relay/build/fuzz/.
 FUZZ_SECONDS ?= 60
-FUZZERS = request auth envelope
+FUZZERS = request auth envelope seal
 .PHONY: fuzz $(FUZZERS:%=fuzz-%)
 fuzz:
 	test/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The libFuzzer harnesses of test/fuzz (ASan + UBSan), one after the other.
-#   run.sh SECONDS [NAME...]   build, then run each (request auth envelope by
+#   run.sh SECONDS [NAME...]   build, then run each (request auth envelope seal by
 #                              default) for SECONDS; exits non-zero when any
 #                              found a crash, a leak, a timeout or a sanitizer
 #                              report (the input is saved as relay/build/fuzz/NAME-crash-…)
@@ -13,7 +13,7 @@ out=$(cd "$here/../.." && pwd)/relay/build/fuzz
 secs=${1:?usage: run.sh SECONDS [NAME...]}
 shift
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(request auth envelope)
+[ ${#names[@]} -gt 0 ] || names=(request auth envelope seal)
 command -v "${CLANG:-clang}" >/dev/null || { echo "run.sh: clang is missing: make deps-test (as root)" >&2; exit 1; }
 make -s -C "$here"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
