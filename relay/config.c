@@ -40,6 +40,9 @@ int			cf_max_pending;
 int			cf_backoff_min_ms;
 int			cf_backoff_max_ms;
 int			cf_key_refresh;
+int			cf_handshake_timeout;
+int			cf_header_pool;
+int			cf_max_handshakes_per_address;
 int			cf_heartbeat_interval;
 int			cf_presence_grace;
 int			cf_shutdown_timeout;
@@ -86,6 +89,9 @@ static const struct cf_entry cf_table[] = {
 	{"max_pending", CF_INT, &cf_max_pending, true, "10000", 1, 10000000, "requests waiting for a database connection before unavailable"},
 	{"backoff_min_ms", CF_INT, &cf_backoff_min_ms, false, "100", 1, 600000, "first database reconnect delay, ms"},
 	{"backoff_max_ms", CF_INT, &cf_backoff_max_ms, false, "10000", 1, 3600000, "longest database reconnect delay, ms"},
+	{"handshake_timeout", CF_INT, &cf_handshake_timeout, false, "3", 1, 60, "seconds a connection may take to complete its HTTP headers / upgrade"},
+	{"header_pool", CF_INT, &cf_header_pool, false, "1024", 16, 65535, "HTTP header slots (each max_token + 4 kB while in use): connections in handshake at once"},
+	{"max_handshakes_per_address", CF_INT, &cf_max_handshakes_per_address, true, "32", 1, 65535, "handshakes in progress per source address; a newer one closes the oldest"},
 	{"key_refresh", CF_INT, &cf_key_refresh, false, "30", 1, 3600, "seconds between loads of the event keys (a rotated key must be known before it is used)"},
 	{"heartbeat_interval", CF_INT, &cf_heartbeat_interval, false, "5", 1, 3600, "seconds between presence heartbeats and dead-relay sweeps"},
 	{"presence_grace", CF_INT, &cf_presence_grace, false, "15", 0, 3600, "seconds without heartbeat before a relay whose lock is free is cleared"},

@@ -159,3 +159,18 @@ http_refuse(struct lws *wsi, unsigned int status, const char *why)
 		return -1;
 	return 1;
 }
+
+/*
+ * A request whose length is ambiguous: Transfer-Encoding and Content-Length
+ * both, or Content-Length twice (RFC 9112 6.3 lets a server reject it).
+ * lws 4.1 would take the body as the next request (request smuggling behind
+ * a proxy that reads the other length); refused with 400, connection closed.
+ */
+bool
+http_smuggled(struct lws *wsi)
+{
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+		return false;
+	return lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 ||
+		lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, 1) > 0;
+}

@@ -7,6 +7,7 @@
 #define RELAY_HTTP_H
 
 #include <libwebsockets.h>
+#include <stdbool.h>
 
 struct conn;
 
@@ -24,5 +25,8 @@ void		http_forget(struct conn *c);
  * callback's return value (nonzero: the connection closes).
  */
 int			http_refuse(struct lws *wsi, unsigned int status, const char *why);
+
+/* Both Transfer-Encoding and Content-Length, or two Content-Lengths. */
+bool		http_smuggled(struct lws *wsi);
 
 #endif

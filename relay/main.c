@@ -22,6 +22,7 @@
 #include "event.h"
 #include "log.h"
 #include "metrics.h"
+#include "peers.h"
 #include "presence.h"
 #include "relay.h"
 #include "relay_db.h"
@@ -248,6 +249,7 @@ teardown(struct setup *s, int status)
 	if (s->running)
 	{
 		event_shutdown();
+		peers_free();
 		users_free();
 		writer_free();
 	}
@@ -373,9 +375,11 @@ listen_on(struct setup *s)
 	if (lend_loop(&info) != 0)
 		return 1;
 	info.retry_and_idle_policy = &retry;
-	info.timeout_secs = 10;
+	/* short: a silent socket holds a header slot this long at most */
+	info.timeout_secs = (unsigned int) cf_handshake_timeout;
+	info.timeout_secs_ah_idle = (unsigned int) cf_handshake_timeout;
 	info.max_http_header_data = (unsigned short) (cf_max_token + 4096 > 65535 ? 65535 : cf_max_token + 4096);
-	info.max_http_header_pool = 64;
+	info.max_http_header_pool = (unsigned short) cf_header_pool;
 	info.fd_limit_per_thread = (unsigned int) (cf_max_connections + 64);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && info.fd_limit_per_thread > rl.rlim_cur)
 		info.fd_limit_per_thread = (unsigned int) rl.rlim_cur;

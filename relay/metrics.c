@@ -6,6 +6,7 @@
 #include "config.h"
 #include "db.h"
 #include "metrics.h"
+#include "peers.h"
 #include "prom.h"
 #include "relay.h"
 #include "request.h"
@@ -36,6 +37,8 @@ render_clients(struct prom_out *o)
 	for (int i = 0; request_error_name(i); i++)
 		prom_put(o, "chat_relay_errors_total{code=\"%s\"} %llu\n", request_error_name(i),
 				 (unsigned long long) metrics.errors[i]);
+	prom_metric(o, "chat_relay_handshakes_evicted_total", "counter",
+				"Handshakes closed for a newer one from the same address (max_handshakes_per_address).", (double) peers_evicted);
 	prom_metric(o, "chat_relay_auth_refused_total", "counter", "Tokens refused.", (double) metrics.auth_refused);
 	prom_metric(o, "chat_relay_origin_refused_total", "counter", "Upgrades refused for their Origin.", (double) metrics.origin_refused);
 }

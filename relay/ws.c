@@ -5,6 +5,7 @@
  */
 #include "conn.h"
 #include "http.h"
+#include "peers.h"
 #include "relay.h"
 #include "upgrade.h"
 #include "ws.h"
@@ -16,11 +17,26 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
 
 	switch (reason)
 	{
+		case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+			peers_accepted((int) (lws_intptr_t) in);
+			return 0;
+		case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+			peers_bound(wsi);
+			return 0;
+		case LWS_CALLBACK_WSI_DESTROY:
+			peers_done(wsi);
+			return 0;
 		case LWS_CALLBACK_HTTP:
+			peers_done(wsi);
+			if (http_smuggled(wsi))
+				return http_refuse(wsi, 400, "Transfer-Encoding with Content-Length, or Content-Length twice");
 			return http_request(wsi, c, (const char *) in);
 		case LWS_CALLBACK_HTTP_WRITEABLE:
 			return http_writeable(wsi, c);
 		case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+			peers_done(wsi);
+			if (http_smuggled(wsi))
+				return http_refuse(wsi, 400, "Transfer-Encoding with Content-Length, or Content-Length twice");
 			http_forget(c);
 			return upgrade_confirm(wsi, (const char *) in);
 		case LWS_CALLBACK_ESTABLISHED:

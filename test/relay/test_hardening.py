@@ -1,0 +1,129 @@
+"""Connections an outsider cannot starve, and requests whose length is
+ambiguous (docs/security.md, "Connections and HTTP")."""
+import asyncio
+import resource
+import socket
+import threading
+import time
+
+from conftest import connect, new_users, run, wait_until
+
+# 1,000 held sockets here and in the relay (which inherits the limit)
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if _soft < 4096:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, _hard), _hard))
+
+
+def hold_sockets(port, n, source, trickle=False, stop=None):
+    """n sockets to the relay from source (a loopback address), silent or
+    sending one byte a second; closed when stop is set."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.setblocking(True)
+        s.bind((source, 0))
+        try:
+            s.connect(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
+        socks.append(s)
+    if trickle:
+        def drip():
+            req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+            i = 0
+            while not stop.is_set():
+                for s in socks:
+                    try:
+                        s.send(req[i % len(req):i % len(req) + 1])
+                    except OSError:
+                        pass
+                i += 1
+                stop.wait(1)
+        threading.Thread(target=drip, daemon=True).start()
+    return socks
+
+
+def healthz_seconds(port, source="127.0.0.1"):
+    t0 = time.monotonic()
+    s = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    head = s.recv(100)
+    s.close()
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return time.monotonic() - t0
+
+
+def test_silent_and_slow_sockets_do_not_starve_new_connections(relays):
+    """1,000 sockets held open from loopback (600 silent, 400 sending a byte a
+    second; from the client's own address and from another): a real
+    client's /healthz and WebSocket upgrade still succeed within 1 s.
+    Before: 64 header slots held 10 s each, and every new request waited."""
+    r = relays()
+    (a,) = new_users(1)
+    stop = threading.Event()
+    held = []
+    try:
+        held += hold_sockets(r.port, 300, "127.0.0.2")
+        held += hold_sockets(r.port, 300, "127.0.0.1")
+        held += hold_sockets(r.port, 200, "127.0.0.3", trickle=True, stop=stop)
+        held += hold_sockets(r.port, 200, "127.0.0.1", trickle=True, stop=stop)
+        assert len(held) >= 990, len(held)
+        time.sleep(0.5)
+        for _ in range(3):
+            assert healthz_seconds(r.port) < 1.0
+            assert healthz_seconds(r.port, "127.0.0.2") < 1.0
+
+            async def upgrade():
+                t0 = time.monotonic()
+                cl = await connect(r, a)
+                took = time.monotonic() - t0
+                await cl.close()
+                return took
+            assert run(upgrade()) < 1.0
+            time.sleep(1)
+        assert r.metric("chat_relay_handshakes_evicted_total") > 0
+    finally:
+        stop.set()
+        for s in held:
+            s.close()
+
+
+def test_a_silent_socket_is_closed_after_the_handshake_timeout(relays):
+    r = relays(handshake_timeout=1)
+    s = socket.create_connection(("127.0.0.1", r.port), timeout=10)
+    t0 = time.monotonic()
+    assert s.recv(100) == b""     # closed by the relay, not by us
+    assert time.monotonic() - t0 < 4
+    s.close()
+
+
+def raw_request(port, data):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(data)
+    got = b""
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    except socket.timeout:
+        pass
+    s.close()
+    return got
+
+
+def test_ambiguous_request_lengths_are_refused(relays):
+    """Transfer-Encoding with Content-Length, or Content-Length twice: 400, and the request hidden in the body is not run
+    (before, lws answered it as a second request)."""
+    r = relays()
+    smuggled = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+    for headers in (b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n" % len(smuggled),
+                    b"Content-Length: %d\r\nContent-Length: 0\r\n" % len(smuggled)):
+        got = raw_request(r.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n" + smuggled)
+        assert got.startswith(b"HTTP/1.1 400"), got[:200]
+        assert b"chat_relay_" not in got, "the smuggled request was answered"
+    # one length is fine
+    got = raw_request(r.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 200"), got[:200]
