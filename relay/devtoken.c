@@ -6,7 +6,8 @@
  * with `exp` dev_token_ttl seconds ahead and the configured `iss` / `aud`:
  * whoever can reach the relay can then act as any user, so this is for
  * `make run` and tests only. A request that carries an Origin must come
- * from an allowed origin.
+ * from an allowed origin, and its Host must be loopback or an allowed
+ * origin's host.
  */
 #include "alloc.h"
 #include "config.h"
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* base64url without padding of len bytes; returns a malloc'd string. */
@@ -138,6 +140,39 @@ sign(json_t *claims)
 	return token;
 }
 
+/*
+ * Is the Host header loopback, or the host of an allowed origin? A page of
+ * a name that resolves to the relay's address (DNS rebinding) fetches
+ * same-origin, without an Origin header, but with its own name as Host.
+ */
+static bool
+host_allowed(struct lws *wsi)
+{
+	static const char *const loopback[] = {"127.0.0.1", "localhost", "[::1]", NULL};
+	char		host[256];
+	size_t		n;
+
+	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+		return false;
+	n = strcspn(host, host[0] == '[' ? "]" : ":");
+	if (host[0] == '[' && host[n] == ']')
+		n++;
+	for (int i = 0; loopback[i]; i++)
+		if (strlen(loopback[i]) == n && strncasecmp(host, loopback[i], n) == 0)
+			return true;
+	for (int i = 0; i < cf_allow_origin.n; i++)
+	{
+		const char *o = strstr(cf_allow_origin.v[i], "://");
+
+		if (o && strncasecmp(o + 3, host, strlen(host)) == 0 && o[3 + strlen(host)] == '\0')
+			return true;		/* host:port exactly as in the origin */
+		if (o && strncasecmp(o + 3, host, n) == 0 && (o[3 + n] == '\0' || o[3 + n] == ':') &&
+			host[n] == '\0')
+			return true;		/* no port in Host */
+	}
+	return false;
+}
+
 /* GET /dev/token?user=N */
 int
 devtoken_http(struct lws *wsi, struct conn *c)
@@ -164,6 +199,8 @@ devtoken_http(struct lws *wsi, struct conn *c)
 	/* a request without Origin is not a browser's: the token cannot leak to a page */
 	if (!origin_allowed(wsi, true))
 		return refuse(wsi, c, 403, "origin not allowed");
+	if (!host_allowed(wsi))
+		return refuse(wsi, c, 403, "Host must be loopback or the host of an allowed origin (DNS rebinding)");
 	v = lws_get_urlarg_by_name(wsi, "user=", arg, (int) sizeof(arg));
 	errno = 0;
 	user = v ? strtoll(v, &end, 10) : 0;

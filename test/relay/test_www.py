@@ -49,7 +49,7 @@ def get(relay, path, method="GET", headers=None):
     """A raw request: the path goes out exactly as given."""
     c = http.client.HTTPConnection("127.0.0.1", relay.port, timeout=10)
     try:
-        c.putrequest(method, path, skip_accept_encoding=True)
+        c.putrequest(method, path, skip_accept_encoding=True, skip_host="Host" in (headers or {}))
         for k, v in (headers or {}).items():
             c.putheader(k, v)
         c.endheaders()
@@ -202,6 +202,17 @@ def test_dev_tokens_refuse_other_origins_and_methods(relays):
     assert get(r, "/dev/token?user=1", headers={"Origin": "http://evil.example"})[0] == 403
     assert get(r, "/dev/token?user=1", method="POST", headers={"Content-Length": "0"})[0] == 405
     assert get(r, "/dev/token?user=1")[0] == 200  # no Origin: curl, scripts
+
+
+def test_dev_tokens_check_host_against_dns_rebinding(relays):
+    """A page of a name that resolves to the relay (DNS rebinding) fetches
+    same-origin: no Origin, its own name as Host. Before, it got a token."""
+    r = relays(dev_tokens=True)
+    assert get(r, "/dev/token?user=1", headers={"Host": "evil.example:%d" % r.port})[0] == 403
+    assert get(r, "/dev/token?user=1", headers={"Host": "127.0.0.1.evil.example"})[0] == 403
+    assert get(r, "/dev/token?user=1", headers={"Host": "localhost:%d" % r.port})[0] == 200
+    assert get(r, "/dev/token?user=1", headers={"Host": "[::1]:%d" % r.port})[0] == 200
+    assert get(r, "/dev/token?user=1", headers={"Host": "app.example"})[0] == 200  # the allowed origin's host
 
 
 def test_dev_tokens_need_hs256(relays):
