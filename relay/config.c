@@ -41,6 +41,9 @@ int			cf_backoff_min_ms;
 int			cf_backoff_max_ms;
 int			cf_key_refresh;
 int			cf_handshake_timeout;
+double		cf_upgrade_rate;
+int			cf_upgrade_burst;
+int			cf_flood_close;
 int			cf_header_pool;
 int			cf_max_handshakes_per_address;
 int			cf_heartbeat_interval;
@@ -71,6 +74,9 @@ static const struct cf_entry cf_table[] = {
 	{"typing_rate", CF_DOUBLE, &cf_typing_rate, true, "1", 0, 100000, "typing requests per second per user"},
 	{"typing_burst", CF_INT, &cf_typing_burst, true, "5", 1, 100000, "typing burst per user"},
 	{"max_frame", CF_INT, &cf_max_frame, true, "65536", 256, 16777216, "largest client message, bytes"},
+	{"upgrade_rate", CF_DOUBLE, &cf_upgrade_rate, true, "1", 0, 100000, "new connections per second per user (token bucket)"},
+	{"upgrade_burst", CF_INT, &cf_upgrade_burst, true, "10", 1, 100000, "burst of new connections per user"},
+	{"flood_close", CF_INT, &cf_flood_close, true, "100", 1, 1000000, "messages in a row over the rate limit before the connection is closed with 1008"},
 	{"max_conns_per_user", CF_INT, &cf_max_conns_per_user, true, "10", 1, 100000, "connections per user on this relay"},
 	{"max_connections", CF_INT, &cf_max_connections, true, "100000", 1, 10000000, "connections on this relay"},
 	{"max_inflight", CF_INT, &cf_max_inflight, true, "64", 1, 100000, "unanswered requests per connection"},

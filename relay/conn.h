@@ -47,6 +47,7 @@ struct conn
 	char	   *rx;				/* message being assembled */
 	uint32_t	rx_len;
 	uint16_t	close_code;		/* CLOSING: the code of the close frame */
+	uint32_t	refused_in_row; /* messages over the rate limit since the last one under */
 	uint8_t		rx_binary:1,
 				rx_too_large:1;
 	lws_dll2_owner_t reqs;		/* request.c's: unanswered requests */

@@ -37,6 +37,9 @@ render_clients(struct prom_out *o)
 	for (int i = 0; request_error_name(i); i++)
 		prom_put(o, "chat_relay_errors_total{code=\"%s\"} %llu\n", request_error_name(i),
 				 (unsigned long long) metrics.errors[i]);
+	prom_metric(o, "chat_relay_flood_closed_total", "counter",
+				"Connections closed for flood_close messages in a row over the rate limit.", (double) metrics.flood_closed);
+	prom_metric(o, "chat_relay_upgrades_limited_total", "counter", "Upgrades refused by upgrade_rate.", (double) metrics.upgrades_limited);
 	prom_metric(o, "chat_relay_handshakes_evicted_total", "counter",
 				"Handshakes closed for a newer one from the same address (max_handshakes_per_address).", (double) peers_evicted);
 	prom_metric(o, "chat_relay_auth_refused_total", "counter", "Tokens refused.", (double) metrics.auth_refused);

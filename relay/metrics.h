@@ -16,6 +16,8 @@ struct metrics
 	uint64_t	notifications_in;
 	uint64_t	events_in;
 	uint64_t	events_bad;
+	uint64_t	flood_closed;	/* connections closed for sending into an empty bucket */
+	uint64_t	upgrades_limited;	/* upgrades refused by upgrade_rate */
 	uint64_t	frames_out;
 	uint64_t	held_writes;	/* writes held under load (ws_batch_end) */
 	uint64_t	bytes_out;

@@ -72,7 +72,7 @@ send_error(struct conn *c, const char *id, enum err_code code, const char *reaso
 }
 
 /* Refill a token bucket and take one token; false when empty. */
-static bool
+bool
 bucket_take(double *tokens, int64_t *refill_us, double rate, int burst)
 {
 	int64_t		now = lws_now_usecs();
@@ -426,6 +426,17 @@ request_message(struct conn *c, const char *data, size_t len, bool binary, bool 
 		: !bucket_take(&u->tokens, &u->refill_us, cf_rate, cf_burst);
 	if (limited)
 		metrics.rate_limited++;
+	/* a client that keeps sending into an empty bucket only burns CPU: closed */
+	c->refused_in_row = limited ? c->refused_in_row + 1 : 0;
+	if (c->refused_in_row > (uint32_t) cf_flood_close)
+	{
+		metrics.flood_closed++;
+		log_info("user %lld: %u messages in a row over the rate limit, closing with 1008",
+				 (long long) u->id, c->refused_in_row);
+		conn_close(c, 1008);
+		request_parsed_free(&pr);
+		return;
+	}
 	if (rc != 0)
 		send_error(c, pr.id, err.code, err.reason, err.message);	/* id: NULL until known */
 	else

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct conn;
 
@@ -60,5 +61,8 @@ void		request_detach_all(struct conn *c);
 
 /* Metric names of the error codes (NULL past the last). */
 const char *request_error_name(int i);
+
+/* Refill a token bucket (rate per second, burst) and take a token; false when empty. */
+bool		bucket_take(double *tokens, int64_t *refill_us, double rate, int burst);
 
 #endif

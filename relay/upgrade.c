@@ -11,6 +11,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "request.h"
 #include "relay.h"
 #include "upgrade.h"
 #include "users.h"
@@ -138,6 +139,13 @@ upgrade_confirm(struct lws *wsi, const char *upgrade)
 	u = users_find(ar.user_id);
 	if (u && u->nconns >= cf_max_conns_per_user)
 		return http_refuse(wsi, 429, "too many connections for this user");
+	/* every connect costs presence work for the user's peers: reconnect loops are limited */
+	u = users_peek(ar.user_id);
+	if (u && !bucket_take(&u->upgrade_tokens, &u->upgrade_refill_us, cf_upgrade_rate, cf_upgrade_burst))
+	{
+		metrics.upgrades_limited++;
+		return http_refuse(wsi, 429, "too many new connections for this user: retry later");
+	}
 	pending.wsi = wsi;
 	pending.user_id = ar.user_id;
 	pending.exp = ar.exp;

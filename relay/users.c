@@ -85,6 +85,12 @@ users_find(int64_t id)
 	return u && u->nconns > 0 ? u : NULL;
 }
 
+struct user *
+users_peek(int64_t id)
+{
+	return lookup(id);
+}
+
 /*
  * The entry of a user about to connect: created with full rate buckets, or
  * the lingering one with the buckets it left with.
@@ -107,6 +113,9 @@ users_get(int64_t id)
 	u->id = id;
 	u->refill_us = -1;
 	u->typing_refill_us = -1;
+	/* this first connection is the first of upgrade_burst */
+	u->upgrade_tokens = cf_upgrade_burst - 1;
+	u->upgrade_refill_us = lws_now_usecs();
 	b = bucket(id, table_size);
 	u->hnext = table[b];
 	table[b] = u;
@@ -147,8 +156,12 @@ users_release(struct user *u)
 {
 	int64_t		a = full_at(u->tokens, u->refill_us, cf_rate, cf_burst);
 	int64_t		b = full_at(u->typing_tokens, u->typing_refill_us, cf_typing_rate, cf_typing_burst);
+	int64_t		c = full_at(u->upgrade_tokens, u->upgrade_refill_us, cf_upgrade_rate, cf_upgrade_burst);
 	int64_t		until = a > b ? a : b;
 	int64_t		now = lws_now_usecs();
+
+	if (c > until)
+		until = c;
 
 	if (until <= now)
 	{

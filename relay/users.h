@@ -22,6 +22,8 @@ struct user
 	double		typing_tokens;
 	int64_t		refill_us;
 	int64_t		typing_refill_us;
+	double		upgrade_tokens; /* new connections (upgrade_rate) */
+	int64_t		upgrade_refill_us;
 	/* no connection left, kept until its buckets are full again */
 	struct lws_dll2 linger;		/* on the lingering list while nconns == 0 */
 	int64_t		linger_until_us;
@@ -29,6 +31,9 @@ struct user
 
 /* The user's entry, or NULL when they have no connection here. */
 struct user *users_find(int64_t id);
+
+/* The user's entry, connected or lingering (its buckets), or NULL. */
+struct user *users_peek(int64_t id);
 
 /*
  * The entry of a user about to connect: created with full rate buckets,

@@ -127,3 +127,57 @@ def test_ambiguous_request_lengths_are_refused(relays):
     # one length is fine
     got = raw_request(r.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
     assert got.startswith(b"HTTP/1.1 200"), got[:200]
+
+
+def test_a_client_sending_into_an_empty_bucket_is_closed(relays):
+    """Refusals cost CPU too: flood_close messages in a row over the limit
+    close the connection with 1008; a client that slows down is not."""
+    r = relays(rate=1, burst=2, flood_close=20)
+    (a,) = new_users(1)
+
+    async def go():
+        cl = await connect(r, a)
+        for i in range(200):
+            try:
+                await cl.ws.send('{"type":"chats","id":%d}' % i)
+            except Exception:
+                break
+        code = None
+        try:
+            while True:
+                await asyncio.wait_for(cl.ws.recv(), 5)
+        except Exception:
+            code = cl.ws.close_code
+        # 1008, or 1006 when the close frame met the client still writing
+        assert code in (1008, 1006), code
+        # the same rate kept under the limit stays open
+        await asyncio.sleep(2.5)     # the user's bucket refills
+        c2 = await connect(r, a)
+        for _ in range(3):
+            assert (await c2.request("chats"))["type"] == "ok"
+            await asyncio.sleep(1.1)
+        await c2.close()
+    run(go())
+    assert r.metric("chat_relay_flood_closed_total") == 1
+
+
+def test_reconnect_loops_are_limited_per_user(relays):
+    """Every connect is presence work for the user's peers: past
+    upgrade_burst, new connections of one user are refused with 429 until
+    the bucket refills; other users are not affected."""
+    from conftest import refused, jwt
+    r = relays(upgrade_rate=0.5, upgrade_burst=3)
+    a, b = new_users(2)
+
+    async def go():
+        statuses = []
+        for _ in range(8):
+            st = await refused(r, jwt(a))
+            statuses.append(st)
+        assert statuses[:3] == [None] * 3, statuses     # the burst
+        assert statuses[3:] == [429] * 5, statuses
+        assert await refused(r, jwt(b)) is None
+        await asyncio.sleep(2.2)
+        assert await refused(r, jwt(a)) is None         # refilled
+    run(go())
+    assert r.metric("chat_relay_upgrades_limited_total") >= 1
