@@ -57,8 +57,8 @@ CREATE TABLE chat.messages (
 ) PARTITION BY RANGE (created_at);
 -- catch_up: changes after a cursor
 CREATE INDEX messages_rev ON chat.messages (chat_id, rev);
--- send_message: idempotent client_id within chat.idempotency_window
-CREATE INDEX messages_client_id ON chat.messages (chat_id, client_id) WHERE client_id IS NOT NULL;
+-- send_message: idempotent (sender, client_id) within chat.idempotency_window
+CREATE INDEX messages_client_id ON chat.messages (chat_id, client_id, sender_id) WHERE client_id IS NOT NULL;
 
 CREATE TABLE chat.messages_default PARTITION OF chat.messages DEFAULT;
 
