@@ -20,6 +20,8 @@
 #define CHAT_PREVIEW_CHARS		200
 #define CHAT_MAX_PAGE			1000
 #define CHAT_MAX_ATTACHMENTS	10
+/* what maintenance runs under, as the SET clause of the SQL API */
+#define CHAT_SEARCH_PATH		"pg_catalog, pg_temp"
 /* GUCs (chat.c) */
 typedef enum ChatEventMode
 {
