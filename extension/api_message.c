@@ -249,7 +249,7 @@ StoreMessage(ChatMessage *msg, int64 **recipients, int *nrecipients)
 
 	/* sending reads the chat up to one's own message */
 	ChatPlanOnce(&plan_members,
-				 "WITH m AS (UPDATE chat.members SET sort_at = $4, "
+				 "WITH m AS (UPDATE chat.members SET sort_at = $4, listed = true, "
 				 "  unread = CASE WHEN user_id = $2 THEN 0 ELSE unread + 1 END, "
 				 "  read_seq = CASE WHEN user_id = $2 THEN $3 ELSE read_seq END "
 				 "WHERE chat_id = $1 RETURNING user_id) "
