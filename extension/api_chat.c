@@ -8,6 +8,11 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+
+/* field4 of the new-chat lock: distinct from pg_advisory_lock's and uploads' */
+#define CHAT_OPEN_LOCK_FIELD4	0x6362
 
 PG_FUNCTION_INFO_V1(chat_open_chat);
 PG_FUNCTION_INFO_V1(chat_list_chats);
@@ -56,43 +61,121 @@ IsBlocked(int64 blocker, int64 blocked)
 	return SPI_processed == 1;
 }
 
-/* Create the chat and its two members; 0 when a concurrent call created it first. */
+/*
+ * chat.max_new_chats_per_hour: refuse (54000) when user_id created that many
+ * chats in the last hour. Under a per-user advisory lock, so that parallel
+ * opens by one user cannot all pass the count.
+ */
+static void
+CheckNewChatLimit(int64 user_id)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, INT4OID};
+	Datum		v[2];
+	bool		isnull;
+	int64		n;
+	LOCKTAG		tag;
+
+	if (chat_max_new_chats_per_hour == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("new chats are disabled (chat.max_new_chats_per_hour = 0)")));
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) user_id >> 32), (uint32) user_id,
+						 CHAT_OPEN_LOCK_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	ChatPlanOnce(&plan,
+				 "SELECT count(*) FROM (SELECT 1 FROM chat.chats WHERE opened_by = $1 "
+				 "AND created_at > now() - interval '1 hour' LIMIT $2) l",
+				 2, types);
+	v[0] = Int64GetDatum(user_id);
+	v[1] = Int32GetDatum(chat_max_new_chats_per_hour);
+	ChatExec(plan, v, NULL, false, 0);
+	n = DatumGetInt64(ChatGetDatum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (n >= chat_max_new_chats_per_hour)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many new chats: at most %d per hour (chat.max_new_chats_per_hour)",
+						chat_max_new_chats_per_hour),
+				 errhint("Reopening an existing chat is not limited; wait before starting new ones.")));
+}
+
+/*
+ * Create the chat and its two members; 0 when a concurrent call created it
+ * first. The opener's row is listed at once, the peer's from the first
+ * message (send_message), so empty chats cannot fill a stranger's list.
+ */
 static int64
-CreateChat(const char *kind, bool has_context, int64 context_id, int64 user_a, int64 user_b)
+CreateChat(const char *kind, bool has_context, int64 context_id, int64 user_a, int64 user_b,
+		   int64 opener)
 {
 	static SPIPlanPtr plan_chat = NULL;
 	static SPIPlanPtr plan_members = NULL;
-	static const Oid t_chat[4] = {TEXTOID, INT8OID, INT8OID, INT8OID};
-	static const Oid t_members[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID};
+	static const Oid t_chat[5] = {TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID};
+	static const Oid t_members[6] = {INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, INT8OID};
 	bool		direct = strcmp(kind, "direct") == 0;
-	Datum		v[5];
+	Datum		v[6];
 	int64		chat_id;
 	bool		isnull;
 
 	ChatPlanOnce(&plan_chat,
-				 "INSERT INTO chat.chats (kind, context_id, user_a, user_b) VALUES ($1, $2, $3, $4) "
+				 "INSERT INTO chat.chats (kind, context_id, user_a, user_b, opened_by) VALUES ($1, $2, $3, $4, $5) "
 				 "ON CONFLICT (kind, context_id, user_a, user_b) DO NOTHING "
-				 "RETURNING chat_id, created_at", 4, t_chat);
+				 "RETURNING chat_id, created_at", 5, t_chat);
 	v[0] = CStringGetTextDatum(kind);
 	v[1] = Int64GetDatum(context_id);
 	v[2] = Int64GetDatum(user_a);
 	v[3] = Int64GetDatum(user_b);
-	ChatExec(plan_chat, v, has_context ? NULL : " n  ", false, 0);
+	v[4] = Int64GetDatum(opener);
+	ChatExec(plan_chat, v, has_context ? NULL : " n   ", false, 0);
 	if (SPI_processed != 1)
 		return 0;
 	chat_id = ChatGetInt8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, NULL);
 	v[4] = ChatGetDatum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 
 	ChatPlanOnce(&plan_members,
-				 "INSERT INTO chat.members (chat_id, user_id, role, sort_at) "
-				 "VALUES ($1, $2, $4, $5), ($1, $3, "
-				 "CASE WHEN $4 = 'buyer' THEN 'seller' ELSE $4 END, $5)", 5, t_members);
+				 "INSERT INTO chat.members (chat_id, user_id, role, sort_at, listed) "
+				 "VALUES ($1, $2, $4, $5, $2 = $6), ($1, $3, "
+				 "CASE WHEN $4 = 'buyer' THEN 'seller' ELSE $4 END, $5, $3 = $6)", 6, t_members);
 	v[0] = Int64GetDatum(chat_id);
 	v[1] = Int64GetDatum(user_a);
 	v[2] = Int64GetDatum(user_b);
 	v[3] = CStringGetTextDatum(direct ? "member" : "buyer");
+	v[5] = Int64GetDatum(opener);
 	ChatExec(plan_members, v, NULL, false, 0);
 	return chat_id;
+}
+
+/* Refuse a peer id no user can have (see CHAT_MAX_USER_ID). */
+static void
+CheckPeerId(int64 peer_id)
+{
+	if (peer_id < 1 || peer_id > CHAT_MAX_USER_ID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("peer_id must be between 1 and " INT64_FORMAT ", not " INT64_FORMAT,
+						CHAT_MAX_USER_ID, peer_id),
+				 errhint("User ids are positive and at most 2^53 - 1, the largest integer JavaScript clients hold exactly.")));
+}
+
+/* The kind and context_id of an open_chat call are consistent. */
+static void
+CheckKind(const char *kind, bool has_context)
+{
+	bool		direct = strcmp(kind, "direct") == 0;
+
+	if (strcmp(kind, "listing") != 0 && strcmp(kind, "product") != 0 && !direct)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown chat kind \"%s\"", kind),
+				 errhint("Use listing, product or direct.")));
+	if (direct && has_context)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a direct chat has no context_id")));
+	if (!direct && !has_context)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a %s chat needs the %s id as context_id", kind, kind)));
 }
 
 /*
@@ -122,20 +205,9 @@ chat_open_chat(PG_FUNCTION_ARGS)
 	if (has_context)
 		context_id = PG_GETARG_INT64(2);
 
-	if (strcmp(kind, "listing") != 0 && strcmp(kind, "product") != 0 && strcmp(kind, "direct") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown chat kind \"%s\"", kind),
-				 errhint("Use listing, product or direct.")));
+	CheckKind(kind, has_context);
+	CheckPeerId(peer_id);
 	direct = strcmp(kind, "direct") == 0;
-	if (direct && has_context)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a direct chat has no context_id")));
-	if (!direct && !has_context)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a %s chat needs the %s id as context_id", kind, kind)));
 	if (user_id == peer_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -149,7 +221,8 @@ chat_open_chat(PG_FUNCTION_ARGS)
 	{
 		if (IsBlocked(peer_id, user_id))
 			ChatDenied();
-		chat_id = CreateChat(kind, has_context, context_id, user_a, user_b);
+		CheckNewChatLimit(user_id);
+		chat_id = CreateChat(kind, has_context, context_id, user_a, user_b, user_id);
 		if (chat_id == 0)
 			chat_id = FindChat(kind, has_context, context_id, user_a, user_b);
 		if (chat_id == 0)
@@ -360,7 +433,7 @@ chat_list_chats(PG_FUNCTION_ARGS)
 				 "       ARRAY(SELECT o.user_id FROM chat.members o "
 				 "             WHERE o.chat_id = m.chat_id AND o.user_id <> $1 ORDER BY o.user_id) "
 				 "FROM chat.members m JOIN chat.chats c ON c.chat_id = m.chat_id "
-				 "WHERE m.user_id = $1 AND m.archived = $2 AND (m.sort_at, m.chat_id) < ($3, $4) "
+				 "WHERE m.user_id = $1 AND m.archived = $2 AND m.listed AND (m.sort_at, m.chat_id) < ($3, $4) "
 				 "ORDER BY m.sort_at DESC, m.chat_id DESC LIMIT $5",
 				 5, types);
 	v[0] = Int64GetDatum(user_id);

@@ -95,20 +95,25 @@ LinkAttachments(ChatMessage *msg, const int64 *ids, int n)
 	}
 }
 
-/* A message of this chat sent with client_id within chat.idempotency_window. */
+/*
+ * A message of this chat sent by sender_id with client_id within
+ * chat.idempotency_window. Keyed on the sender too: another member reusing
+ * someone's client_id gets a new message, never the other's.
+ */
 static bool
-FindByClientId(const ChatAccess *acc, pg_uuid_t *client_id, ChatMessage *msg)
+FindByClientId(const ChatAccess *acc, int64 sender_id, pg_uuid_t *client_id, ChatMessage *msg)
 {
 	ChatPartition **parts;
 	int			n = ChatPartitions(&parts);
 	TimestampTz since = GetCurrentTimestamp() - (int64) chat_idempotency_window * USECS_PER_SEC;
-	Datum		values[2];
+	Datum		values[3];
 	int			i;
 
 	if (!acc->has_last_message)
 		return false;
 	values[0] = Int64GetDatum(acc->chat_id);
 	values[1] = UUIDPGetDatum(client_id);
+	values[2] = Int64GetDatum(sender_id);
 	for (i = 0; i < n; i++)
 	{
 		if (!ChatPartitionOverlaps(parts[i], Max(since, acc->created_at), acc->last_message_at))
@@ -244,7 +249,7 @@ StoreMessage(ChatMessage *msg, int64 **recipients, int *nrecipients)
 
 	/* sending reads the chat up to one's own message */
 	ChatPlanOnce(&plan_members,
-				 "WITH m AS (UPDATE chat.members SET sort_at = $4, "
+				 "WITH m AS (UPDATE chat.members SET sort_at = $4, listed = true, "
 				 "  unread = CASE WHEN user_id = $2 THEN 0 ELSE unread + 1 END, "
 				 "  read_seq = CASE WHEN user_id = $2 THEN $3 ELSE read_seq END "
 				 "WHERE chat_id = $1 RETURNING user_id) "
@@ -295,7 +300,7 @@ chat_send_message(PG_FUNCTION_ARGS)
 		ChatMessage first;
 
 		/* under the chat lock, so two concurrent retries cannot both store */
-		if (FindByClientId(&acc, &msg.client_id, &first))
+		if (FindByClientId(&acc, msg.sender_id, &msg.client_id, &first))
 		{
 			/* a retry: answer with the first message, store and announce nothing */
 			Retreat(&acc);

@@ -13,6 +13,7 @@ PG_MODULE_MAGIC;
 
 int			chat_max_body_length = 4000;
 int			chat_idempotency_window = 7 * 24 * 3600;
+int			chat_max_new_chats_per_hour = 30;
 int			chat_event_mode = CHAT_EVENTS_DEFERRED;
 int			chat_event_queue_size = 4096;
 
@@ -65,6 +66,14 @@ DefineMessageSettings(void)
 							CHAT_PAGE_MAX_BYTES_DEFAULT, 4096, 1024 * 1024,
 							PGC_USERSET, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("chat.max_new_chats_per_hour",
+							"Chats one user may create (open_chat) in any hour.",
+							"Reopening an existing chat does not count. 0 forbids new chats.",
+							&chat_max_new_chats_per_hour,
+							30, 0, 100000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
 }
 
 /* chat.premake_months and the other settings of partition maintenance */

@@ -21,6 +21,10 @@
 #define CHAT_MAX_PAGE			1000
 #define CHAT_MAX_ATTACHMENTS	10
 #define CHAT_PAGE_MAX_BYTES_DEFAULT	(256 * 1024)
+/* Largest user id: 2^53 - 1, the largest integer a JavaScript number holds exactly */
+#define CHAT_MAX_USER_ID		INT64CONST(9007199254740991)
+/* what maintenance runs under, as the SET clause of the SQL API */
+#define CHAT_SEARCH_PATH		"pg_catalog, pg_temp"
 /* GUCs (chat.c) */
 typedef enum ChatEventMode
 {
@@ -30,6 +34,7 @@ typedef enum ChatEventMode
 
 extern int	chat_max_body_length;
 extern int	chat_idempotency_window;
+extern int	chat_max_new_chats_per_hour;
 extern int	chat_event_mode;
 extern int	chat_event_queue_size;	/* kB per database */
 extern int	chat_page_max_bytes;	/* page_budget.c */

@@ -10,11 +10,13 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "optimizer/plancat.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(chat_maintain);
@@ -35,12 +37,32 @@ chat_maintain(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(report);
 }
 
+/* GUC nest level of the procedure's pinned search_path (PinSearchPath). */
+static int	pinned_nest = -1;
+
+/*
+ * The procedure cannot have a SET clause (it commits), yet runs DDL whose
+ * operators and types resolve through search_path: pin it as the SET clause
+ * of the SECURITY DEFINER functions does, for the current transaction. A
+ * commit pops it (restoring the caller's), so every new transaction pins
+ * it again.
+ */
+static void
+PinSearchPath(void)
+{
+	pinned_nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", CHAT_SEARCH_PATH,
+							 superuser() ? PGC_SUSET : PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
 /* Commit a procedure's transaction and start the next. */
 static void
 ProcedureCommit(void *arg)
 {
 	SPI_commit();
 	SPI_start_transaction();
+	PinSearchPath();
 }
 
 /*
@@ -62,8 +84,11 @@ chat_maintain_procedure(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "chat: maintain_procedure must have one INOUT argument");
 	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
+	PinSearchPath();
 	report = ChatMaintain(PG_GETARG_TIMESTAMPTZ(0), nonatomic ? ProcedureCommit : NULL, NULL,
 						  outer, NULL);
+	/* the caller's search_path again (an error restores it by aborting) */
+	AtEOXact_GUC(true, pinned_nest);
 	SPI_finish();
 
 	/* a procedure hands back its output arguments as one record */

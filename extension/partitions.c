@@ -207,7 +207,7 @@ ChatPartitionPlan(ChatPartition *p, ChatPartPlan kind)
 {
 	static const Oid t_hist[3] = {INT8OID, INT8OID, INT8OID};
 	static const Oid t_seq[2] = {INT8OID, INT8OID};
-	static const Oid t_client[2] = {INT8OID, UUIDOID};
+	static const Oid t_client[3] = {INT8OID, UUIDOID, INT8OID};
 	static const Oid t_update[6] = {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, BOOLOID, INT8OID};
 	char	   *sql;
 
@@ -232,8 +232,8 @@ ChatPartitionPlan(ChatPartition *p, ChatPartPlan kind)
 			break;
 		case PP_BY_CLIENT_ID:
 			sql = psprintf("SELECT " CHAT_MESSAGE_COLS " FROM %s WHERE chat_id = $1 AND client_id = $2 "
-						   "AND client_id IS NOT NULL LIMIT 1", p->qualname);
-			ChatPlanOnce(&p->plans[kind], sql, 2, t_client);
+						   "AND client_id IS NOT NULL AND sender_id = $3 LIMIT 1", p->qualname);
+			ChatPlanOnce(&p->plans[kind], sql, 3, t_client);
 			break;
 		case PP_UPDATE:
 			sql = psprintf("UPDATE %s SET body = $3, edited_at = $4, deleted = $5, rev = $6 "

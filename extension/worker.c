@@ -30,6 +30,7 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -242,6 +243,12 @@ chat_maintenance_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	/*
+	 * A superuser session that took the database's and role's settings: an
+	 * owner's ALTER DATABASE … SET search_path must not choose the
+	 * operators of its DDL.
+	 */
+	SetConfigOption("search_path", CHAT_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
 	cxt = AllocSetContextCreate(TopMemoryContext, "chat maintenance", ALLOCSET_DEFAULT_SIZES);
 
 	SetCurrentStatementStartTimestamp();

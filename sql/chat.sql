@@ -20,10 +20,14 @@ CREATE TABLE chat.chats (
 	last_sender_id  bigint,
 	last_preview    text,
 	last_deleted    boolean NOT NULL DEFAULT false,
+	-- who called open_chat to create it: chat.max_new_chats_per_hour
+	opened_by       bigint,
 	CHECK ((kind = 'direct') = (context_id IS NULL))
 );
 -- open_chat: get or create by the same arguments
 CREATE UNIQUE INDEX chats_open_key ON chat.chats (kind, context_id, user_a, user_b) NULLS NOT DISTINCT;
+-- open_chat: the chats a user created in the last hour
+CREATE INDEX chats_opened_by ON chat.chats (opened_by, created_at);
 
 CREATE TABLE chat.members (
 	chat_id   bigint NOT NULL REFERENCES chat.chats ON DELETE CASCADE,
@@ -35,10 +39,12 @@ CREATE TABLE chat.members (
 	muted     boolean NOT NULL DEFAULT false,
 	-- the chat's last activity, copied here so list_chats walks one index
 	sort_at   timestamptz NOT NULL,
+	-- in list_chats: the opener's at once, the peer's from the first message
+	listed    boolean NOT NULL DEFAULT true,
 	PRIMARY KEY (chat_id, user_id)
 );
 -- list_chats (keyset by last activity) and unread_total
-CREATE INDEX members_user_list ON chat.members (user_id, archived, sort_at, chat_id);
+CREATE INDEX members_user_list ON chat.members (user_id, archived, listed, sort_at, chat_id);
 
 CREATE TABLE chat.messages (
 	chat_id       bigint NOT NULL,
@@ -57,8 +63,8 @@ CREATE TABLE chat.messages (
 ) PARTITION BY RANGE (created_at);
 -- catch_up: changes after a cursor
 CREATE INDEX messages_rev ON chat.messages (chat_id, rev);
--- send_message: idempotent client_id within chat.idempotency_window
-CREATE INDEX messages_client_id ON chat.messages (chat_id, client_id) WHERE client_id IS NOT NULL;
+-- send_message: idempotent (sender, client_id) within chat.idempotency_window
+CREATE INDEX messages_client_id ON chat.messages (chat_id, client_id, sender_id) WHERE client_id IS NOT NULL;
 
 CREATE TABLE chat.messages_default PARTITION OF chat.messages DEFAULT;
 

@@ -263,7 +263,8 @@ SELECT is((SELECT array_agg(coalesce(event -> 'message' -> 'seq', event -> 'seq'
 
 -- A member whose user id is 0 is a member like any other: every event of
 -- the chat lists them as a recipient.
-SELECT pg_temp.remote($$SELECT chat.open_chat(9010, 'direct', NULL, 0)$$) AS c0 \gset
+-- (open_chat refuses a peer 0: user 0 opens it, its token is the application's word)
+SELECT pg_temp.remote($$SELECT chat.open_chat(0, 'direct', NULL, 9010)$$) AS c0 \gset
 SELECT lives_ok(format($$SELECT pg_temp.remote('SELECT chat.send_message(9010, %s, ''to user 0'')')$$, :c0), 'a message to user 0');
 SELECT is(pg_temp.collect_until(:c0, jsonb_build_object('chat_id', :c0::bigint, 'type', 'message')), 1, 'its event');
 SELECT is(pg_temp.recipients(pg_temp.last_event(:c0, 'message')), ARRAY[0, 9010]::bigint[], 'message event: user 0 is a recipient');
