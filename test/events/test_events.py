@@ -175,7 +175,8 @@ def test_overflow_drops_the_transaction_and_announces_resync(db, listener, new_c
     send(conn, a, chat, "after the overflow")
     listener.wait_for(lambda ev: messages(listener, chat))
     assert messages(listener, chat)[0]["seq"] == count + 1
-    assert scalar(conn, "SELECT count(*) FROM chat.catch_up(%s, %s, 0, 1000)", (b, chat)) == min(count + 1, 1000)
+    # (catch_up pages stop at chat.page_max_bytes: count the table itself)
+    assert scalar(conn, "SELECT count(*) FROM chat.messages WHERE chat_id = %s", (chat,)) == count + 1
 
 
 def test_a_terminated_publisher_comes_back_and_announces_resync(db, listener, new_chat):
