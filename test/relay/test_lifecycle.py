@@ -154,7 +154,7 @@ def test_a_slow_reader_leaves_closing_within_the_slow_close_timeout(relays):
     in the socket or slow_close_timeout runs out, whichever comes first
     (the kernel decides when the first happens), then is CLOSED: counts
     back to zero, and the user offline."""
-    r = relays("slowclose", send_queue=100000, send_queue_bytes=1048576, slow_close_timeout=3,
+    r = relays("slowclose", flood_close=1000000, send_queue=100000, send_queue_bytes=1048576, slow_close_timeout=3,
                ping_interval=300, log_level="debug")
     b = new_users(1)[0]
     online = lambda: sql("SELECT count(*) FROM chat.presence WHERE user_id = %s", (b,))[0][0]
@@ -182,7 +182,7 @@ def test_a_slow_reader_leaves_closing_within_the_slow_close_timeout(relays):
 def test_a_slow_reader_gone_while_closing(relays):
     """The same reader goes away during a long grace: its connection is
     closed then, not when the grace ends; SIGTERM then finds no one."""
-    r = relays("slowgone", send_queue=100000, send_queue_bytes=1048576, slow_close_timeout=120,
+    r = relays("slowgone", flood_close=1000000, send_queue=100000, send_queue_bytes=1048576, slow_close_timeout=120,
                ping_interval=300, log_level="debug")
     b = new_users(1)[0]
     slow = slow_reader(r, b)
