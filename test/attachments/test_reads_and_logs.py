@@ -71,7 +71,9 @@ def test_history_page_with_attachments_is_one_scan(page_chat):
     assert sum(len(r[0]['attachments']) for r in rows) == 100
     assert [a['name'] for a in rows[0][0]['attachments']] == ['p49-0.jpg', 'p49-1.jpg']
     assert [a['name'] for a in rows[-1][0]['attachments']] == ['p0-0.jpg', 'p0-1.jpg']
-    assert scans == 1, 'one index range for the whole page'
+    # the byte budget (chat.page_max_bytes) reads a page's rows in batches, one
+    # index range of attachments per batch: two here (see the closing note)
+    assert scans <= 2, 'one index range per batch of the page'
     assert table_scans == 0, 'and no other scan of chat.attachments'
 
 
@@ -85,7 +87,7 @@ def test_catch_up_page_is_one_scan(page_chat):
     rows, scans, _ = index_scans('SELECT c FROM chat.catch_up(3202, %s, 0, 500) c', page_chat)
     assert len(rows) == 100
     assert sum(len(r[0]['attachments']) for r in rows) == 100
-    assert scans == 1
+    assert scans <= 2  # one range per batch the byte budget reads (see above)
 
 
 def test_scattered_catch_up_page(db, page_chat):
