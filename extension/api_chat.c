@@ -8,11 +8,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "miscadmin.h"
-#include "storage/lock.h"
-
-/* field4 of the new-chat lock: distinct from pg_advisory_lock's and uploads' */
-#define CHAT_OPEN_LOCK_FIELD4	0x6362
 
 PG_FUNCTION_INFO_V1(chat_open_chat);
 PG_FUNCTION_INFO_V1(chat_list_chats);
@@ -74,15 +69,12 @@ CheckNewChatLimit(int64 user_id)
 	Datum		v[2];
 	bool		isnull;
 	int64		n;
-	LOCKTAG		tag;
 
 	if (chat_max_new_chats_per_hour == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("new chats are disabled (chat.max_new_chats_per_hour = 0)")));
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) user_id >> 32), (uint32) user_id,
-						 CHAT_OPEN_LOCK_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	ChatLockUser(user_id, CHAT_LOCK_NEW_CHATS);
 	ChatPlanOnce(&plan,
 				 "SELECT count(*) FROM (SELECT 1 FROM chat.chats WHERE opened_by = $1 "
 				 "AND created_at > now() - interval '1 hour' LIMIT $2) l",
@@ -375,7 +367,7 @@ ListPage(FunctionCallInfo fcinfo, Tuplestorestate *ts, Portal portal, int page_s
 
 	while (!page.stopped)
 	{
-		SPI_cursor_fetch(portal, true, ChatPageNextBatch(&page, 64));
+		SPI_cursor_fetch(portal, true, ChatPageNextBatch(&page, CHAT_PAGE_FIRST_BATCH));
 		if (SPI_processed == 0)
 			break;
 		if (desc == NULL)

@@ -58,9 +58,6 @@ RevAsc(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* The first batch a page reads: enough for a page of small messages to need few more. */
-#define FIRST_BATCH 8
-
 /*
  * Put up to want of the list's messages in the page, with their attachments.
  * The list holds want rows and, when there are more, one more: it tells
@@ -188,7 +185,7 @@ FillPage(FunctionCallInfo fcinfo, Tuplestorestate *ts, const ChatAccess *acc, in
 
 	for (;;)
 	{
-		int			want = ChatPageNextBatch(&page, FIRST_BATCH);
+		int			want = ChatPageNextBatch(&page, CHAT_PAGE_FIRST_BATCH);
 		/* no look-ahead for a batch that ends the page: no older partition read for it */
 		int			read = want + (page.rows + want < page.size ? 1 : 0);
 		int			put;

@@ -14,29 +14,14 @@
 #include "s3.h"
 
 #include "catalog/pg_type.h"
-#include "miscadmin.h"
-#include "storage/lock.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(chat_attachment_upload);
 PG_FUNCTION_INFO_V1(chat_attachment_url);
 PG_FUNCTION_INFO_V1(chat_expire_uploads);
 
-/* field4 of our advisory lock tags: distinct from pg_advisory_lock's 1 and 2 */
-#define CHAT_UPLOAD_LOCK_FIELD4	0x6361
 /* random bytes in an object key */
 #define CHAT_KEY_RANDOM_BYTES	16
-
-/* Serialize one user's uploads until commit, so the pending cap holds. */
-static void
-LockUserUploads(int64 user_id)
-{
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) user_id >> 32), (uint32) user_id,
-						 CHAT_UPLOAD_LOCK_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-}
 
 /* The user's pending uploads that have not expired. */
 static int64
@@ -178,7 +163,7 @@ chat_attachment_upload(PG_FUNCTION_ARGS)
 		ChatDenied();
 	kind = ChatCheckUpload(content_type, size, st.max_upload_size);
 
-	LockUserUploads(user_id);
+	ChatLockUser(user_id, CHAT_LOCK_UPLOADS);	/* the pending cap holds */
 	pending = PendingUploads(user_id, now - st.pending_upload_ttl * USECS_PER_SEC);
 	if (pending >= st.max_pending_uploads)
 		ereport(ERROR,

@@ -146,6 +146,16 @@ extern int64 ChatJsonStringBytes(const char *s);
 extern int64 ChatMessageJsonBytes(const ChatMessage *msg);
 extern bool ChatPageStopsAfter(ChatPage *page, int64 this_bytes, int64 next_bytes);
 extern int	ChatPageNextBatch(const ChatPage *page, int first);
+/*
+ * The first batch a page reads: a default page (50) in one query, while a
+ * page of large rows reads at most this many before the budget is known.
+ */
+#define CHAT_PAGE_FIRST_BATCH	64
+
+/* locks.c: a user's lock until commit, per purpose */
+#define CHAT_LOCK_UPLOADS		0x6361
+#define CHAT_LOCK_NEW_CHATS		0x6362
+extern void ChatLockUser(int64 user_id, uint16 purpose);
 
 /* message_json.c */
 extern void ChatMessageFromTuple(HeapTuple tup, TupleDesc desc, ChatMessage *msg);

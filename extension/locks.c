@@ -1,6 +1,6 @@
 /*
- * locks.c: lock acquisition for maintenance that never sits in a lock queue
- * for long.
+ * locks.c: a user's lock until commit (ChatLockUser), and lock acquisition
+ * for maintenance that never sits in a lock queue for long.
  *
  * A lock request that waits in a relation's queue blocks every later request
  * that conflicts with it: an ACCESS EXCLUSIVE request queued behind one long
@@ -18,11 +18,27 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
+
+/*
+ * Serialize one user's calls of one kind (purpose: CHAT_LOCK_*) until
+ * commit, so that a count taken under it (pending uploads, new chats)
+ * cannot be passed by parallel calls. An advisory lock tag whose field4 is
+ * distinct from pg_advisory_lock's 1 and 2.
+ */
+void
+ChatLockUser(int64 user_id, uint16 purpose)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) user_id >> 32), (uint32) user_id, purpose);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
 
 /* Sleep ms milliseconds on the latch, still answering interrupts. */
 void

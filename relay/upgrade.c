@@ -136,11 +136,11 @@ upgrade_confirm(struct lws *wsi, const char *upgrade)
 		return rc;
 	if (relay_conns >= cf_max_connections)
 		return http_refuse(wsi, 503, "relay full");
-	u = users_find(ar.user_id);
+	/* connected or lingering: its buckets are remembered either way */
+	u = users_peek(ar.user_id);
 	if (u && u->nconns >= cf_max_conns_per_user)
 		return http_refuse(wsi, 429, "too many connections for this user");
 	/* every connect costs presence work for the user's peers: reconnect loops are limited */
-	u = users_peek(ar.user_id);
 	if (u && !bucket_take(&u->upgrade_tokens, &u->upgrade_refill_us, cf_upgrade_rate, cf_upgrade_burst))
 	{
 		metrics.upgrades_limited++;

@@ -71,9 +71,7 @@ def test_history_page_with_attachments_is_one_scan(page_chat):
     assert sum(len(r[0]['attachments']) for r in rows) == 100
     assert [a['name'] for a in rows[0][0]['attachments']] == ['p49-0.jpg', 'p49-1.jpg']
     assert [a['name'] for a in rows[-1][0]['attachments']] == ['p0-0.jpg', 'p0-1.jpg']
-    # the byte budget (chat.page_max_bytes) reads a page's rows in batches, one
-    # index range of attachments per batch: two here (see the closing note)
-    assert scans <= 2, 'one index range per batch of the page'
+    assert scans == 1, 'one index range for the whole page'
     assert table_scans == 0, 'and no other scan of chat.attachments'
 
 
@@ -83,11 +81,13 @@ def test_history_page_without_attachments_reads_nothing(page_chat):
     assert scans == 0 and table_scans == 0
 
 
-def test_catch_up_page_is_one_scan(page_chat):
+def test_catch_up_page_is_one_scan_per_batch(page_chat):
     rows, scans, _ = index_scans('SELECT c FROM chat.catch_up(3202, %s, 0, 500) c', page_chat)
     assert len(rows) == 100
     assert sum(len(r[0]['attachments']) for r in rows) == 100
-    assert scans <= 2  # one range per batch the byte budget reads (see above)
+    # pages are read in batches (chat.page_max_bytes): the first of
+    # CHAT_PAGE_FIRST_BATCH (64) rows, then the 36 left, one range each
+    assert scans == 2
 
 
 def test_scattered_catch_up_page(db, page_chat):

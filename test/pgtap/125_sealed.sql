@@ -3,7 +3,7 @@
 -- messages; chat.security_report(). Users 12500..12599.
 BEGIN;
 \ir _helpers.psql
-SELECT plan(31);
+SELECT plan(33);
 
 -- Only the owner (and superusers) read the keys; chat_event_reader gets them through a function.
 SELECT ok(NOT has_table_privilege('chat_app', 'chat.event_keys', 'SELECT')
@@ -54,6 +54,7 @@ SELECT ok(chat.event_seal('x') LIKE 'c1.' || :k1 || '.%', 'a key with a lead is 
 SELECT is((SELECT count(*) FROM chat.event_keyring() WHERE key_id = :pending), 1::bigint, 'but listeners get it already');
 SELECT chat.rotate_event_key('0') AS k2 \gset
 SELECT ok(chat.event_seal('x') LIKE 'c1.' || :k2 || '.%', 'the next key is used at once with lead 0');
+SELECT is(chat.retire_event_keys('1 hour'), 0, 'nothing is retired before the current key has sealed for keep');
 SELECT cmp_ok(chat.retire_event_keys('0'), '>=', 1, 'retiring deletes the keys before the current one');
 SELECT is(ARRAY(SELECT id FROM chat.event_keys ORDER BY id), ARRAY[:pending, :k2]::int[], 'the current and the pending key stay');
 SELECT is(pg_temp.outcome($$SELECT chat.rotate_event_key(NULL)$$),
@@ -81,6 +82,9 @@ GRANT CONNECT ON DATABASE :"DBNAME" TO t125_stranger;
 SELECT is((SELECT status FROM chat.security_report() WHERE item = 'can_connect' AND detail LIKE 'role t125_stranger %'), 'open',
 	'a login role with no chat role that may connect is reported');
 SELECT is((SELECT status FROM chat.security_report() WHERE item = 'event_key'), 'ok', 'the current key is reported');
+SELECT ok((SELECT count(*) FROM pg_hba_file_rules WHERE auth_method = 'trust') =
+		  (SELECT count(*) FROM chat.security_report() WHERE item = 'trust_auth' AND status = 'open'),
+	'every trust line of pg_hba.conf is reported open');
 
 SELECT * FROM finish();
 ROLLBACK;
