@@ -3,6 +3,7 @@
  * set_archived, set_muted, block_user, unblock_user.
  */
 #include "chat.h"
+#include "events.h"
 
 #include "catalog/pg_type.h"
 #include "utils/array.h"
@@ -505,9 +506,12 @@ chat_set_muted(PG_FUNCTION_ARGS)
 						 "muted");
 }
 
-/* Insert or delete a block of other_id by user_id. */
+/*
+ * Insert or delete a block of other_id by user_id. A new block also tells
+ * the relays to drop the presence subscriptions between the two.
+ */
 static Datum
-ChangeBlock(FunctionCallInfo fcinfo, SPIPlanPtr *slot, const char *sql)
+ChangeBlock(FunctionCallInfo fcinfo, SPIPlanPtr *slot, const char *sql, bool blocking)
 {
 	static const Oid types[2] = {INT8OID, INT8OID};
 	Datum		v[2];
@@ -523,11 +527,16 @@ ChangeBlock(FunctionCallInfo fcinfo, SPIPlanPtr *slot, const char *sql)
 	SPI_connect();
 	ChatPlanOnce(slot, sql, 2, types);
 	ChatExec(*slot, v, NULL, false, 0);
+	if (blocking)
+		ChatEventBlock(PG_GETARG_INT64(0), PG_GETARG_INT64(1));
 	SPI_finish();
 	PG_RETURN_VOID();
 }
 
-/* block_user(user_id, other_id): other_id can no longer send to user_id */
+/*
+ * block_user(user_id, other_id): other_id can no longer send to user_id,
+ * and neither sees the other's presence or typing
+ */
 Datum
 chat_block_user(PG_FUNCTION_ARGS)
 {
@@ -535,7 +544,7 @@ chat_block_user(PG_FUNCTION_ARGS)
 
 	return ChangeBlock(fcinfo, &plan,
 					   "INSERT INTO chat.blocks (blocker_id, blocked_id) VALUES ($1, $2) "
-					   "ON CONFLICT DO NOTHING");
+					   "ON CONFLICT DO NOTHING", true);
 }
 
 /* unblock_user(user_id, other_id) */
@@ -545,5 +554,5 @@ chat_unblock_user(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan = NULL;
 
 	return ChangeBlock(fcinfo, &plan,
-					   "DELETE FROM chat.blocks WHERE blocker_id = $1 AND blocked_id = $2");
+					   "DELETE FROM chat.blocks WHERE blocker_id = $1 AND blocked_id = $2", false);
 }

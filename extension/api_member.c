@@ -91,7 +91,7 @@ chat_mark_read(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(json);
 }
 
-/* typing(user_id, chat_id): an event to the other members, nothing stored */
+/* typing(user_id, chat_id): an event to the other members (none in a block with user_id), nothing stored */
 Datum
 chat_typing(PG_FUNCTION_ARGS)
 {
@@ -110,8 +110,9 @@ chat_typing(PG_FUNCTION_ARGS)
 	ChatLoadAccess(user_id, chat_id, false, &acc);
 	if (acc.blocked)
 		ChatDenied();
-	n = ChatMemberIds(chat_id, true, user_id, &others);
-	ChatEventTyping(chat_id, user_id, others, n);
+	n = ChatTypingRecipients(chat_id, user_id, &others);
+	if (n > 0)
+		ChatEventTyping(chat_id, user_id, others, n);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -247,13 +247,18 @@ StoreMessage(ChatMessage *msg, int64 **recipients, int *nrecipients)
 	if (ChatExec(plan_insert, v, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "chat: message insert failed");
 
-	/* sending reads the chat up to one's own message */
+	/*
+	 * Sending reads the chat up to one's own message, and marks the sender
+	 * as having sent here; the second column says it is their first.
+	 */
 	ChatPlanOnce(&plan_members,
-				 "WITH m AS (UPDATE chat.members SET sort_at = $4, listed = true, "
+				 "WITH prev AS (SELECT sent FROM chat.members WHERE chat_id = $1 AND user_id = $2), "
+				 "m AS (UPDATE chat.members SET sort_at = $4, listed = true, sent = sent OR user_id = $2, "
 				 "  unread = CASE WHEN user_id = $2 THEN 0 ELSE unread + 1 END, "
 				 "  read_seq = CASE WHEN user_id = $2 THEN $3 ELSE read_seq END "
 				 "WHERE chat_id = $1 RETURNING user_id) "
-				 "SELECT user_id FROM m ORDER BY user_id",	/* events want them ascending */
+				 "SELECT user_id, NOT coalesce((SELECT sent FROM prev), true) "
+				 "FROM m ORDER BY user_id",	/* events want them ascending */
 				 4, t_members);
 	v[0] = Int64GetDatum(msg->chat_id);
 	v[1] = Int64GetDatum(msg->sender_id);
@@ -264,6 +269,13 @@ StoreMessage(ChatMessage *msg, int64 **recipients, int *nrecipients)
 	*recipients = palloc(sizeof(int64) * Max(SPI_processed, 1));
 	for (i = 0; i < SPI_processed; i++)
 		(*recipients)[i] = ChatGetInt8(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, NULL);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
+		if (DatumGetBool(ChatGetDatum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+			ChatAddContacts(msg->chat_id, msg->sender_id);
+	}
 }
 
 /* send_message(user_id, chat_id, body, client_id, attachment_ids) → message */

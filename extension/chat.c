@@ -14,6 +14,7 @@ PG_MODULE_MAGIC;
 int			chat_max_body_length = 4000;
 int			chat_idempotency_window = 7 * 24 * 3600;
 int			chat_max_new_chats_per_hour = 30;
+int			chat_presence_granularity = 300;
 int			chat_event_mode = CHAT_EVENTS_DEFERRED;
 int			chat_event_queue_size = 4096;
 
@@ -72,6 +73,13 @@ DefineMessageSettings(void)
 							&chat_max_new_chats_per_hour,
 							30, 0, 100000,
 							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("chat.presence_granularity",
+							"Others see a user's last_seen rounded down to this many seconds.",
+							"The exact time is kept; presence() and presence events carry the rounded one and a version that orders changes.",
+							&chat_presence_granularity,
+							300, 1, 86400,
+							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 }

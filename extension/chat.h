@@ -35,6 +35,7 @@ typedef enum ChatEventMode
 extern int	chat_max_body_length;
 extern int	chat_idempotency_window;
 extern int	chat_max_new_chats_per_hour;
+extern int	chat_presence_granularity;	/* seconds */
 extern int	chat_event_mode;
 extern int	chat_event_queue_size;	/* kB per database */
 extern int	chat_page_max_bytes;	/* page_budget.c */
@@ -64,6 +65,16 @@ typedef enum ChatRetentionAction
 #define CHAT_IS_BLOCKED_SQL(chat, user) \
 	"EXISTS (SELECT 1 FROM chat.members o JOIN chat.blocks b " \
 	"ON b.blocker_id = o.user_id AND b.blocked_id = " user " WHERE o.chat_id = " chat ")"
+
+/* a block between users a and b, either way round (SQL expressions) */
+#define CHAT_BLOCK_EITHER_WAY_SQL(a, b) \
+	"EXISTS (SELECT 1 FROM chat.blocks b WHERE (b.blocker_id = " a " AND b.blocked_id = " b ") " \
+	"OR (b.blocker_id = " b " AND b.blocked_id = " a "))"
+
+/* may viewer see user's presence (contacts.c): themselves, or a contact with no block */
+#define CHAT_SEES_PRESENCE_SQL(viewer, user) \
+	"(" user " = " viewer " OR (EXISTS (SELECT 1 FROM chat.contacts c WHERE c.user_id = " viewer \
+	" AND c.peer_id = " user ") AND NOT " CHAT_BLOCK_EITHER_WAY_SQL(viewer, user) "))"
 
 /* A row of chat.messages, as read by every message query. */
 #define CHAT_MESSAGE_COLS \
@@ -124,6 +135,11 @@ extern ArrayType *ChatInt8Array(Datum *elems, int n);
 extern int	ChatInt8ArrayValues(ArrayType *arr, const char *name, int64 **out);
 extern int	ChatInt8ArrayArg(FunctionCallInfo fcinfo, int argno, const char *name, int max,
 							 const char *too_many, int64 **out);
+
+/* contacts.c */
+extern void ChatAddContacts(int64 chat_id, int64 sender);
+extern int	ChatTypingRecipients(int64 chat_id, int64 user_id, int64 **users);
+extern TimestampTz ChatCoarseTime(TimestampTz t);
 
 /* checks.c */
 extern void ChatRequireArg(FunctionCallInfo fcinfo, int argno, const char *name);

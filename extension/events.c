@@ -22,9 +22,6 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 
-/* recipients per presence envelope: 250 ids of at most 20 characters fit a sealed payload */
-#define CHAT_PRESENCE_CHUNK 250
-
 /*
  * Publish one envelope (at most CHAT_PLAIN_MAX bytes) of the current
  * transaction: deferred through the shared queue when the library is
@@ -129,25 +126,41 @@ ChatEventTyping(int64 chat_id, int64 user_id, const int64 *to, int nto)
 }
 
 /*
- * user_id came online or went offline; split over several envelopes of at
- * most CHAT_PRESENCE_CHUNK recipients when the list is long.
+ * user_id came online or went offline. No recipients: a relay sends it to
+ * the connections that subscribed to user_id with a presence request, which
+ * checked that they may see it (CHAT_SEES_PRESENCE_SQL). last_seen is the
+ * coarse one (ChatCoarseTime); version orders changes of one user.
  */
 void
-ChatEventPresence(int64 user_id, bool online, TimestampTz last_seen, const int64 *to, int nto)
+ChatEventPresence(int64 user_id, bool online, TimestampTz last_seen, int64 version)
 {
-	char	   *ts = JsonEncodeDateTime(NULL, TimestampTzGetDatum(last_seen), TIMESTAMPTZOID, NULL);
-	int			i;
+	char	   *ts = JsonEncodeDateTime(NULL, TimestampTzGetDatum(ChatCoarseTime(last_seen)),
+										TIMESTAMPTZOID, NULL);
+	StringInfoData buf;
 
-	for (i = 0; i < nto; i += CHAT_PRESENCE_CHUNK)
-	{
-		StringInfoData buf;
-
-		Begin(&buf, to + i, Min(nto - i, CHAT_PRESENCE_CHUNK), "presence");
-		appendStringInfo(&buf, ",\"user_id\":" INT64_FORMAT ",\"online\":%s,\"last_seen\":\"%s\"",
-						 user_id, online ? "true" : "false", ts);
-		Finish(&buf);
-	}
+	Begin(&buf, NULL, 0, "presence");
+	appendStringInfo(&buf, ",\"user_id\":" INT64_FORMAT ",\"online\":%s,\"last_seen\":\"%s\""
+					 ",\"version\":" INT64_FORMAT,
+					 user_id, online ? "true" : "false", ts, version);
+	Finish(&buf);
 	pfree(ts);
+}
+
+/*
+ * blocker blocked blocked: relays drop the presence subscriptions between
+ * the two, both ways round. For relays only: never forwarded to a client
+ * (the blocked user is not told).
+ */
+void
+ChatEventBlock(int64 blocker, int64 blocked)
+{
+	int64		to[2] = {Min(blocker, blocked), Max(blocker, blocked)};
+	StringInfoData buf;
+
+	Begin(&buf, to, 2, "block");
+	appendStringInfo(&buf, ",\"user_id\":" INT64_FORMAT ",\"other_id\":" INT64_FORMAT,
+					 blocker, blocked);
+	Finish(&buf);
 }
 
 /* The resync broadcast: {"to":null,"ev":{"v":1,"type":"resync","reason":…}} */

@@ -28,8 +28,8 @@ extern void ChatEventMessage(const char *type, const ChatMessage *msg, Jsonb *js
 							 const int64 *to, int nto);
 extern void ChatEventRead(int64 chat_id, int64 user_id, int64 seq, const int64 *to, int nto);
 extern void ChatEventTyping(int64 chat_id, int64 user_id, const int64 *to, int nto);
-extern void ChatEventPresence(int64 user_id, bool online, TimestampTz last_seen,
-							  const int64 *to, int nto);
+extern void ChatEventPresence(int64 user_id, bool online, TimestampTz last_seen, int64 version);
+extern void ChatEventBlock(int64 blocker, int64 blocked);
 
 /* The resync broadcast (publisher.c sends it in its own transaction). */
 extern char *ChatEventResync(const char *reason);

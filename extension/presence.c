@@ -11,9 +11,10 @@
  * once cannot both believe the other one is still there. A batch upserts
  * its users' rows in ascending user id, in one statement, so concurrent
  * batches cannot deadlock. last_seen is read from the clock once that row
- * lock is held, so it grows with every change of a user: a client that
- * receives a presence() reply and an event in either order keeps the one
- * with the later last_seen.
+ * lock is held, and version grows by one with every change of a user: a
+ * client that receives a presence() reply and an event in either order
+ * keeps the one with the higher version. Others see last_seen only rounded
+ * down to chat.presence_granularity (ChatCoarseTime).
  *
  * Every change is set-based: whatever the batch's size, a few statements
  * over arrays (LockUsers, then ApplyChanges) rather than a few per user.
@@ -24,8 +25,10 @@
  * heartbeat is older than the grace period and whose lock is free: its
  * process or its database session is gone.
  *
- * Going online or offline publishes a `presence` event (events.c) to the
- * users who share a chat with the user.
+ * Going online or offline publishes one `presence` event (events.c) with
+ * no recipients, whatever the number of the user's chats: relays send it
+ * to the connections that subscribed to the user, and presence() is the
+ * subscription's check (contacts.c: contacts only, no block).
  */
 #include "chat.h"
 #include "events.h"
@@ -103,7 +106,7 @@ LockUsers(Datum on, Datum off)
 	ChatPlanOnce(&plan,
 				 "INSERT INTO chat.last_seen AS l (user_id, last_seen) "
 				 "SELECT u, clock_timestamp() FROM (SELECT unnest($1) UNION SELECT unnest($2)) s(u) ORDER BY u "
-				 "ON CONFLICT (user_id) DO UPDATE SET last_seen = clock_timestamp()",
+				 "ON CONFLICT (user_id) DO UPDATE SET last_seen = clock_timestamp(), version = l.version + 1",
 				 2, types);
 	v[0] = on;
 	v[1] = off;
@@ -124,7 +127,7 @@ ArrayLength(Datum arr)
  * then left), their locks held (LockUsers). Rows are added and removed in
  * one statement, which returns, in user id order, each user who came
  * online anywhere or went offline everywhere, with their last_seen and
- * peers (users without peers are left out: nobody to tell).
+ * version; users without contacts are left out (nobody may hear of them).
  */
 static const char apply_sql[] =
 "WITH ops AS ("
@@ -142,11 +145,10 @@ static const char apply_sql[] =
 "ev AS ("
 "  SELECT user_id, true AS online, 1 AS k FROM st WHERE coming AND NOT here AND NOT elsewhere "
 "  UNION ALL SELECT user_id, false, 2 FROM st WHERE going AND (here OR coming) AND NOT elsewhere) "
-"SELECT ev.user_id, ev.online, l.last_seen, array_agg(DISTINCT m2.user_id ORDER BY m2.user_id) "
+"SELECT ev.user_id, ev.online, l.last_seen, l.version "
 "FROM ev JOIN chat.last_seen l ON l.user_id = ev.user_id "
-"JOIN chat.members m1 ON m1.user_id = ev.user_id "
-"JOIN chat.members m2 ON m2.chat_id = m1.chat_id AND m2.user_id <> ev.user_id "
-"GROUP BY ev.user_id, ev.k, ev.online, l.last_seen ORDER BY ev.user_id, ev.k";
+"WHERE EXISTS (SELECT 1 FROM chat.contacts c WHERE c.user_id = ev.user_id) "
+"ORDER BY ev.user_id, ev.k";
 
 /* Apply on and off to relay_id (apply_sql) and publish what it returns. */
 static void
@@ -172,15 +174,11 @@ ApplyChanges(text *relay_id, Datum on, Datum off)
 		HeapTuple	tup = SPI_tuptable->vals[r];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		int64	   *peers;
-		int			npeers = ChatInt8ArrayValues(DatumGetArrayTypeP(ChatGetDatum(tup, desc, 4, &isnull)),
-												 "peers", &peers);
 
 		ChatEventPresence(ChatGetInt8(tup, desc, 1, NULL),
 						  DatumGetBool(ChatGetDatum(tup, desc, 2, &isnull)),
 						  DatumGetTimestampTz(ChatGetDatum(tup, desc, 3, &isnull)),
-						  peers, npeers);
-		pfree(peers);
+						  ChatGetInt8(tup, desc, 4, NULL));
 	}
 }
 
@@ -384,9 +382,11 @@ chat_presence_sync(PG_FUNCTION_ARGS)
 }
 
 /*
- * presence(user_id, user_ids): {user_id, online, last_seen} of each of
- * user_ids that is user_id or shares a chat with them; others are left out,
- * so presence cannot be probed for strangers.
+ * presence(user_id, user_ids): {user_id, online, last_seen, version} of
+ * each of user_ids that user_id may see (CHAT_SEES_PRESENCE_SQL: themselves
+ * or a contact with no block); others are left out, so presence cannot be
+ * probed for strangers. last_seen is the coarse one, also for oneself, so
+ * that every copy of a change looks the same.
  */
 Datum
 chat_presence(PG_FUNCTION_ARGS)
@@ -406,12 +406,11 @@ chat_presence(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	ChatPlanOnce(&plan,
-				 "SELECT u.id, EXISTS (SELECT 1 FROM chat.presence p WHERE p.user_id = u.id), l.last_seen "
+				 "SELECT u.id, EXISTS (SELECT 1 FROM chat.presence p WHERE p.user_id = u.id), "
+				 "  l.last_seen, coalesce(l.version, 0) "
 				 "FROM (SELECT DISTINCT id FROM unnest($2) AS x(id)) u "
 				 "LEFT JOIN chat.last_seen l ON l.user_id = u.id "
-				 "WHERE u.id = $1 OR EXISTS (SELECT 1 FROM chat.members m1 "
-				 "JOIN chat.members m2 ON m2.chat_id = m1.chat_id "
-				 "WHERE m1.user_id = $1 AND m2.user_id = u.id) ORDER BY u.id",
+				 "WHERE " CHAT_SEES_PRESENCE_SQL("$1", "u.id") " ORDER BY u.id",
 				 2, types);
 	v[0] = Int64GetDatum(user_id);
 	v[1] = PG_GETARG_DATUM(1);
@@ -432,7 +431,8 @@ chat_presence(PG_FUNCTION_ARGS)
 		if (isnull)
 			ChatJbNull(&st, "last_seen");
 		else
-			ChatJbTimestamp(&st, "last_seen", DatumGetTimestampTz(seen));
+			ChatJbTimestamp(&st, "last_seen", ChatCoarseTime(DatumGetTimestampTz(seen)));
+		ChatJbInt8(&st, "version", ChatGetInt8(tup, desc, 4, NULL));
 		row = JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 		ChatSrfPut(fcinfo, ts, row);
 	}

@@ -44,6 +44,7 @@ int			cf_handshake_timeout;
 double		cf_upgrade_rate;
 int			cf_upgrade_burst;
 int			cf_flood_close;
+int			cf_max_presence_subscriptions;
 int			cf_header_pool;
 int			cf_max_handshakes_per_address;
 int			cf_heartbeat_interval;
@@ -77,6 +78,7 @@ static const struct cf_entry cf_table[] = {
 	{"upgrade_rate", CF_DOUBLE, &cf_upgrade_rate, true, "1", 0, 100000, "new connections per second per user (token bucket)"},
 	{"upgrade_burst", CF_INT, &cf_upgrade_burst, true, "10", 1, 100000, "burst of new connections per user"},
 	{"flood_close", CF_INT, &cf_flood_close, true, "100", 1, 1000000, "messages in a row over the rate limit before the connection is closed with 1008"},
+	{"max_presence_subscriptions", CF_INT, &cf_max_presence_subscriptions, true, "1000", 1, 100000, "users one connection may follow the presence of (presence requests); past it the oldest go"},
 	{"max_conns_per_user", CF_INT, &cf_max_conns_per_user, true, "10", 1, 100000, "connections per user on this relay"},
 	{"max_connections", CF_INT, &cf_max_connections, true, "100000", 1, 10000000, "connections on this relay"},
 	{"max_inflight", CF_INT, &cf_max_inflight, true, "64", 1, 100000, "unanswered requests per connection"},

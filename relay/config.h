@@ -51,6 +51,7 @@ extern int	cf_handshake_timeout;
 extern double cf_upgrade_rate;
 extern int	cf_upgrade_burst;
 extern int	cf_flood_close;
+extern int	cf_max_presence_subscriptions;
 extern int	cf_header_pool;
 extern int	cf_max_handshakes_per_address;
 extern int	cf_heartbeat_interval;

@@ -33,6 +33,7 @@
 #include "presence.h"
 #include "relay.h"
 #include "request.h"
+#include "subscribe.h"
 #include "upgrade.h"
 #include "users.h"
 #include "writer.h"
@@ -88,6 +89,7 @@ conn_unindex(struct conn *c)
 
 	writer_forget(c);
 	request_detach_all(c);
+	subscribe_drop_conn(c);
 	free(c->rx);
 	c->rx = NULL;
 	if (c->u_prev)

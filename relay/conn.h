@@ -17,6 +17,7 @@
 struct frame;
 struct qnode;
 struct user;
+struct watch;
 
 /* See the diagram in conn.c. */
 enum conn_state
@@ -51,6 +52,9 @@ struct conn
 	uint8_t		rx_binary:1,
 				rx_too_large:1;
 	lws_dll2_owner_t reqs;		/* request.c's: unanswered requests */
+	struct watch *subs_head,	/* subscribe.c's: presence subscriptions, */
+			   *subs_tail;		/* oldest first */
+	uint32_t	n_subs;
 	unsigned char *http_body;	/* HTTP: response being sent (LWS_PRE headroom) */
 	size_t		http_len;
 };

@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "relay.h"
 #include "relay_db.h"
+#include "subscribe.h"
 #include "users.h"
 #include "writer.h"
 
@@ -359,6 +360,10 @@ one_event(const struct envelope *e)
 		ws_broadcast(f);
 		frame_unref(f);
 	}
+	else if (r == EVR_PRESENCE)
+		subscribe_route(ei.user_id, e->ev, e->ev_len);
+	else if (r == EVR_BLOCK)
+		subscribe_drop_pair(ei.user_id, ei.other_id);
 	else if (r == EVR_CHAT &&
 			 ((fetch = ei.fetchable && any_here(e->to, e->nto)) || *wait_slot(ei.chat_id)))
 		enqueue(ei.chat_id, e, fetch, ei.ev);

@@ -8,12 +8,15 @@
 
 static const char inline_false[] = EVENT_INLINE_FALSE;
 
-/* Is this an event type of the protocol (docs/protocol.md)? Others are never forwarded. */
+/*
+ * Is this an event type of the protocol (docs/protocol.md), or "block",
+ * which the relay acts on and never forwards? Others are never forwarded.
+ */
 static bool
 known_type(const char *type)
 {
 	static const char *const types[] = {
-		"message", "edit", "delete", "read", "typing", "presence", "resync", NULL
+		"message", "edit", "delete", "read", "typing", "presence", "resync", "block", NULL
 	};
 
 	for (int i = 0; types[i]; i++)
@@ -36,6 +39,24 @@ fetchable(json_t *ev, const char *type, const struct envelope *e)
 		memcmp(e->ev + e->ev_len - (sizeof(inline_false) - 1), inline_false, sizeof(inline_false) - 1) == 0;
 }
 
+/* A presence change or a block: integer user ids, or refused. */
+static enum event_route
+by_user(struct event_info *out)
+{
+	json_t	   *user = json_object_get(out->ev, "user_id");
+	json_t	   *other = json_object_get(out->ev, "other_id");
+	bool		block = !strcmp(out->type, "block");
+
+	if (!json_is_integer(user) || (block && !json_is_integer(other)))
+	{
+		out->type = NULL;
+		return EVR_BAD;
+	}
+	out->user_id = json_integer_value(user);
+	out->other_id = block ? json_integer_value(other) : 0;
+	return block ? EVR_BLOCK : EVR_PRESENCE;
+}
+
 enum event_route
 event_check(const struct envelope *e, struct event_info *out)
 {
@@ -52,6 +73,8 @@ event_check(const struct envelope *e, struct event_info *out)
 	}
 	if (e->broadcast)
 		return EVR_BROADCAST;
+	if (!strcmp(out->type, "presence") || !strcmp(out->type, "block"))
+		return by_user(out);
 	chat = json_object_get(out->ev, "chat_id");
 	if (!json_is_integer(chat))
 		return EVR_DIRECT;

@@ -27,6 +27,7 @@
 #include "relay.h"
 #include "relay_db.h"
 #include "static.h"
+#include "subscribe.h"
 #include "timer.h"
 #include "users.h"
 #include "writer.h"
@@ -250,6 +251,7 @@ teardown(struct setup *s, int status)
 	{
 		event_shutdown();
 		peers_free();
+		subscribe_free();
 		users_free();
 		writer_free();
 	}

@@ -10,6 +10,7 @@
 #include "prom.h"
 #include "relay.h"
 #include "request.h"
+#include "subscribe.h"
 
 struct metrics metrics;
 
@@ -26,6 +27,7 @@ render_clients(struct prom_out *o)
 {
 	prom_metric(o, "chat_relay_connections", "gauge", "WebSocket connections open on this relay.", relay_conns);
 	prom_metric(o, "chat_relay_users", "gauge", "Users with at least one connection on this relay.", relay_users);
+	prom_metric(o, "chat_relay_presence_subscriptions", "gauge", "Presence subscriptions of the connections here (presence requests).", (double) subscribe_count());
 	prom_metric(o, "chat_relay_connections_opened_total", "counter", "WebSocket connections accepted.", (double) metrics.connections_total);
 	prom_metric(o, "chat_relay_frames_out_total", "counter", "WebSocket frames written to clients.", (double) metrics.frames_out);
 	prom_metric(o, "chat_relay_held_writes_total", "counter", "Times writes were held (up to coalesce_ms) to coalesce frames under load.", (double) metrics.held_writes);

@@ -41,7 +41,7 @@ struct req
 	struct lws_dll2 on_conn;	/* in c->reqs while c is set */
 	char	   *id;				/* the client's id, as JSON text */
 	int64_t		t0;
-	enum result_kind rk;
+	const struct request_type *type;
 };
 
 const char *
@@ -119,7 +119,7 @@ build(const struct request_type *t, json_t *msg, struct req *r, int64_t user_id)
 	if ((e = request_params(t, msg, q->params + 1, &n)) != NULL)
 		return e;
 	q->nparams = n + 1;
-	r->rk = t->result;
+	r->type = t;
 	return NULL;
 }
 
@@ -310,7 +310,11 @@ req_done(struct db_query *q, PGresult *res)
 			send_error(c, r->id, E_UNAVAILABLE, "connection_lost",
 					   "database connection lost; retry (send is idempotent with client_id)");
 		else if (PQresultStatus(res) == PGRES_TUPLES_OK)
-			send_ok(c, r->id, res, r->rk);
+		{
+			if (r->type->on_ok)
+				r->type->on_ok(c, res);
+			send_ok(c, r->id, res, r->type->result);
+		}
 		else
 			send_sql_error(c, r->id, res);
 	}

@@ -9,6 +9,23 @@
  * the SQL; an absent optional parameter is SQL NULL.
  */
 #include "request.h"
+#include "subscribe.h"
+
+#include <libpq-fe.h>
+#include <stdlib.h>
+
+/*
+ * A presence answer: the connection now hears of the changes of every user
+ * the database answered for (the second column; NULL with subscribe:false),
+ * and of no one else, whatever it asked.
+ */
+static void
+subscribe_answered(struct conn *c, const PGresult *res)
+{
+	for (int i = 0; i < PQntuples(res); i++)
+		if (!PQgetisnull(res, i, 1))
+			subscribe_add(c, strtoll(PQgetvalue(res, i, 1), NULL, 10));
+}
 
 /* a parameter: kind, name, required, limit (bytes of a string, items of an array) */
 #define INT(n)			{P_INT, n, true, 0}
@@ -40,8 +57,10 @@ const struct request_type request_types[] = {
 	{INT("chat_id")}},
 	{"open", "SELECT chat.open_chat($1::bigint, $2::text, $3::bigint, $4::bigint)", RK_VALUE,
 	{STR("kind", 32), OPT_INT("context_id"), INT("peer_id")}},
-	{"presence", "SELECT chat.presence($1::bigint, $2::bigint[])", RK_ROWS,
-	{INTS("user_ids", 1000)}},
+	{"presence",
+		"SELECT p, CASE WHEN coalesce($3::bool, true) THEN (p->>'user_id')::bigint END "
+		"FROM chat.presence($1::bigint, $2::bigint[]) p", RK_ROWS,
+	{INTS("user_ids", 1000), OPT_BOOL("subscribe")}, subscribe_answered},
 	{"unread", "SELECT chat.unread_total($1::bigint)", RK_VALUE},
 	{"archive", "SELECT chat.set_archived($1::bigint, $2::bigint, $3::bool)", RK_VOID,
 	{INT("chat_id"), BOOL("archived")}},

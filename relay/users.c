@@ -11,6 +11,7 @@
  */
 #include "alloc.h"
 #include "config.h"
+#include "idhash.h"
 #include "users.h"
 
 #include <stdlib.h>
@@ -23,18 +24,6 @@ static lws_dll2_owner_t lingering;	/* entries with no connection left */
 
 /* the longest an entry lingers, whatever the rate (rate 0 never refills) */
 #define LINGER_MAX_US (60 * LWS_US_PER_SEC)
-
-/* Bucket of a user id (64-bit mix). */
-static size_t
-bucket(int64_t id, size_t size)
-{
-	uint64_t	x = (uint64_t) id;
-
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	return (size_t) (x & (size - 1));
-}
 
 /* Double the table. */
 static void
@@ -50,7 +39,7 @@ grow(void)
 		while (u)
 		{
 			struct user *next = u->hnext;
-			size_t		b = bucket(u->id, nsize);
+			size_t		b = id_bucket(u->id, nsize);
 
 			u->hnext = nt[b];
 			nt[b] = u;
@@ -70,7 +59,7 @@ lookup(int64_t id)
 
 	if (!table_size)
 		return NULL;
-	for (u = table[bucket(id, table_size)]; u; u = u->hnext)
+	for (u = table[id_bucket(id, table_size)]; u; u = u->hnext)
 		if (u->id == id)
 			return u;
 	return NULL;
@@ -116,7 +105,7 @@ users_get(int64_t id)
 	/* this first connection is the first of upgrade_burst */
 	u->upgrade_tokens = cf_upgrade_burst - 1;
 	u->upgrade_refill_us = lws_now_usecs();
-	b = bucket(id, table_size);
+	b = id_bucket(id, table_size);
 	u->hnext = table[b];
 	table[b] = u;
 	entries++;
@@ -126,7 +115,7 @@ users_get(int64_t id)
 static void
 entry_free(struct user *u)
 {
-	struct user **pp = &table[bucket(u->id, table_size)];
+	struct user **pp = &table[id_bucket(u->id, table_size)];
 
 	while (*pp && *pp != u)
 		pp = &(*pp)->hnext;

@@ -41,6 +41,8 @@ CREATE TABLE chat.members (
 	sort_at   timestamptz NOT NULL,
 	-- in list_chats: the opener's at once, the peer's from the first message
 	listed    boolean NOT NULL DEFAULT true,
+	-- has sent a message here (send_message): makes contacts
+	sent      boolean NOT NULL DEFAULT false,
 	PRIMARY KEY (chat_id, user_id)
 );
 -- list_chats (keyset by last activity) and unread_total
@@ -194,7 +196,20 @@ CREATE INDEX presence_relay ON chat.presence (relay_id, user_id);
 CREATE TABLE chat.last_seen (
 	-- its row lock orders every presence change of one user
 	user_id   bigint PRIMARY KEY,
-	last_seen timestamptz NOT NULL
+	-- exact here; others see it rounded down to chat.presence_granularity
+	last_seen timestamptz NOT NULL,
+	-- one more at every change: orders changes whose rounded times are equal
+	version   bigint NOT NULL DEFAULT 1
+);
+
+-- Pairs of users who have both sent a message in a chat they share, both
+-- ways round; only they see each other's presence (presence.c). Added by
+-- send_message at a member's first message in a chat.
+CREATE TABLE chat.contacts (
+	user_id  bigint NOT NULL,
+	peer_id  bigint NOT NULL,
+	since    timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (user_id, peer_id)
 );
 
 -- API: C functions, SECURITY DEFINER with a pinned search_path.
@@ -443,6 +458,7 @@ SELECT pg_catalog.pg_extension_config_dump('chat.members', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.attachments', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.attachments_attachment_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.blocks', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.contacts', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.deleted_objects', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.last_seen', '');
 DO $$

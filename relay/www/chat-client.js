@@ -12,7 +12,7 @@
 // - reconnection with exponential backoff and jitter, at once after close
 //   code 1012 (relay restarting), later after 1013 (overloaded);
 // - after every (re)connect and every `resync`, `catch_up` for each chat
-//   followed from its cursor; live events of a chat wait while it catches up,
+//   followed from its cursor (and presence asked again for watched users); live events of a chat wait while it catches up,
 //   then everything is deduplicated by (chat_id, seq) and cursor, so each
 //   message is announced once, in order, and edits / deletions are applied;
 // - sends are queued and retried with the same client_id until acknowledged
@@ -86,17 +86,6 @@ function defaultUuid() {
   b[8] = (b[8] & 0x3f) | 0x80;
   const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-/**
- * An ISO 8601 time as microseconds since the epoch (Date keeps only
- * milliseconds; the database gives microseconds); null or unparsable: -1.
- */
-export function timeMicros(iso) {
-  const ms = iso == null ? NaN : Date.parse(iso);
-  if (Number.isNaN(ms)) return -1;
-  const frac = /T[^.]*\.(\d+)/.exec(iso);
-  return Math.floor(ms / 1000) * 1e6 + Number(((frac && frac[1]) || '').padEnd(6, '0').slice(0, 6));
 }
 
 // headers a browser sets itself and refuses from scripts
@@ -525,6 +514,8 @@ export class ChatClient {
             if (ch.syncing) ch.again = true;
             else this._catchUp(chatId);
           }
+          // presence changes may have been missed too
+          if (this._watched.size) this.presence([...this._watched]).catch(() => {});
           break;
         default:
           this._emit(m.type, m);
@@ -924,9 +915,14 @@ export class ChatClient {
     return true;
   }
 
-  /** Presence of users (those sharing a chat with the user); each also emitted as `presence`. */
-  async presence(userIds) {
-    const rows = await this.request('presence', { user_ids: userIds });
+  /**
+   * Presence of users: only the user's contacts (both have written in a
+   * chat they share, and neither blocked the other) are answered. This
+   * connection then hears of their changes as `presence` events, unless
+   * `{subscribe: false}`; each answer is also emitted as `presence`.
+   */
+  async presence(userIds, { subscribe = true } = {}) {
+    const rows = await this.request('presence', subscribe ? { user_ids: userIds } : { user_ids: userIds, subscribe: false });
     for (const p of rows) this._onPresence(p);
     return rows;
   }
@@ -944,11 +940,12 @@ export class ChatClient {
   }
 
   _onPresence(m) {
-    const p = { user_id: m.user_id, online: !!m.online, last_seen: m.last_seen ?? null };
+    const p = { user_id: m.user_id, online: !!m.online, last_seen: m.last_seen ?? null, version: m.version ?? 0 };
     // A presence() reply read just before a change can arrive after that
-    // change's event: last_seen grows with every change, the later one wins.
+    // change's event: version grows with every change, the higher one wins
+    // (last_seen is rounded, two changes can share it).
     const known = this._presence.get(p.user_id);
-    if (known && timeMicros(known.last_seen) > timeMicros(p.last_seen)) return;
+    if (known && known.version > p.version) return;
     this._presence.set(p.user_id, p);
     this._emit('presence', p);
   }

@@ -101,6 +101,18 @@ test('a resync event makes every followed chat catch up', async () => {
   const cus = ws.requests('catch_up').map((r) => [r.chat_id, r.after]);
   assert.deepEqual(cus, [[1, 1], [2, 9]]);
   assert.ok(events.some((x) => x.t === 'resync' && x.e.reason === 'overflow'));
+  assert.equal(ws.requests('presence').length, 0, 'no presence asked while none is watched');
+  client.close();
+});
+
+test('a resync asks again for the presence of watched users (changes may have been missed)', async () => {
+  const { client, sockets } = await connected();
+  const ws = sockets[0];
+  client.watchPresence([2, 3]).catch(() => {});
+  assert.equal(ws.requests('presence').length, 1);
+  ws.push({ v: 1, type: 'resync', reason: 'overflow' });
+  assert.equal(ws.requests('presence').length, 2);
+  assert.deepEqual(ws.last('presence').user_ids, [2, 3]);
   client.close();
 });
 
@@ -201,12 +213,12 @@ test('read, typing and presence events are passed on; presence is asked again af
   let ws = sockets[0];
   ws.push({ v: 1, type: 'read', chat_id: 1, user_id: 2, seq: 5 });
   ws.push({ v: 1, type: 'typing', chat_id: 1, user_id: 2 });
-  ws.push({ v: 1, type: 'presence', user_id: 2, online: false, last_seen: '2026-11-25T18:00:00+00:00' });
+  ws.push({ v: 1, type: 'presence', user_id: 2, online: false, last_seen: '2026-11-25T18:00:00+00:00', version: 1 });
   assert.deepEqual(events.find((x) => x.t === 'read').e, { chat_id: 1, user_id: 2, seq: 5 });
   assert.deepEqual(events.find((x) => x.t === 'typing').e, { chat_id: 1, user_id: 2 });
   assert.equal(client.presenceOf(2).online, false);
   const w = client.watchPresence([2, 3]);
-  ws.ok(ws.last('presence'), [{ user_id: 2, online: true, last_seen: '2026-11-25T18:00:05.000001+00:00' }]);
+  ws.ok(ws.last('presence'), [{ user_id: 2, online: true, last_seen: '2026-11-25T18:00:00+00:00', version: 2 }]);
   await w;
   assert.equal(client.presenceOf(2).online, true);
   ws.drop(1006);
@@ -217,23 +229,28 @@ test('read, typing and presence events are passed on; presence is asked again af
   client.close();
 });
 
-test('a presence reply older than an event already received does not undo it', async () => {
+test('a presence reply older than an event already received does not undo it, whatever last_seen says', async () => {
   const { client, sockets, events } = await connected();
   const ws = sockets[0];
   const asked = client.presence([2, 3]);
-  // Boris comes online after the database answered but before the answer arrives
-  ws.push({ v: 1, type: 'presence', user_id: 2, online: true, last_seen: '2026-11-25T18:00:00.000002+00:00' });
+  assert.deepEqual(ws.last('presence').user_ids, [2, 3]);
+  assert.equal(ws.last('presence').subscribe, undefined, 'subscribes by default');
+  // Boris comes online after the database answered but before the answer
+  // arrives; both carry the same rounded last_seen, only version orders them
+  ws.push({ v: 1, type: 'presence', user_id: 2, online: true, last_seen: '2026-11-25T18:00:00+00:00', version: 8 });
   ws.ok(ws.last('presence'), [
-    { user_id: 2, online: false, last_seen: '2026-11-25T18:00:00.000001+00:00' }, // 1 µs older
-    { user_id: 3, online: false, last_seen: null },
+    { user_id: 2, online: false, last_seen: '2026-11-25T18:00:00+00:00', version: 7 },
+    { user_id: 3, online: false, last_seen: null, version: 0 },
   ]);
   await asked;
   assert.equal(client.presenceOf(2).online, true);
   assert.equal(client.presenceOf(3).online, false);
   assert.deepEqual(events.filter((x) => x.t === 'presence').map((x) => `${x.e.user_id}:${x.e.online}`), ['2:true', '3:false']);
   // a later change still gets through, in another time zone too
-  ws.push({ v: 1, type: 'presence', user_id: 2, online: false, last_seen: '2026-11-25T21:00:00.5+03:00' });
+  ws.push({ v: 1, type: 'presence', user_id: 2, online: false, last_seen: '2026-11-25T18:00:00+00:00', version: 9 });
   assert.equal(client.presenceOf(2).online, false);
+  client.presence([2], { subscribe: false }).catch(() => {});
+  assert.equal(ws.last('presence').subscribe, false);
   client.close();
 });
 

@@ -375,3 +375,11 @@ def run(coro):
 
 def open_chat(a, b):
     return sql("SELECT chat.open_chat(%s, 'direct', NULL, %s)", (a, b))[0][0]
+
+
+def make_contacts(a, b):
+    """A chat of a and b in which both have written: they see each other's
+    presence. Returns the chat id."""
+    chat = open_chat(a, b)
+    sql("SELECT chat.send_message(%s, %s, 'hi'), chat.send_message(%s, %s, 'hello')", (a, chat, b, chat))
+    return chat
