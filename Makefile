@@ -60,7 +60,7 @@ S3 ?= 0
 RUN_S3_PORT ?= 7480
 export RUN_S3_PORT
 
-.PHONY: deps deps-run deps-test run stop test bench bench-relay bench-maintenance
+.PHONY: deps deps-run deps-test run stop test bench bench-relay bench-maintenance bench-presence
 # Packages (test/install-deps.sh): `deps` everything, `deps-run` what
 # `make run` needs, `deps-test` what `make test` needs.
 deps:
@@ -125,6 +125,7 @@ bench: deps
 	bench/attachments.sh
 	bench/maintenance.sh
 	bench/presence_sync.sh
+	bench/presence_reconnect.py $(PRESENCE_BENCH_ARGS)
 	bench/relay.sh
 
 # libFuzzer harnesses (test/fuzz: request parsing, tokens, event payloads;
@@ -145,6 +146,18 @@ bench-relay: deps
 	$(MAKE) all
 	$(MAKE) install
 	bench/relay.sh
+
+# One reconnect of a user with 20,000 chats: the presence work it costs the
+# database and the relay (bench/presence_reconnect.py), this build's (the
+# extension installed for PG_CONFIG, relay/chat-relay) against a baseline
+# when BASELINE_PGBIN (a PostgreSQL bin folder with the baseline's extension
+# installed) and BASELINE_RELAY (its chat-relay) are given, else alone.
+PRESENCE_BENCH_ARGS = --pgbin $(shell $(PG_CONFIG) --bindir) --relay relay/chat-relay \
+	$(if $(BASELINE_PGBIN),--baseline-pgbin $(BASELINE_PGBIN) --baseline-relay $(BASELINE_RELAY))
+bench-presence: deps
+	$(MAKE) all
+	$(MAKE) install
+	bench/presence_reconnect.py $(PRESENCE_BENCH_ARGS)
 
 # chat.maintain against pg_partman (SMALL=1 for a quick run)
 bench-maintenance: deps
