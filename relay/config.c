@@ -5,6 +5,7 @@
 #include "config.h"
 
 char	   *cf_listen;
+char	   *cf_metrics_listen;
 char	   *cf_db;
 char	   *cf_relay_id;
 char	   *cf_jwt_alg;
@@ -58,6 +59,7 @@ int			cf_dev_token_ttl;
 
 static const struct cf_entry cf_table[] = {
 	{"listen", CF_STR, &cf_listen, false, "127.0.0.1:8090", NOLIM, "HOST:PORT to serve WebSocket and HTTP on"},
+	{"metrics_listen", CF_STR, &cf_metrics_listen, false, "", NOLIM, "HOST:PORT of the admin address: /metrics, /healthz and /livez only, and /metrics is then 404 on listen (empty: /metrics on listen)"},
 	{"db", CF_STR, &cf_db, false, "dbname=chat", NOLIM, "libpq connection string (role chat_relay)"},
 	{"relay_id", CF_STR, &cf_relay_id, false, "", 0, 200, "unique name of this relay, at most 200 bytes (empty: hostname:port)"},
 	{"jwt_alg", CF_STR, &cf_jwt_alg, true, "HS256", NOLIM, "HS256, RS256 or ES256; tokens with another alg are refused"},

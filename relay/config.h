@@ -12,6 +12,7 @@
 #include "conf.h"
 
 extern char *cf_listen;
+extern char *cf_metrics_listen;	/* admin.c */
 extern char *cf_db;
 extern char *cf_relay_id;
 extern char *cf_jwt_alg;
