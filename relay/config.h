@@ -36,6 +36,7 @@ extern int	cf_ping_interval;
 extern int	cf_ping_timeout;
 extern int	cf_send_queue;
 extern int	cf_send_queue_bytes;
+extern int	cf_max_total_queue_bytes;
 extern int	cf_max_answer_bytes;
 extern int	cf_slow_close_timeout;
 extern int	cf_coalesce_rate;
