@@ -5,6 +5,7 @@
 #include "config.h"
 
 char	   *cf_listen;
+char	   *cf_metrics_listen;
 char	   *cf_db;
 char	   *cf_relay_id;
 char	   *cf_jwt_alg;
@@ -28,6 +29,7 @@ int			cf_ping_interval;
 int			cf_ping_timeout;
 int			cf_send_queue;
 int			cf_send_queue_bytes;
+int			cf_max_total_queue_bytes;
 int			cf_slow_close_timeout;
 int			cf_max_answer_bytes;
 int			cf_coalesce_rate;
@@ -59,6 +61,7 @@ int			cf_dev_token_ttl;
 
 static const struct cf_entry cf_table[] = {
 	{"listen", CF_STR, &cf_listen, false, "127.0.0.1:8090", NOLIM, "HOST:PORT to serve WebSocket and HTTP on"},
+	{"metrics_listen", CF_STR, &cf_metrics_listen, false, "", NOLIM, "HOST:PORT of the admin address: /metrics, /healthz and /livez only, and /metrics is then 404 on listen (empty: /metrics on listen)"},
 	{"db", CF_STR, &cf_db, false, "dbname=chat", NOLIM, "libpq connection string (role chat_relay)"},
 	{"relay_id", CF_STR, &cf_relay_id, false, "", 0, 200, "unique name of this relay, at most 200 bytes (empty: hostname:port)"},
 	{"jwt_alg", CF_STR, &cf_jwt_alg, true, "HS256", NOLIM, "HS256, RS256 or ES256; tokens with another alg are refused"},
@@ -86,6 +89,7 @@ static const struct cf_entry cf_table[] = {
 	{"ping_timeout", CF_INT, &cf_ping_timeout, false, "10", 1, 3600, "seconds to wait for the pong before closing"},
 	{"send_queue", CF_INT, &cf_send_queue, true, "1024", 4, 1000000, "frames queued per connection before it is closed with 1013"},
 	{"send_queue_bytes", CF_INT, &cf_send_queue_bytes, true, "4194304", 4096, 1073741824, "bytes queued per connection before it is closed with 1013"},
+	{"max_total_queue_bytes", CF_INT, &cf_max_total_queue_bytes, true, "268435456", 65536, 2147483647, "bytes queued for all connections together (a frame queued on several counts once); past it the largest queue is closed with 1013"},
 	{"max_answer_bytes", CF_INT, &cf_max_answer_bytes, true, "1048576", 4096, 1073741824, "largest answer to one request, bytes (refused with too_large / answer_too_large; at most half of send_queue_bytes counts)"},
 	{"slow_close_timeout", CF_INT, &cf_slow_close_timeout, true, "5", 1, 600, "seconds a closed slow reader gets to take its close frame"},
 	{"coalesce_rate", CF_INT, &cf_coalesce_rate, true, "20000", 0, 100000000, "frames/s written above which writes wait to share a send (0: never)"},

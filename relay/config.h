@@ -12,6 +12,7 @@
 #include "conf.h"
 
 extern char *cf_listen;
+extern char *cf_metrics_listen;	/* admin.c */
 extern char *cf_db;
 extern char *cf_relay_id;
 extern char *cf_jwt_alg;
@@ -35,6 +36,7 @@ extern int	cf_ping_interval;
 extern int	cf_ping_timeout;
 extern int	cf_send_queue;
 extern int	cf_send_queue_bytes;
+extern int	cf_max_total_queue_bytes;
 extern int	cf_max_answer_bytes;
 extern int	cf_slow_close_timeout;
 extern int	cf_coalesce_rate;

@@ -174,12 +174,43 @@ conn_close(struct conn *c, uint16_t code)
 	conn_set_state(c, CONN_CLOSING);
 }
 
+/*
+ * All the queues together at max_total_queue_bytes: close the largest, the
+ * likeliest slow reader, until f fits. Each close drops a queue that is
+ * not empty, so this ends, at the latest when c is the largest. True: c
+ * itself was closed.
+ */
+static bool
+make_room(struct conn *c)
+{
+	struct conn *v = writer_largest(c);
+
+	metrics.total_queue_drops++;
+	log_info("user %lld: send queues hold %llu bytes, at max_total_queue_bytes: "
+			 "closing the largest (%u frames, %u bytes) with 1013",
+			 (long long) v->user->id, (unsigned long long) writer_total_bytes(), v->q_len, v->q_bytes);
+	conn_close(v, 1013);
+	if (v != c && v->q_head)
+	{
+		/* cannot happen (closing drops the queue): never loop on it */
+		log_error("connection %p kept its queue when closed", (void *) v);
+		conn_close(c, 1013);
+		return true;
+	}
+	return v == c;
+}
+
 void
 conn_send(struct conn *c, struct frame *f)
 {
+	enum writer_push r;
+
 	if (c->state != CONN_OPEN || relay_destroying)
 		return;
-	if (!writer_push(c, f))
+	while ((r = writer_push(c, f)) == WRITER_OVER_TOTAL)
+		if (make_room(c))
+			return;
+	if (r == WRITER_FULL)
 	{
 		metrics.queue_drops++;
 		log_info("user %lld: send queue full (%u frames, %u bytes), closing with 1013",

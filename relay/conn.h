@@ -42,6 +42,8 @@ struct conn
 			   *q_tail;
 	struct conn *d_next,		/* on the dirty list: given frames in this */
 			  **d_pprev;		/* batch or a held write; NULL: not */
+	struct conn *b_next,		/* on the backlog list: its queue is not */
+			  **b_pprev;		/* empty; NULL: not */
 	uint32_t	q_len;
 	uint32_t	q_bytes;
 	int64_t		exp;			/* token expiry, unix seconds */

@@ -34,6 +34,7 @@ frame_alloc(size_t len)
 			h[n++] = (unsigned char) ((uint64_t) len >> shift);
 	}
 	f->refs = 1;
+	f->queued = 0;
 	f->len = (uint32_t) len;
 	f->hlen = (uint8_t) n;
 	memcpy(FRAME_WIRE(f), h, (size_t) n);

@@ -19,6 +19,7 @@ struct frame
 {
 	uint32_t	refs;
 	uint32_t	len;			/* payload bytes */
+	uint32_t	queued;			/* writer.c's: send queues holding it */
 	uint8_t		hlen;			/* header bytes, just before the payload */
 	unsigned char buf[];		/* LWS_PRE bytes (header at the end), then the payload */
 };

@@ -8,7 +8,8 @@
  * otherwise. /metrics is Prometheus text (metrics.c). These three answer
  * GET only: HEAD would get a body, read as the next response on a
  * kept-alive connection. Any other path is static.c's (files, /dev/token)
- * or 404.
+ * or 404. With metrics_listen set, the admin address (admin.c) serves the
+ * three and nothing else, and the main port answers /metrics with 404.
  */
 #include "alloc.h"
 #include "config.h"
@@ -62,33 +63,67 @@ healthz(struct lws *wsi, struct conn *c)
 	return www_reply(wsi, c, ok ? 200 : 503, "application/json", body, len, "no-store", false);
 }
 
+/* GET /livez: the process and its loop run. */
+static int
+livez(struct lws *wsi, struct conn *c)
+{
+	size_t		len;
+	unsigned char *body = www_body("{\"status\":\"alive\"}\n", &len);
+
+	return www_reply(wsi, c, 200, "application/json", body, len, "no-store", false);
+}
+
+/* GET /metrics: Prometheus text. */
+static int
+metrics_page(struct lws *wsi, struct conn *c)
+{
+	size_t		len;
+	unsigned char *body = (unsigned char *) metrics_render(&len, LWS_PRE);
+
+	return www_reply(wsi, c, 200, "text/plain; version=0.0.4", body, len, "no-store", false);
+}
+
+/* /livez, /healthz and, with metrics, /metrics; false: path is none of them. */
+static bool
+own_endpoint(struct lws *wsi, struct conn *c, const char *path, bool metrics, int *rc)
+{
+	bool		get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+	int			(*serve) (struct lws *, struct conn *);
+
+	if (strcmp(path, "/livez") == 0)
+		serve = livez;
+	else if (strcmp(path, "/healthz") == 0)
+		serve = healthz;
+	else if (metrics && strcmp(path, "/metrics") == 0)
+		serve = metrics_page;
+	else
+		return false;
+	*rc = get ? serve(wsi, c) : text(wsi, c, 405, "GET only\n");
+	return true;
+}
+
 int
 http_request(struct lws *wsi, struct conn *c, const char *path)
 {
-	bool		get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+	bool		admin_elsewhere = *cf_metrics_listen != '\0';
 	int			rc;
 
-	if (strcmp(path, "/livez") == 0 || strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0)
-	{
-		if (!get)
-			return text(wsi, c, 405, "GET only\n");
-		if (strcmp(path, "/livez") == 0)
-		{
-			size_t		len;
-			unsigned char *body = www_body("{\"status\":\"alive\"}\n", &len);
-
-			return www_reply(wsi, c, 200, "application/json", body, len, "no-store", false);
-		}
-		if (strcmp(path, "/healthz") == 0)
-			return healthz(wsi, c);
-		{
-			size_t		len;
-			unsigned char *body = (unsigned char *) metrics_render(&len, LWS_PRE);
-
-			return www_reply(wsi, c, 200, "text/plain; version=0.0.4", body, len, "no-store", false);
-		}
-	}
+	if (own_endpoint(wsi, c, path, !admin_elsewhere, &rc))
+		return rc;
+	/* metrics_listen set: the metrics are for the admin address only */
+	if (admin_elsewhere && strcmp(path, "/metrics") == 0)
+		return text(wsi, c, 404, "not found\n");
 	if (www_http(wsi, c, path, &rc))	/* static.c: files under www, /dev/token */
+		return rc;
+	return text(wsi, c, 404, "not found\n");
+}
+
+int
+http_admin_request(struct lws *wsi, struct conn *c, const char *path)
+{
+	int			rc;
+
+	if (own_endpoint(wsi, c, path, true, &rc))
 		return rc;
 	return text(wsi, c, 404, "not found\n");
 }

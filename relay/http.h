@@ -14,6 +14,9 @@ struct conn;
 /* LWS_CALLBACK_HTTP: answer path. */
 int			http_request(struct lws *wsi, struct conn *c, const char *path);
 
+/* The same on the admin address: /livez, /healthz, /metrics, else 404. */
+int			http_admin_request(struct lws *wsi, struct conn *c, const char *path);
+
 /* LWS_CALLBACK_HTTP_WRITEABLE: the body of the response under way. */
 int			http_writeable(struct lws *wsi, struct conn *c);
 

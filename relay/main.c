@@ -13,6 +13,7 @@
  * memory, is alloc.c's), and whatever was set up by then is undone by one
  * teardown(), which also ends a normal run.
  */
+#include "admin.h"
 #include "alloc.h"
 #include "auth.h"
 #include "channel.h"
@@ -224,6 +225,8 @@ struct setup
 	bool		running;		/* timers, database, presence started */
 	char		host[256];
 	int			port;
+	char		admin_host[256];	/* metrics_listen, when set */
+	int			admin_port;
 };
 
 /* Undo what was set up, in reverse order; the one way out of main(). */
@@ -289,6 +292,12 @@ load_settings(struct setup *s, int argc, char **argv)
 	if (parse_listen(cf_listen, s->host, sizeof(s->host), &s->port) != 0)
 	{
 		log_error("listen must be HOST:PORT, not \"%s\"", cf_listen);
+		return 2;
+	}
+	if (*cf_metrics_listen &&
+		parse_listen(cf_metrics_listen, s->admin_host, sizeof(s->admin_host), &s->admin_port) != 0)
+	{
+		log_error("metrics_listen must be HOST:PORT or empty, not \"%s\"", cf_metrics_listen);
 		return 2;
 	}
 	if (!*cf_relay_id)
@@ -398,6 +407,11 @@ listen_on(struct setup *s)
 		log_error("cannot set up the event loop: %s", strerror(errno));
 		return 1;
 	}
+	if (*cf_metrics_listen && admin_listen(relay_context, s->admin_host, s->admin_port) != 0)
+	{
+		log_error("cannot listen on %s (metrics_listen)", cf_metrics_listen);
+		return 1;
+	}
 	return 0;
 }
 
@@ -407,6 +421,8 @@ run(struct setup *s)
 {
 	log_info("chat-relay %s (relay id %s) listening on %s, %d allowed origins, pool %d",
 			 RELAY_VERSION, cf_relay_id, cf_listen, cf_allow_origin.n, cf_pool_size);
+	if (*cf_metrics_listen)
+		log_info("metrics on %s only (/metrics, /healthz, /livez)", cf_metrics_listen);
 	timers_start(relay_context, own_loop);
 	relay_db_start();
 	presence_start();

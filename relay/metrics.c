@@ -11,6 +11,7 @@
 #include "relay.h"
 #include "request.h"
 #include "subscribe.h"
+#include "writer.h"
 
 struct metrics metrics;
 
@@ -33,6 +34,11 @@ render_clients(struct prom_out *o)
 	prom_metric(o, "chat_relay_held_writes_total", "counter", "Times writes were held (up to coalesce_ms) to coalesce frames under load.", (double) metrics.held_writes);
 	prom_metric(o, "chat_relay_bytes_out_total", "counter", "Payload bytes written to clients.", (double) metrics.bytes_out);
 	prom_metric(o, "chat_relay_queue_drops_total", "counter", "Slow readers whose send queue overflowed (closed with 1013).", (double) metrics.queue_drops);
+	prom_metric(o, "chat_relay_total_queue_drops_total", "counter",
+				"Largest send queues closed with 1013 because all queues together reached max_total_queue_bytes.",
+				(double) metrics.total_queue_drops);
+	prom_metric(o, "chat_relay_queued_bytes", "gauge", "Bytes of the frames on all send queues (a frame on several counts once).",
+				(double) writer_total_bytes());
 	prom_metric(o, "chat_relay_requests_total", "counter", "Client messages received.", (double) metrics.requests);
 	prom_metric(o, "chat_relay_rate_limited_total", "counter", "Requests refused by the rate limits.", (double) metrics.rate_limited);
 	prom_put(o, "# HELP chat_relay_errors_total Error answers by code.\n# TYPE chat_relay_errors_total counter\n");

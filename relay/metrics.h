@@ -22,6 +22,7 @@ struct metrics
 	uint64_t	held_writes;	/* writes held under load (ws_batch_end) */
 	uint64_t	bytes_out;
 	uint64_t	queue_drops;	/* slow readers closed with 1013 */
+	uint64_t	total_queue_drops;	/* largest queues closed with 1013 at max_total_queue_bytes */
 	uint64_t	requests;
 	uint64_t	rate_limited;
 	uint64_t	auth_refused;

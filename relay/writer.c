@@ -5,8 +5,11 @@
  * at the end of a batch (the notifications and answers of one database
  * read, see ws_batch_begin), or under load up to coalesce_ms later, else in
  * SERVER_WRITEABLE. A connection whose queue passes send_queue frames or
- * send_queue_bytes is a reader too slow to keep up: writer_push drops its
- * queue and says so, and conn.c closes it with 1013.
+ * send_queue_bytes is a reader too slow to keep up: writer_push says so,
+ * and conn.c closes it with 1013 (which drops its queue). So does one
+ * frame that would take all the queues together past max_total_queue_bytes:
+ * conn.c then closes the largest queue, the likeliest slow reader, rather
+ * than whoever the frame was for (a healthy reader's queue is empty).
  */
 #include "alloc.h"
 #include "config.h"
@@ -66,37 +69,52 @@ dirty_remove(struct conn *c)
 	c->d_pprev = NULL;
 }
 
-/* Drop everything queued. */
+/*
+ * The bytes of the frames on the send queues, each frame counted once
+ * however many queues hold it (an event fanned out to a group is one
+ * buffer): what the queues keep in memory, bounded by max_total_queue_bytes.
+ * Changed only by node_add and node_pop, as frames join and leave a queue.
+ */
+static uint64_t total_bytes;
+
+/*
+ * The connections whose queue is not empty (the slow ones, and those given
+ * frames in this batch or held write): where the largest queue is looked
+ * for when total_bytes is at its bound.
+ */
+static struct conn *backlog_head;
+
 static void
-queue_free(struct conn *c)
+backlog_add(struct conn *c)
 {
-	struct qnode *n = c->q_head;
-
-	while (n)
-	{
-		struct qnode *next = n->next;
-
-		frame_unref(n->f);
-		free(n);
-		n = next;
-	}
-	c->q_head = c->q_tail = NULL;
-	c->q_len = 0;
-	c->q_bytes = 0;
+	c->b_next = backlog_head;
+	if (backlog_head)
+		backlog_head->b_pprev = &c->b_next;
+	backlog_head = c;
+	c->b_pprev = &backlog_head;
 }
 
-bool
-writer_push(struct conn *c, struct frame *f)
+static void
+backlog_remove(struct conn *c)
 {
-	struct qnode *n;
+	*c->b_pprev = c->b_next;
+	if (c->b_next)
+		c->b_next->b_pprev = c->b_pprev;
+	c->b_next = NULL;
+	c->b_pprev = NULL;
+}
 
-	if (c->q_len >= (uint32_t) cf_send_queue ||
-		(uint64_t) c->q_bytes + f->len > (uint64_t) cf_send_queue_bytes)
-		return false;
-	n = xmalloc(sizeof(*n));
+/* Append f to c's queue (a new reference). */
+static void
+node_add(struct conn *c, struct frame *f)
+{
+	struct qnode *n = xmalloc(sizeof(*n));
+
 	n->next = NULL;
 	n->f = f;
 	f->refs++;
+	if (f->queued++ == 0)
+		total_bytes += f->len;
 	if (c->q_tail)
 		c->q_tail->next = n;
 	else
@@ -104,6 +122,47 @@ writer_push(struct conn *c, struct frame *f)
 	c->q_tail = n;
 	c->q_bytes += f->len;
 	if (c->q_len++ == 0)
+		backlog_add(c);
+}
+
+/* Take the first frame off c's queue: written, or dropped with the queue. */
+static void
+node_pop(struct conn *c)
+{
+	struct qnode *head = c->q_head;
+	struct frame *f = head->f;
+
+	c->q_head = head->next;
+	if (!c->q_head)
+		c->q_tail = NULL;
+	c->q_bytes -= f->len;
+	if (--c->q_len == 0)
+		backlog_remove(c);
+	if (--f->queued == 0)
+		total_bytes -= f->len;
+	frame_unref(f);
+	free(head);
+}
+
+/* Drop everything queued. */
+static void
+queue_free(struct conn *c)
+{
+	while (c->q_head)
+		node_pop(c);
+}
+
+enum writer_push
+writer_push(struct conn *c, struct frame *f)
+{
+	if (c->q_len >= (uint32_t) cf_send_queue ||
+		(uint64_t) c->q_bytes + f->len > (uint64_t) cf_send_queue_bytes)
+		return WRITER_FULL;
+	/* queued elsewhere already, f costs this queue its node only */
+	if (f->queued == 0 && total_bytes + f->len > (uint64_t) cf_max_total_queue_bytes)
+		return WRITER_OVER_TOTAL;
+	node_add(c, f);
+	if (c->q_len == 1)
 	{
 		/* held, then emptied in WRITEABLE: it is on the list already */
 		if (!batching)
@@ -111,7 +170,24 @@ writer_push(struct conn *c, struct frame *f)
 		else if (!c->d_pprev)
 			dirty_add(c);
 	}
-	return true;
+	return WRITER_QUEUED;
+}
+
+struct conn *
+writer_largest(struct conn *c)
+{
+	struct conn *largest = c;
+
+	for (struct conn *b = backlog_head; b; b = b->b_next)
+		if (b->q_bytes > largest->q_bytes)
+			largest = b;
+	return largest;
+}
+
+uint64_t
+writer_total_bytes(void)
+{
+	return total_bytes;
 }
 
 void
@@ -166,17 +242,9 @@ writer_write(struct conn *c)
 
 	while (n-- > 0)
 	{
-		struct qnode *head = c->q_head;
-
-		c->q_head = head->next;
-		if (!c->q_head)
-			c->q_tail = NULL;
-		c->q_len--;
-		c->q_bytes -= head->f->len;
 		metrics.frames_out++;
-		metrics.bytes_out += head->f->len;
-		frame_unref(head->f);
-		free(head);
+		metrics.bytes_out += c->q_head->f->len;
+		node_pop(c);
 	}
 	if (c->q_head)
 		lws_callback_on_writable(c->wsi);

@@ -1,13 +1,14 @@
 /*
- * writer.h: each connection's bounded send queue and how it reaches the
- * socket: batches (every frame queued during one database read goes out
- * after it), coalescing under load (coalesce_rate / coalesce_ms), and
- * several frames per write.
+ * writer.h: each connection's bounded send queue (and the bound on all of
+ * them together) and how it reaches the socket: batches (every frame
+ * queued during one database read goes out after it), coalescing under
+ * load (coalesce_rate / coalesce_ms), and several frames per write.
  */
 #ifndef RELAY_WRITER_H
 #define RELAY_WRITER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct conn;
 struct frame;
@@ -24,11 +25,24 @@ struct qnode
 	struct frame *f;
 };
 
+enum writer_push
+{
+	WRITER_QUEUED,
+	WRITER_FULL,				/* c's queue would pass send_queue or send_queue_bytes */
+	WRITER_OVER_TOTAL			/* all queues would pass max_total_queue_bytes */
+};
+
 /*
- * Queue f on c (a new reference) and see that it gets written. False when
- * it would pass send_queue frames or send_queue_bytes: nothing is queued.
+ * Queue f on c (a new reference) and see that it gets written; unless
+ * WRITER_QUEUED, nothing is queued.
  */
-bool		writer_push(struct conn *c, struct frame *f);
+enum writer_push writer_push(struct conn *c, struct frame *f);
+
+/* The connection with the largest queue in bytes (c itself on a tie). */
+struct conn *writer_largest(struct conn *c);
+
+/* Bytes of the frames on all queues, each frame once (the gauge). */
+uint64_t	writer_total_bytes(void);
 
 /* Write what is queued (SERVER_WRITEABLE of an open connection). -1: failed. */
 int			writer_write(struct conn *c);

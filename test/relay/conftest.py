@@ -209,9 +209,15 @@ class Relay:
             self.log_handle.close()
             raise
 
-    def http(self, path):
+    @property
+    def metrics_port(self):
+        """Where /metrics is: metrics_listen's port when it is set."""
+        admin = self.settings.get("metrics_listen")
+        return int(admin.rsplit(":", 1)[1]) if admin else self.port
+
+    def http(self, path, port=None):
         try:
-            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path), timeout=2) as r:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port or self.port, path), timeout=2) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
@@ -232,7 +238,7 @@ class Relay:
         wait_until(ok, timeout, what="relay %s %s" % (self.name, "healthy" if database else "serving"))
 
     def metric(self, name):
-        body = self.http("/metrics")[1]
+        body = self.http("/metrics", self.metrics_port)[1]
         for line in body.splitlines():
             if line.startswith(name + " ") or line.startswith(name + "{"):
                 if line.startswith(name + " "):

@@ -53,6 +53,9 @@ def test_help_lists_every_default():
     assert p.returncode == 0, p.stderr
     assert "--event-lib VALUE" in p.stdout and "(default: libev)" in p.stdout
     assert "--rx-buffer N" in p.stdout and "(default: 256)" in p.stdout
+    assert "--metrics-listen VALUE" in p.stdout
+    line = next(l for l in p.stdout.splitlines() if "--metrics-listen" in l)
+    assert line.endswith("(default: none)"), line
 
 
 def test_address_in_use_exits_1():

@@ -1,6 +1,7 @@
 """Connections an outsider cannot starve, and requests whose length is
 ambiguous (docs/security.md, "Connections and HTTP")."""
 import asyncio
+import json
 import resource
 import socket
 import threading
@@ -181,3 +182,25 @@ def test_reconnect_loops_are_limited_per_user(relays):
         assert await refused(r, jwt(a)) is None         # refilled
     run(go())
     assert r.metric("chat_relay_upgrades_limited_total") >= 1
+
+
+def test_unmasked_client_frames_are_accepted(relays):
+    """RFC 6455 5.1 says a server must close on an unmasked client frame;
+    libwebsockets 4.1 has no check and no option for it (5.0 closes with
+    1002), so the relay answers one like any other. Masking protects
+    intermediaries from bytes a page's script chose, not the server, and
+    browsers always mask (docs/security.md). If this fails, lws started
+    refusing them: update docs/security.md."""
+    from conftest import jwt
+    from test_lifecycle import read_frame, read_response, upgrade_request
+    r = relays()
+    (a,) = new_users(1)
+    with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
+        s.sendall(upgrade_request(jwt(a)))
+        status, _, rest = read_response(s)
+        assert status.split()[1] == "101", status
+        assert b'"type":"welcome"' in read_frame(s, rest)
+        ping = b'{"type":"ping","id":7}'
+        s.sendall(bytes([0x81, len(ping)]) + ping)     # FIN, text; no mask bit, no key
+        answer = json.loads(read_frame(s, b""))
+        assert answer["type"] == "ok" and answer["id"] == 7, answer
