@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "relay.h"
+#include "subscribe.h"
 #include "users.h"
 
 #include <jansson.h>
@@ -295,6 +296,15 @@ send_ok(struct conn *c, const char *id, PGresult *res, enum result_kind rk)
 	frame_unref(f);
 }
 
+/* The connection follows the presence of the users of the second column. */
+static void
+subscribe_answered(struct conn *c, const PGresult *res)
+{
+	for (int i = 0; i < PQntuples(res); i++)
+		if (!PQgetisnull(res, i, 1))
+			subscribe_add(c, strtoll(PQgetvalue(res, i, 1), NULL, 10));
+}
+
 /* The database answered (or the connection was lost: res NULL). */
 static void
 req_done(struct db_query *q, PGresult *res)
@@ -311,8 +321,8 @@ req_done(struct db_query *q, PGresult *res)
 					   "database connection lost; retry (send is idempotent with client_id)");
 		else if (PQresultStatus(res) == PGRES_TUPLES_OK)
 		{
-			if (r->type->on_ok)
-				r->type->on_ok(c, res);
+			if (r->type->subscribes)
+				subscribe_answered(c, res);
 			send_ok(c, r->id, res, r->type->result);
 		}
 		else

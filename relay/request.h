@@ -10,7 +10,6 @@
 #include <stdint.h>
 
 struct conn;
-struct pg_result;
 
 /* How a statement's result becomes the `result` of the answer. */
 enum result_kind
@@ -44,8 +43,11 @@ struct request_type
 	const char *sql;
 	enum result_kind result;
 	struct request_param params[REQUEST_MAX_PARAMS];
-	/* NULL, or what else a successful result does, before it is answered */
-	void		(*on_ok) (struct conn *c, const struct pg_result *res);
+	/*
+	 * A successful result's second column holds user ids (or NULL) whose
+	 * presence the connection follows from then on (subscribe.c).
+	 */
+	bool		subscribes;
 };
 
 /* The table, ended by a row whose name is NULL. */

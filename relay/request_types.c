@@ -6,26 +6,11 @@
  *
  * The SQL's $1 is always the user id of the verified token; $2… are the
  * parameters in the order of the row. Parameters travel as text, cast in
- * the SQL; an absent optional parameter is SQL NULL.
+ * the SQL; an absent optional parameter is SQL NULL. A presence answer
+ * subscribes the connection to the users in its second column: those the
+ * database answered for (NULL with subscribe:false), whatever was asked.
  */
 #include "request.h"
-#include "subscribe.h"
-
-#include <libpq-fe.h>
-#include <stdlib.h>
-
-/*
- * A presence answer: the connection now hears of the changes of every user
- * the database answered for (the second column; NULL with subscribe:false),
- * and of no one else, whatever it asked.
- */
-static void
-subscribe_answered(struct conn *c, const PGresult *res)
-{
-	for (int i = 0; i < PQntuples(res); i++)
-		if (!PQgetisnull(res, i, 1))
-			subscribe_add(c, strtoll(PQgetvalue(res, i, 1), NULL, 10));
-}
 
 /* a parameter: kind, name, required, limit (bytes of a string, items of an array) */
 #define INT(n)			{P_INT, n, true, 0}
@@ -60,7 +45,7 @@ const struct request_type request_types[] = {
 	{"presence",
 		"SELECT p, CASE WHEN coalesce($3::bool, true) THEN (p->>'user_id')::bigint END "
 		"FROM chat.presence($1::bigint, $2::bigint[]) p", RK_ROWS,
-	{INTS("user_ids", 1000), OPT_BOOL("subscribe")}, subscribe_answered},
+	{INTS("user_ids", 1000), OPT_BOOL("subscribe")}, true},
 	{"unread", "SELECT chat.unread_total($1::bigint)", RK_VALUE},
 	{"archive", "SELECT chat.set_archived($1::bigint, $2::bigint, $3::bool)", RK_VOID,
 	{INT("chat_id"), BOOL("archived")}},
