@@ -82,7 +82,7 @@ chat_mark_read(PG_FUNCTION_ARGS)
 	if (moved)
 	{
 		int64	   *members;
-		int			n = ChatMemberIds(chat_id, false, 0, &members);
+		int			n = ChatMemberIds(chat_id, &members);
 
 		ChatEventRead(chat_id, user_id, read_seq, members, n);
 	}

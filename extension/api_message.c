@@ -433,7 +433,7 @@ ChangeMessage(FunctionCallInfo fcinfo, bool is_delete)
 
 	ChatLoadAttachments(&msg, 1);
 	json = ChatMessageToJsonb(&msg);
-	nrecipients = ChatMemberIds(chat_id, false, 0, &recipients);
+	nrecipients = ChatMemberIds(chat_id, &recipients);
 	ChatEventMessage(is_delete ? "delete" : "edit", &msg, json, recipients, nrecipients);
 	json = ChatCopyOut(outer, json);
 	SPI_finish();

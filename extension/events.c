@@ -208,15 +208,14 @@ ChatEventBatchAdd(StringInfo batch, int n, const char *env, uint32 len)
 	return true;
 }
 
-/* The members of a chat, except one user when exclude; returns the count. */
+/* The members of a chat, ascending; returns the count. */
 int
-ChatMemberIds(int64 chat_id, bool exclude, int64 except_user, int64 **users)
+ChatMemberIds(int64 chat_id, int64 **users)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[1] = {INT8OID};
 	Datum		values[1];
 	uint64		i;
-	int			n = 0;
 
 	ChatPlanOnce(&plan, "SELECT user_id FROM chat.members WHERE chat_id = $1 ORDER BY user_id",
 				 1, types);
@@ -224,11 +223,6 @@ ChatMemberIds(int64 chat_id, bool exclude, int64 except_user, int64 **users)
 	ChatExec(plan, values, NULL, false, 0);
 	*users = palloc(sizeof(int64) * Max(SPI_processed, 1));
 	for (i = 0; i < SPI_processed; i++)
-	{
-		int64		u = ChatGetInt8(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, NULL);
-
-		if (!exclude || u != except_user)
-			(*users)[n++] = u;
-	}
-	return n;
+		(*users)[i] = ChatGetInt8(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, NULL);
+	return (int) SPI_processed;
 }

@@ -43,7 +43,7 @@ extern void ChatNotifyDirect(const char *payload);
 /* seal.c: the sealed form of a payload of at most CHAT_PLAIN_MAX bytes */
 extern char *ChatSeal(const char *plain);
 
-/* The members of a chat (ascending), except one user when exclude. */
-extern int	ChatMemberIds(int64 chat_id, bool exclude, int64 except_user, int64 **users);
+/* The members of a chat (ascending). */
+extern int	ChatMemberIds(int64 chat_id, int64 **users);
 
 #endif							/* CHAT_EVENTS_H */
