@@ -137,8 +137,12 @@ def test_subscriptions_per_connection_are_bounded(relays):
         await c.ok("presence", user_ids=[x])
         await c.ok("presence", user_ids=[y, z])
         assert r.metric("chat_relay_presence_subscriptions") == 2
-        for other in (x, y, z):
-            await (await connect(r, other)).close()
+        online = lambda u: sql("SELECT count(*) FROM chat.presence WHERE user_id = %s", (u,))[0][0]
+        for other in (x, y, z):                 # each really comes and goes (not coalesced away)
+            co = await connect(r, other)
+            wait_until(lambda: online(other) == 1, 10)
+            await co.close()
+            wait_until(lambda: online(other) == 0, 10)
         await c.event(lambda e: presence_of(z)(e) and e["online"] is False)
         await c.ok("ping")
         heard = {e["user_id"] for e in c.events if e.get("type") == "presence"} | {z}
