@@ -21,7 +21,7 @@ run=(
 s3=(ceph-mon ceph-osd ceph-common radosgw uuid-runtime curl python3-botocore)
 test=(
 	postgresql-contrib postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-	python3-psycopg2 python3-pytest python3-websockets python3-cryptography
+	python3-psycopg2 python3-pytest python3-websockets python3-cryptography python3-aiosmtpd
 	valgrind # the relay test that runs the plain build under it
 	chromium # the browser test (playwright-core drives Debian's chromium)
 	clang libclang-rt-dev # the fuzz suite: libFuzzer and the sanitizers' runtimes of Debian's clang
