@@ -67,10 +67,12 @@ createdb)
 		echo "the chat extension in $db was made by an older build: recreating it (its data is dropped)" >&2
 		psql_db -d "$db" -c "DROP EXTENSION chat CASCADE" -c "CREATE EXTENSION chat"
 	fi
-	# ... or by a build from before sealed events (no chat.event_keys) or
-	# presence among contacts (no chat.contacts)
-	if [ "$(psql_db -d "$db" -tAc "SELECT to_regclass('chat.event_keys') IS NULL OR to_regclass('chat.contacts') IS NULL")" = t ]; then
-		echo "the chat extension in $db predates sealed events or contacts: recreating it (its data is dropped)" >&2
+	# ... or by a build from before sealed events (no chat.event_keys),
+	# presence among contacts (no chat.contacts) or email digests (no
+	# chat.members.pending_since)
+	if [ "$(psql_db -d "$db" -tAc "SELECT to_regclass('chat.event_keys') IS NULL OR to_regclass('chat.contacts') IS NULL
+			OR NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'chat.members'::regclass AND attname = 'pending_since' AND NOT attisdropped)")" = t ]; then
+		echo "the chat extension in $db predates sealed events, contacts or email digests: recreating it (its data is dropped)" >&2
 		psql_db -d "$db" -c "DROP EXTENSION chat CASCADE" -c "CREATE EXTENSION chat"
 	fi
 	# only the chat roles (and superusers) may connect (docs/security.md)
