@@ -32,9 +32,10 @@ ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 endif
 
-# sql/chat.sql is the core; sql/notify_email.sql (email digests) comes
-# after it: it uses its tables, roles and the REVOKE of PUBLIC it makes.
-sql/chat--$(EXTVERSION).sql: sql/chat.sql sql/notify_email.sql
+# sql/chat.sql is the core; sql/notify.sql (devices, preferences, webhooks)
+# and sql/notify_email.sql (email digests) come after it, in this order:
+# each uses the tables, roles and the REVOKE of PUBLIC of those before it.
+sql/chat--$(EXTVERSION).sql: sql/chat.sql sql/notify.sql sql/notify_email.sql
 	cat $^ > $@
 
 # The relay (relay/Makefile): built by `make` / `make all`; not installed by

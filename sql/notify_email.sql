@@ -1,6 +1,6 @@
 -- Email digests: the database half (docs/notifications.md, "Email
--- digests"). The Makefile appends this file to sql/chat.sql (and to
--- sql/notify.sql, which comes before it) to make the install script.
+-- digests"). The Makefile puts it after sql/chat.sql and sql/notify.sql
+-- in the install script.
 --
 -- The write path keeps three columns of chat.members (sql/chat.sql):
 -- pending_since (send_message sets it for the other members, sending,
@@ -15,28 +15,11 @@
 -- plans against the partitioned chat.messages. C would add some 600 lines
 -- for no measurable gain.
 
--- Preferences: made by sql/notify.sql (set_notify_prefs, notify_prefs).
--- Made here only if that file has not made it, with the columns read below
--- and the defaults of the specification; no row = the defaults (no address:
--- no email).
-CREATE TABLE IF NOT EXISTS chat.notify_prefs (
-	user_id       bigint PRIMARY KEY,
-	email         text NOT NULL DEFAULT '10min'
-		CHECK (email IN ('off', 'immediately', '10min', 'hourly', 'daily')),
-	email_address text,
-	push          boolean NOT NULL DEFAULT true,
-	preview       boolean NOT NULL DEFAULT true,
-	language      text NOT NULL DEFAULT 'en' CHECK (language IN ('en', 'ru', 'sr'))
-);
-
-DO $$
-BEGIN
-	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'chat_notify') THEN
-		CREATE ROLE chat_notify NOLOGIN;
-	END IF;
-END
-$$;
-GRANT USAGE ON SCHEMA chat TO chat_notify;
+-- Preferences are sql/notify.sql's chat.notify_prefs: one row per user
+-- who set any, prefs holding the keys set (email, email_address, preview,
+-- language, ...); a missing key is its default (email 10min, no address,
+-- preview true, language en), so no row means no email. chat_notify is made
+-- there too.
 
 -- Per user: the lease of a claimed digest and the retries of failed ones.
 -- next_at: not claimable before (a lease's end, or a retry's time).
@@ -78,16 +61,19 @@ INSERT INTO chat.email_scan DEFAULT VALUES;
 CREATE VIEW chat.email_due AS
 SELECT m.user_id, m.chat_id, m.pending_since, m.read_seq, m.notified_seq, m.unread,
 	m.listed, m.sort_at, c.kind, c.context_id, c.last_seq, c.last_message_at, o.peer_id,
-	p.email_address, coalesce(p.language, 'en') AS language, coalesce(p.preview, true) AS preview,
+	pf.email_address, pf.language, pf.preview,
 	greatest(m.pending_since + d.delay,
-			 CASE WHEN d.mode <> 'immediately' THEN m.emailed_at + interval '24 hours' END,
+			 CASE WHEN pf.mode <> 'immediately' THEN m.emailed_at + interval '24 hours' END,
 			 l.last_seen + interval '30 seconds', s.next_at) AS due_at
 FROM chat.members AS m
 JOIN chat.chats AS c ON c.chat_id = m.chat_id
 JOIN chat.notify_prefs AS p ON p.user_id = m.user_id
 CROSS JOIN LATERAL (SELECT CASE WHEN c.user_a = m.user_id THEN c.user_b ELSE c.user_a END AS peer_id) AS o
-CROSS JOIN LATERAL (SELECT coalesce(p.email, '10min') AS mode,
-						   CASE coalesce(p.email, '10min')
+CROSS JOIN LATERAL (SELECT coalesce(p.prefs ->> 'email', '10min') AS mode,
+						   p.prefs ->> 'email_address' AS email_address,
+						   coalesce(p.prefs ->> 'language', 'en') AS language,
+						   coalesce((p.prefs -> 'preview')::boolean, true) AS preview) AS pf
+CROSS JOIN LATERAL (SELECT CASE pf.mode
 								WHEN 'immediately' THEN interval '0'
 								WHEN '10min' THEN interval '10 minutes'
 								WHEN 'hourly' THEN interval '1 hour'
@@ -97,12 +83,12 @@ LEFT JOIN chat.email_state AS s ON s.user_id = m.user_id
 WHERE m.pending_since IS NOT NULL
   AND m.pending_since > now() - interval '7 days'
   AND m.pending_since <= now() - d.delay			-- NULL for off: never
-  AND p.email_address IS NOT NULL
+  AND pf.email_address IS NOT NULL
   AND NOT m.muted AND NOT m.archived
   -- a message after the read and emailed cursors; every one after read_seq
   -- is someone else's (sending moves the sender's read_seq)
   AND c.last_seq > greatest(m.read_seq, m.notified_seq)
-  AND (d.mode = 'immediately' OR m.emailed_at IS NULL OR m.emailed_at <= now() - interval '24 hours')
+  AND (pf.mode = 'immediately' OR m.emailed_at IS NULL OR m.emailed_at <= now() - interval '24 hours')
   AND NOT EXISTS (SELECT FROM chat.blocks AS b WHERE b.blocker_id = m.user_id AND b.blocked_id = o.peer_id)
   AND NOT EXISTS (SELECT FROM chat.blocks AS b WHERE b.blocker_id = o.peer_id AND b.blocked_id = m.user_id)
   AND NOT EXISTS (SELECT FROM chat.presence AS pr WHERE pr.user_id = m.user_id)
@@ -221,7 +207,7 @@ BEGIN
 		CROSS JOIN LATERAL (SELECT CASE WHEN c.user_a = g.user_id THEN c.user_b ELSE c.user_a END AS peer_id) AS o
 		LEFT JOIN chat.notify_prefs AS p ON p.user_id = g.user_id
 		WHERE g.chat_id = w.chat_id AND g.user_id = w.user_id AND g.pending_since IS NOT NULL
-		  AND (g.muted OR g.archived OR p.email_address IS NULL OR coalesce(p.email, '10min') = 'off'
+		  AND (g.muted OR g.archived OR p.prefs ->> 'email_address' IS NULL OR p.prefs ->> 'email' = 'off'
 			   OR EXISTS (SELECT FROM chat.blocks AS b WHERE b.blocker_id = g.user_id AND b.blocked_id = o.peer_id)
 			   OR EXISTS (SELECT FROM chat.blocks AS b WHERE b.blocker_id = o.peer_id AND b.blocked_id = g.user_id))
 		FOR UPDATE OF g SKIP LOCKED) AS gone
@@ -341,8 +327,9 @@ BEGIN
 		PERFORM chat.email_cover(r.user_id, r.covered, false, false);
 	END LOOP;
 
-	FOR r IN SELECT t.user_id, p.email_address, coalesce(p.language, 'en') AS language,
-					coalesce(p.preview, true) AS preview,
+	FOR r IN SELECT t.user_id, p.prefs ->> 'email_address' AS email_address,
+					coalesce(p.prefs ->> 'language', 'en') AS language,
+					coalesce((p.prefs -> 'preview')::boolean, true) AS preview,
 					jsonb_agg(e -> 'chat' ORDER BY (e ->> 'at')::timestamptz DESC, (e -> 'chat' ->> 'chat_id')::bigint DESC) AS chats,
 					(array_agg(format('digest.u%s.c%s.s%s', t.user_id, e -> 'chat' ->> 'chat_id', e -> 'chat' ->> 'up_to_seq')
 							   ORDER BY (e ->> 'at')::timestamptz DESC, (e -> 'chat' ->> 'chat_id')::bigint DESC))[1] AS message_id
@@ -350,7 +337,7 @@ BEGIN
 			 JOIN jsonb_array_elements(found_chats) AS e
 			   ON (e ->> 'user_id')::bigint = t.user_id AND e -> 'chat' -> 'messages' <> 'null'
 			 JOIN chat.notify_prefs AS p ON p.user_id = t.user_id
-			 GROUP BY t.user_id, t.ord, p.email_address, p.language, p.preview
+			 GROUP BY t.user_id, t.ord, p.prefs
 			 ORDER BY t.ord LOOP
 		INSERT INTO chat.email_state AS s (user_id) VALUES (r.user_id) ON CONFLICT (user_id) DO NOTHING;
 		-- never waits (an email_result of this user holds it: next time),
@@ -459,12 +446,11 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON chat.notify_prefs, chat.email_state, chat.email_scan, chat.email_due FROM PUBLIC;
+REVOKE ALL ON chat.email_state, chat.email_scan, chat.email_due FROM PUBLIC;
 REVOKE ALL ON FUNCTION chat.email_cover(bigint, jsonb, boolean, boolean), chat.email_scan_due(int, int),
 	chat.email_due_chats(bigint[]), chat.email_claim(text, int, int, int),
 	chat.email_result(text, bigint, jsonb, bool, text), chat.email_backlog() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION chat.email_claim(text, int, int, int),
 	chat.email_result(text, bigint, jsonb, bool, text), chat.email_backlog()
 TO chat_notify;
-SELECT pg_catalog.pg_extension_config_dump('chat.notify_prefs', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.email_state', '');

@@ -12,14 +12,12 @@ BEGIN;
 \ir _helpers.psql
 SELECT plan(122);
 
--- The preferences of a user, as set_notify_prefs would store them.
+-- Set a user's preferences (addr NULL: no address).
 CREATE FUNCTION pg_temp.prefs(u bigint, mode text, addr text DEFAULT 'user@example.com',
 	preview bool DEFAULT true, lang text DEFAULT 'en') RETURNS void
 LANGUAGE sql AS $$
-	INSERT INTO chat.notify_prefs (user_id, email, email_address, preview, language)
-	VALUES (u, mode, addr, preview, lang)
-	ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, email_address = excluded.email_address,
-		preview = excluded.preview, language = excluded.language
+	SELECT FROM chat.set_notify_prefs(u, jsonb_build_object('email', mode, 'email_address', addr,
+		'preview', preview, 'language', lang))
 $$;
 
 -- Move u's pending chats back in time: pending_since = now() - ago.
@@ -106,8 +104,8 @@ SELECT is((SELECT indexdef ~ 'WHERE \(pending_since IS NOT NULL\)' FROM pg_index
 SELECT is(dblink_connect('setup', pg_temp.connstr()), 'OK', 'setup connection');
 SELECT is(dblink_connect('s1', pg_temp.connstr()), 'OK', 'session s1');
 SELECT is(dblink_connect('s2', pg_temp.connstr()), 'OK', 'session s2');
-SELECT dblink_exec('setup', $$INSERT INTO chat.notify_prefs (user_id, email, email_address)
-	SELECT u, 'immediately', u || '@example.com' FROM generate_series(42100, 42119) AS u$$) AS _ \gset
+SELECT pg_temp.on('setup', $$SELECT count(chat.set_notify_prefs(u, jsonb_build_object('email', 'immediately',
+	'email_address', u || '@example.com')))::text FROM generate_series(42100, 42119) AS u$$) AS _ \gset
 SELECT pg_temp.on('setup', $$SELECT count(*)::text FROM (
 		SELECT chat.send_message(42199, chat.open_chat(42199, 'direct', NULL, u), 'hello ' || u)
 		FROM generate_series(42100, 42119) AS u) AS s$$) AS _ \gset
