@@ -32,8 +32,11 @@ ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 endif
 
-sql/chat--$(EXTVERSION).sql: sql/chat.sql
-	cp $< $@
+# sql/chat.sql is the core; sql/notify.sql (devices, preferences, webhooks)
+# and sql/notify_email.sql (email digests) come after it, in this order:
+# each uses the tables, roles and the REVOKE of PUBLIC of those before it.
+sql/chat--$(EXTVERSION).sql: sql/chat.sql sql/notify.sql sql/notify_email.sql
+	cat $^ > $@
 
 # The relay (relay/Makefile): built by `make` / `make all`; not installed by
 # `make install`, which stays the extension's.

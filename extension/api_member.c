@@ -3,6 +3,7 @@
  */
 #include "chat.h"
 #include "events.h"
+#include "notify.h"
 
 #include "catalog/pg_type.h"
 
@@ -28,7 +29,9 @@ ReadState(int64 chat_id, int64 user_id, int64 read_seq, int64 unread)
  * and never past the last message; the other members get a read receipt.
  * Every message after a member's cursor is someone else's (sending moves the
  * sender's cursor), so unread drops by exactly the distance moved; computed
- * from the row itself, it stays right under concurrent sends.
+ * from the row itself, it stays right under concurrent sends. Reading
+ * everything leaves nothing pending for an email digest (pending_since);
+ * after a partial read the oldest pending time stays.
  */
 Datum
 chat_mark_read(PG_FUNCTION_ARGS)
@@ -61,7 +64,8 @@ chat_mark_read(PG_FUNCTION_ARGS)
 	SPI_connect();
 	ChatLoadAccess(user_id, chat_id, false, &acc);
 	ChatPlanOnce(&plan_move,
-				 "UPDATE chat.members SET unread = greatest(0, unread - ($3 - read_seq)), read_seq = $3 "
+				 "UPDATE chat.members SET unread = greatest(0, unread - ($3 - read_seq)), read_seq = $3, "
+				 "  pending_since = CASE WHEN unread - ($3 - read_seq) > 0 THEN pending_since END "
 				 "WHERE chat_id = $1 AND user_id = $2 AND read_seq < $3 RETURNING read_seq, unread::bigint",
 				 3, types);
 	ChatPlanOnce(&plan_get,
@@ -85,6 +89,7 @@ chat_mark_read(PG_FUNCTION_ARGS)
 		int			n = ChatMemberIds(chat_id, &members);
 
 		ChatEventRead(chat_id, user_id, read_seq, members, n);
+		ChatWebhookRead(chat_id, user_id, read_seq);
 	}
 	json = ChatCopyOut(outer, ReadState(chat_id, user_id, read_seq, unread));
 	SPI_finish();

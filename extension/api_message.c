@@ -8,6 +8,7 @@
  */
 #include "chat.h"
 #include "events.h"
+#include "notify.h"
 #include "partitions.h"
 
 #include "catalog/pg_type.h"
@@ -249,13 +250,19 @@ StoreMessage(ChatMessage *msg, int64 **recipients, int *nrecipients)
 
 	/*
 	 * Sending reads the chat up to one's own message, and marks the sender
-	 * as having sent here; the second column says it is their first.
+	 * as having sent here; the second column says it is their first. For
+	 * email digests the others' pending_since becomes this message's time
+	 * unless an older pending one is kept; one pending for more than 7 days
+	 * is never emailed (chat.email_claim's window), so it restarts here
+	 * rather than keep the chat silent for good.
 	 */
 	ChatPlanOnce(&plan_members,
 				 "WITH prev AS (SELECT sent FROM chat.members WHERE chat_id = $1 AND user_id = $2), "
 				 "m AS (UPDATE chat.members SET sort_at = $4, listed = true, sent = sent OR user_id = $2, "
 				 "  unread = CASE WHEN user_id = $2 THEN 0 ELSE unread + 1 END, "
-				 "  read_seq = CASE WHEN user_id = $2 THEN $3 ELSE read_seq END "
+				 "  read_seq = CASE WHEN user_id = $2 THEN $3 ELSE read_seq END, "
+				 "  pending_since = CASE WHEN user_id = $2 THEN NULL "
+				 "    WHEN pending_since > $4 - interval '7 days' THEN pending_since ELSE $4 END "
 				 "WHERE chat_id = $1 RETURNING user_id) "
 				 "SELECT user_id, NOT coalesce((SELECT sent FROM prev), true) "
 				 "FROM m ORDER BY user_id",	/* events want them ascending */
@@ -330,6 +337,7 @@ chat_send_message(PG_FUNCTION_ARGS)
 
 	json = ChatMessageToJsonb(&msg);
 	ChatEventMessage("message", &msg, json, recipients, nrecipients);
+	ChatWebhookMessage("message", &msg, json);
 	json = ChatCopyOut(outer, json);
 	SPI_finish();
 	PG_RETURN_JSONB_P(json);
@@ -435,6 +443,7 @@ ChangeMessage(FunctionCallInfo fcinfo, bool is_delete)
 	json = ChatMessageToJsonb(&msg);
 	nrecipients = ChatMemberIds(chat_id, &recipients);
 	ChatEventMessage(is_delete ? "delete" : "edit", &msg, json, recipients, nrecipients);
+	ChatWebhookMessage(is_delete ? "delete" : "edit", &msg, json);
 	json = ChatCopyOut(outer, json);
 	SPI_finish();
 	PG_RETURN_JSONB_P(json);

@@ -43,10 +43,21 @@ CREATE TABLE chat.members (
 	listed    boolean NOT NULL DEFAULT true,
 	-- has sent a message here (send_message): makes contacts
 	sent      boolean NOT NULL DEFAULT false,
+	-- email digests (docs/notifications.md): when the oldest message not
+	-- read and not yet in an email arrived (NULL: nothing pending; set by
+	-- send_message for the other members, cleared by sending, by mark_read
+	-- reading everything and by chat.email_result), the last seq an email
+	-- covered, and when this chat was last in an email to this member
+	pending_since timestamptz,
+	notified_seq  bigint NOT NULL DEFAULT 0,
+	emailed_at    timestamptz,
 	PRIMARY KEY (chat_id, user_id)
 );
 -- list_chats (keyset by last activity) and unread_total
 CREATE INDEX members_user_list ON chat.members (user_id, archived, listed, sort_at, chat_id);
+-- email_claim / email_backlog: the pending rows, oldest first (the key is
+-- the scan's resume position, so it is unique)
+CREATE INDEX members_pending ON chat.members (pending_since, chat_id, user_id) WHERE pending_since IS NOT NULL;
 
 CREATE TABLE chat.messages (
 	chat_id       bigint NOT NULL,

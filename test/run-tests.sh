@@ -147,12 +147,20 @@ check_tools() {
 # The throwaway cluster tests this build: the extension it loads must be the
 # one `make` built (a forgotten `make install` tests the previous one).
 check_installed() {
-	local lib share
+	local lib share script src
 	lib=$("$PGBIN/pg_config" --pkglibdir)/chat.so
 	share=$("$PGBIN/pg_config" --sharedir)/extension
+	# the install script the Makefile makes from sql/chat.sql and the files after it
+	script=chat--$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$root/chat.control").sql
 	[ -f "$root/chat.so" ] || { echo "run-tests.sh: chat.so is not built: run make" >&2; exit 1; }
+	for src in "$root"/sql/*.sql; do
+		if [ "$src" -nt "$root/sql/$script" ]; then
+			echo "run-tests.sh: sql/$script is older than $src: run make install (as root)" >&2
+			exit 1
+		fi
+	done
 	if ! cmp -s "$root/chat.so" "$lib" || ! cmp -s "$root/chat.control" "$share/chat.control" ||
-		! cmp -s "$root/sql/chat.sql" "$share/chat--$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$root/chat.control").sql"; then
+		! cmp -s "$root/sql/$script" "$share/$script"; then
 		echo "run-tests.sh: the installed extension is not this build: run make install (as root)" >&2
 		exit 1
 	fi
