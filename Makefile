@@ -32,8 +32,10 @@ ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 endif
 
-sql/chat--$(EXTVERSION).sql: sql/chat.sql
-	cp $< $@
+# sql/chat.sql is the core; sql/notify.sql (devices, preferences, webhooks)
+# comes after it: it uses its roles and the REVOKE of PUBLIC it makes.
+sql/chat--$(EXTVERSION).sql: sql/chat.sql sql/notify.sql
+	cat $^ > $@
 
 # The relay (relay/Makefile): built by `make` / `make all`; not installed by
 # `make install`, which stays the extension's.

@@ -4,6 +4,7 @@
  */
 #include "chat.h"
 #include "events.h"
+#include "notify.h"
 
 #include "catalog/pg_type.h"
 #include "utils/array.h"
@@ -216,7 +217,9 @@ chat_open_chat(PG_FUNCTION_ARGS)
 			ChatDenied();
 		CheckNewChatLimit(user_id);
 		chat_id = CreateChat(kind, has_context, context_id, user_a, user_b, user_id);
-		if (chat_id == 0)
+		if (chat_id != 0)
+			ChatWebhookChatOpened(chat_id, kind, has_context, context_id, user_a, user_b);
+		else
 			chat_id = FindChat(kind, has_context, context_id, user_a, user_b);
 		if (chat_id == 0)
 			elog(ERROR, "chat: chat vanished while being opened");
@@ -508,13 +511,15 @@ chat_set_muted(PG_FUNCTION_ARGS)
 
 /*
  * Insert or delete a block of other_id by user_id. A new block also tells
- * the relays to drop the presence subscriptions between the two.
+ * the relays to drop the presence subscriptions between the two; a block
+ * that was not there before is a webhook event.
  */
 static Datum
 ChangeBlock(FunctionCallInfo fcinfo, SPIPlanPtr *slot, const char *sql, bool blocking)
 {
 	static const Oid types[2] = {INT8OID, INT8OID};
 	Datum		v[2];
+	bool		inserted;
 
 	ChatRequireArg(fcinfo, 0, "user_id");
 	ChatRequireArg(fcinfo, 1, "other_id");
@@ -527,8 +532,11 @@ ChangeBlock(FunctionCallInfo fcinfo, SPIPlanPtr *slot, const char *sql, bool blo
 	SPI_connect();
 	ChatPlanOnce(slot, sql, 2, types);
 	ChatExec(*slot, v, NULL, false, 0);
+	inserted = blocking && SPI_processed == 1;
 	if (blocking)
 		ChatEventBlock(PG_GETARG_INT64(0), PG_GETARG_INT64(1));
+	if (inserted)
+		ChatWebhookBlocked(PG_GETARG_INT64(0), PG_GETARG_INT64(1));
 	SPI_finish();
 	PG_RETURN_VOID();
 }

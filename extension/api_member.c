@@ -3,6 +3,7 @@
  */
 #include "chat.h"
 #include "events.h"
+#include "notify.h"
 
 #include "catalog/pg_type.h"
 
@@ -85,6 +86,7 @@ chat_mark_read(PG_FUNCTION_ARGS)
 		int			n = ChatMemberIds(chat_id, &members);
 
 		ChatEventRead(chat_id, user_id, read_seq, members, n);
+		ChatWebhookRead(chat_id, user_id, read_seq);
 	}
 	json = ChatCopyOut(outer, ReadState(chat_id, user_id, read_seq, unread));
 	SPI_finish();

@@ -8,6 +8,7 @@
  */
 #include "chat.h"
 #include "events.h"
+#include "notify.h"
 #include "partitions.h"
 
 #include "catalog/pg_type.h"
@@ -330,6 +331,7 @@ chat_send_message(PG_FUNCTION_ARGS)
 
 	json = ChatMessageToJsonb(&msg);
 	ChatEventMessage("message", &msg, json, recipients, nrecipients);
+	ChatWebhookMessage("message", &msg, json);
 	json = ChatCopyOut(outer, json);
 	SPI_finish();
 	PG_RETURN_JSONB_P(json);
@@ -435,6 +437,7 @@ ChangeMessage(FunctionCallInfo fcinfo, bool is_delete)
 	json = ChatMessageToJsonb(&msg);
 	nrecipients = ChatMemberIds(chat_id, &recipients);
 	ChatEventMessage(is_delete ? "delete" : "edit", &msg, json, recipients, nrecipients);
+	ChatWebhookMessage(is_delete ? "delete" : "edit", &msg, json);
 	json = ChatCopyOut(outer, json);
 	SPI_finish();
 	PG_RETURN_JSONB_P(json);

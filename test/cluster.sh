@@ -67,15 +67,16 @@ createdb)
 		echo "the chat extension in $db was made by an older build: recreating it (its data is dropped)" >&2
 		psql_db -d "$db" -c "DROP EXTENSION chat CASCADE" -c "CREATE EXTENSION chat"
 	fi
-	# ... or by a build from before sealed events (no chat.event_keys) or
-	# presence among contacts (no chat.contacts)
-	if [ "$(psql_db -d "$db" -tAc "SELECT to_regclass('chat.event_keys') IS NULL OR to_regclass('chat.contacts') IS NULL")" = t ]; then
-		echo "the chat extension in $db predates sealed events or contacts: recreating it (its data is dropped)" >&2
+	# ... or by a build from before sealed events (no chat.event_keys),
+	# presence among contacts (no chat.contacts) or webhooks (no chat.webhooks)
+	if [ "$(psql_db -d "$db" -tAc "SELECT to_regclass('chat.event_keys') IS NULL OR to_regclass('chat.contacts') IS NULL
+			OR to_regclass('chat.webhooks') IS NULL")" = t ]; then
+		echo "the chat extension in $db predates sealed events, contacts or webhooks: recreating it (its data is dropped)" >&2
 		psql_db -d "$db" -c "DROP EXTENSION chat CASCADE" -c "CREATE EXTENSION chat"
 	fi
 	# only the chat roles (and superusers) may connect (docs/security.md)
 	psql_db -d "$db" -c "REVOKE CONNECT, TEMPORARY ON DATABASE \"$db\" FROM PUBLIC" \
-		-c "GRANT CONNECT ON DATABASE \"$db\" TO chat_app, chat_relay, chat_event_reader"
+		-c "GRANT CONNECT ON DATABASE \"$db\" TO chat_app, chat_relay, chat_event_reader, chat_notify"
 	;;
 seed)
 	if [ "$(psql_db -d "$db" -tAc 'SELECT count(*) FROM chat.chats')" = 0 ]; then

@@ -152,7 +152,8 @@ check_installed() {
 	share=$("$PGBIN/pg_config" --sharedir)/extension
 	[ -f "$root/chat.so" ] || { echo "run-tests.sh: chat.so is not built: run make" >&2; exit 1; }
 	if ! cmp -s "$root/chat.so" "$lib" || ! cmp -s "$root/chat.control" "$share/chat.control" ||
-		! cmp -s "$root/sql/chat.sql" "$share/chat--$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$root/chat.control").sql"; then
+		! cat "$root/sql/chat.sql" "$root/sql/notify.sql" |
+			cmp -s - "$share/chat--$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$root/chat.control").sql"; then
 		echo "run-tests.sh: the installed extension is not this build: run make install (as root)" >&2
 		exit 1
 	fi

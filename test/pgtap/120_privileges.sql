@@ -4,9 +4,10 @@
 -- work for chat_app. Users 12000..12099.
 BEGIN;
 \ir _helpers.psql
-SELECT plan(45);
+SELECT plan(49);
 
--- The API (contract, plus set_muted, presence and attachments).
+-- The API (contract, plus set_muted, presence, attachments, devices and
+-- notification preferences).
 CREATE TEMP TABLE api (sig regprocedure PRIMARY KEY);
 INSERT INTO api VALUES
 	('chat.open_chat(bigint, text, bigint, bigint)'),
@@ -25,7 +26,11 @@ INSERT INTO api VALUES
 	('chat.typing(bigint, bigint)'),
 	('chat.presence(bigint, bigint[])'),
 	('chat.attachment_upload(bigint, bigint, text, text, bigint)'),
-	('chat.attachment_url(bigint, bigint, int, bool)');
+	('chat.attachment_url(bigint, bigint, int, bool)'),
+	('chat.register_device(bigint, text, jsonb)'),
+	('chat.unregister_device(bigint, bigint)'),
+	('chat.set_notify_prefs(bigint, jsonb)'),
+	('chat.notify_prefs(bigint)');
 
 SELECT has_role('chat_app', 'the role chat_app exists');
 SELECT ok(NOT (SELECT rolcanlogin OR rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls FROM pg_roles WHERE rolname = 'chat_app'),
