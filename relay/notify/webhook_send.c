@@ -105,6 +105,12 @@ classify(struct webhook *w, int *status, char *error, size_t cap)
 
 	*status = 0;
 	*error = '\0';
+	if (r->outcome == HTTP_ANSWERED && (r->status < 100 || r->status > 599))
+	{
+		w->reason = WH_BAD_RESPONSE;
+		snprintf(error, cap, "not an HTTP status: %ld", r->status);
+		return;
+	}
 	if (r->outcome == HTTP_ANSWERED)
 	{
 		*status = (int) r->status;
