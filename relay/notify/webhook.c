@@ -105,22 +105,22 @@ static void
 reported(struct delivery *d, const char *outcome)
 {
 	struct webhook *w = (struct webhook *) d;
-	const char *what = d->status ? "" : d->error;
-	char		code[16] = "";
+	char		what[DELIVERY_ERROR_MAX + 16];
 
-	if (d->status)
-		snprintf(code, sizeof(code), "%d", d->status);
-	if (outcome == NULL)
-		log_warn("webhook %s to %s: %s%s%s; the result could not be reported: it is sent again when its lease ends",
-				 w->webhook_id, w->host, code, *code && *d->error ? " " : "", d->error);
-	else if (!strcmp(outcome, "delivered"))
-		log_debug("webhook %s to %s: %s (attempt %d)", w->webhook_id, w->host, code, w->attempt);
-	else if (!strcmp(outcome, "disabled"))
-		log_warn("webhook endpoint %" PRId64 " (%s) disabled after %s%s (event %s)",
-				 w->endpoint_id, w->host, code, what, w->webhook_id);
+	if (*d->error)
+		snprintf(what, sizeof(what), "%s", d->error);
 	else
-		log_info("webhook %s to %s (attempt %d): %s%s%s: %s", w->webhook_id, w->host, w->attempt,
-				 code, *code && *d->error ? " " : "", d->error, outcome);
+		snprintf(what, sizeof(what), "HTTP %d", d->status);
+	if (outcome == NULL)
+		log_warn("webhook %s to %s (attempt %d): %s; the result could not be reported: it is sent again when its lease ends",
+				 w->webhook_id, w->host, w->attempt, what);
+	else if (!strcmp(outcome, "delivered"))
+		log_debug("webhook %s to %s (attempt %d): %s", w->webhook_id, w->host, w->attempt, what);
+	else if (!strcmp(outcome, "disabled"))
+		log_warn("webhook endpoint %" PRId64 " (%s) disabled after %s (event %s)",
+				 w->endpoint_id, w->host, what, w->webhook_id);
+	else
+		log_info("webhook %s to %s (attempt %d): %s: %s", w->webhook_id, w->host, w->attempt, what, outcome);
 	if (outcome && !strcmp(outcome, "retry"))
 		metrics.webhooks_retried++;
 	else if (outcome && !strcmp(outcome, "dropped"))

@@ -118,9 +118,9 @@ classify(struct webhook *w, int *status, char *error, size_t cap)
 		if (r->status == 410)
 			snprintf(error, cap, "410 Gone");
 		else if (w->reason == WH_REDIRECT)
-			snprintf(error, cap, "redirect %ld (redirects are not followed)", r->status);
+			snprintf(error, cap, "HTTP %ld: a redirect, not followed", r->status);
 		else if (r->status < 200 || r->status >= 300)
-			snprintf(error, cap, "HTTP status %ld", r->status);
+			snprintf(error, cap, "HTTP %ld", r->status);
 		return;
 	}
 	w->reason = by_outcome[r->outcome];
@@ -128,6 +128,12 @@ classify(struct webhook *w, int *status, char *error, size_t cap)
 		snprintf(error, cap, "no answer within %ld s", r->timeout_ms / 1000);
 	else if (r->outcome == HTTP_TOO_LARGE)
 		snprintf(error, cap, "answer over %zu bytes", r->max_response);
+	else if (r->outcome == HTTP_CONNECT)
+		snprintf(error, cap, "cannot connect: %s", http_outcome_text(r));
+	else if (r->outcome == HTTP_TLS)
+		snprintf(error, cap, "TLS: %s", http_outcome_text(r));
+	else if (r->outcome == HTTP_BAD_RESPONSE)
+		snprintf(error, cap, "no whole answer: %s", http_outcome_text(r));
 	else
 		snprintf(error, cap, "%s", http_outcome_text(r));
 }
