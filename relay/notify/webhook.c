@@ -100,6 +100,20 @@ report(struct delivery *d, db_done_fn done)
 	return q;
 }
 
+/*
+ * Is w the endpoint's last delivery in flight here? Its report then ended
+ * the endpoint's lease (webhook_result does when a daemon has reported all
+ * it claimed of it), so the endpoint's next deliveries can be claimed now.
+ */
+static bool
+last_of_endpoint(const struct webhook *w)
+{
+	for (const struct delivery *d = channel.head; d; d = d->next)
+		if (d != &w->d && ((const struct webhook *) d)->endpoint_id == w->endpoint_id)
+			return false;
+	return true;
+}
+
 /* What followed, counted and logged (a success only at debug). */
 static void
 reported(struct delivery *d, const char *outcome)
@@ -121,6 +135,8 @@ reported(struct delivery *d, const char *outcome)
 				 w->endpoint_id, w->host, what, w->webhook_id);
 	else
 		log_info("webhook %s to %s (attempt %d): %s: %s", w->webhook_id, w->host, w->attempt, what, outcome);
+	if (outcome && last_of_endpoint(w))
+		dispatch_kick();
 	if (outcome && !strcmp(outcome, "retry"))
 		metrics.webhooks_retried++;
 	else if (outcome && !strcmp(outcome, "dropped"))
