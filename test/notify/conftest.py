@@ -97,8 +97,11 @@ def pending():
 @pytest.fixture(scope="session", autouse=True)
 def notify_role():
     """The daemon logs in as chat_notify (created by the extension: the
-    claim / result functions and chat_event_reader)."""
+    claim / result functions and chat_event_reader); NOLOGIN again after, as
+    the extension makes it (pgTAP checks that)."""
     sql("ALTER ROLE chat_notify LOGIN")
+    yield
+    sql("ALTER ROLE chat_notify NOLOGIN")
 
 
 @pytest.fixture(autouse=True)
