@@ -135,7 +135,8 @@ reported(struct delivery *d, const char *outcome)
 				 w->endpoint_id, w->host, what, w->webhook_id);
 	else
 		log_info("webhook %s to %s (attempt %d): %s: %s", w->webhook_id, w->host, w->attempt, what, outcome);
-	if (outcome && last_of_endpoint(w))
+	/* the lease ended; or a webhook_disabled event was recorded, which no NOTIFY announces */
+	if (outcome && (last_of_endpoint(w) || !strcmp(outcome, "disabled")))
 		dispatch_kick();
 	if (outcome && !strcmp(outcome, "retry"))
 		metrics.webhooks_retried++;
