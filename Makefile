@@ -38,8 +38,8 @@ endif
 sql/chat--$(EXTVERSION).sql: sql/chat.sql sql/notify.sql sql/notify_email.sql
 	cat $^ > $@
 
-# The relay (relay/Makefile): built by `make` / `make all`; not installed by
-# `make install`, which stays the extension's.
+# The daemons (relay/Makefile: chat-relay and chat-notify): built by `make` /
+# `make all`; not installed by `make install`, which stays the extension's.
 .PHONY: relay relay-asan relay-clean
 relay:
 	$(MAKE) -C relay PG_CONFIG=$(PG_CONFIG)
@@ -104,7 +104,7 @@ test: deps-test
 # suites like PGXS's (which, with REGRESS unset, would run nothing): on the
 # server of PGHOST / PGPORT when either is set (it must preload chat), else
 # on a throwaway cluster. (NO_INSTALLCHECK above keeps PGXS's out.)
-CHECKS = client pgtap tour dump events relay maintenance browser attachments demo fuzz
+CHECKS = client pgtap tour dump events relay notify maintenance browser attachments demo fuzz
 .PHONY: installcheck relay-current $(CHECKS:%=check-%)
 installcheck:
 	test/run-tests.sh $(if $(PGHOST)$(PGPORT),--existing) pgtap
@@ -112,9 +112,10 @@ installcheck:
 check-client check-pgtap check-tour check-dump check-events check-maintenance check-attachments check-fuzz:
 	test/run-tests.sh $(@:check-%=%)
 
-# the relay tests run the ASan build when there is one: keep it current too
-# (check-demo: `make run S3=1`'s scripts and the plain build, in chromium)
-check-relay check-browser check-demo: relay-current
+# the relay and notify tests run the ASan builds when there are: keep them
+# current too (check-demo: `make run S3=1`'s scripts and the plain build, in
+# chromium)
+check-relay check-notify check-browser check-demo: relay-current
 	test/run-tests.sh $(@:check-%=%)
 
 relay-current: relay

@@ -127,7 +127,13 @@ Disable(const Outcome *r, const char *reason)
 	ChatWebhookDisabled(DatumGetInt64(r->endpoint_id), reason);
 }
 
-/* End the endpoint's lease once the daemon has reported every delivery it claimed. */
+/*
+ * End the endpoint's lease once no delivery of it is leased any more. A
+ * delivery whose lease is over (its next_at, the lease's end, has passed:
+ * its daemon was killed mid-send) holds nothing: counting it kept every
+ * later batch of the endpoint waiting for the endpoint's lease to run out,
+ * until the stale ones were claimed again, last (oldest due first).
+ */
 static void
 ReleaseLease(const Outcome *r)
 {
@@ -137,7 +143,7 @@ ReleaseLease(const Outcome *r)
 		"UPDATE chat.webhooks SET leased_by = NULL, leased_until = NULL "
 		"WHERE endpoint_id = $1 AND leased_until IS NOT NULL "
 		"AND NOT EXISTS (SELECT 1 FROM chat.webhook_deliveries d "
-		"  WHERE d.endpoint_id = $1 AND d.leased_by IS NOT NULL)",
+		"  WHERE d.endpoint_id = $1 AND d.leased_by IS NOT NULL AND d.next_at > now())",
 		r, 0, NULL, NULL, NULL);
 }
 

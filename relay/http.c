@@ -8,8 +8,8 @@
  * otherwise. /metrics is Prometheus text (metrics.c). These three answer
  * GET only: HEAD would get a body, read as the next response on a
  * kept-alive connection. Any other path is static.c's (files, /dev/token)
- * or 404. With metrics_listen set, the admin address (admin.c) serves the
- * three and nothing else, and the main port answers /metrics with 404.
+ * or 404. With metrics_listen set, the admin address (core/admin.c) serves
+ * the three and nothing else, and the main port answers /metrics with 404.
  */
 #include "alloc.h"
 #include "config.h"
@@ -37,27 +37,37 @@ text(struct lws *wsi, struct conn *c, unsigned int status, const char *s)
 	return www_reply(wsi, c, status, "text/plain", body, len, "no-store", false);
 }
 
-/* GET /healthz: can this relay serve clients now? */
-static int
-healthz(struct lws *wsi, struct conn *c)
+/* The body of /healthz (malloc'd); *ok: this relay can serve clients now. */
+char *
+http_health(bool *ok)
 {
 	bool		up = db_listen_ready() && db_pool_ready();
-	bool		ok = up && !relay_shutting_down;
 	json_t	   *id = json_string(cf_relay_id);
 	char	   *ids = json_dumps(id, JSON_ENCODE_ANY);
 	char	   *full;
-	unsigned char *body;
-	size_t		len;
 
+	*ok = up && !relay_shutting_down;
 	xasprintf(&full,
 			  "{\"status\":\"%s\",\"database\":\"%s\",\"listening\":%s,\"pool\":%s,"
 			  "\"connections\":%d,\"users\":%d,\"shutting_down\":%s,\"relay_id\":%s}\n",
-			  ok ? "ok" : "unavailable", up ? "up" : "down",
+			  *ok ? "ok" : "unavailable", up ? "up" : "down",
 			  db_listen_ready() ? "true" : "false", db_pool_ready() ? "true" : "false",
 			  relay_conns, relay_users, relay_shutting_down ? "true" : "false",
 			  ids ? ids : "null");
 	free(ids);
 	json_decref(id);
+	return full;
+}
+
+/* GET /healthz: can this relay serve clients now? */
+static int
+healthz(struct lws *wsi, struct conn *c)
+{
+	bool		ok;
+	char	   *full = http_health(&ok);
+	unsigned char *body;
+	size_t		len;
+
 	body = www_body(full, &len);
 	free(full);
 	return www_reply(wsi, c, ok ? 200 : 503, "application/json", body, len, "no-store", false);
@@ -119,16 +129,6 @@ http_request(struct lws *wsi, struct conn *c, const char *path)
 }
 
 int
-http_admin_request(struct lws *wsi, struct conn *c, const char *path)
-{
-	int			rc;
-
-	if (own_endpoint(wsi, c, path, true, &rc))
-		return rc;
-	return text(wsi, c, 404, "not found\n");
-}
-
-int
 http_writeable(struct lws *wsi, struct conn *c)
 {
 	int			m;
@@ -151,61 +151,4 @@ http_forget(struct conn *c)
 		free(c->http_body);
 		c->http_body = NULL;
 	}
-}
-
-/* The reason phrase of a refusal's status. */
-static const char *
-reason_phrase(unsigned int status)
-{
-	switch (status)
-	{
-		case 400:
-			return "Bad Request";
-		case 401:
-			return "Unauthorized";
-		case 403:
-			return "Forbidden";
-		case 404:
-			return "Not Found";
-		case 429:
-			return "Too Many Requests";
-		default:
-			return "Service Unavailable";
-	}
-}
-
-/*
- * The response is written whole here (lws_return_http_status would answer
- * HTTP/1.0 at this stage, which WebSocket clients reject as malformed),
- * then the connection closes.
- */
-int
-http_refuse(struct lws *wsi, unsigned int status, const char *why)
-{
-	unsigned char buf[LWS_PRE + 512];
-	int			n;
-
-	log_info("upgrade refused (%u): %s", status, why);
-	n = snprintf((char *) buf + LWS_PRE, sizeof(buf) - LWS_PRE,
-				 "HTTP/1.1 %u %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
-				 "connection: close\r\ncache-control: no-store\r\n\r\n%.300s\n",
-				 status, reason_phrase(status), (strlen(why) < 300 ? strlen(why) : 300) + 1, why);
-	if (lws_write(wsi, buf + LWS_PRE, (size_t) n, LWS_WRITE_HTTP_HEADERS) != n)
-		return -1;
-	return 1;
-}
-
-/*
- * A request whose length is ambiguous: Transfer-Encoding and Content-Length
- * both, or Content-Length twice (RFC 9112 6.3 lets a server reject it).
- * lws 4.1 would take the body as the next request (request smuggling behind
- * a proxy that reads the other length); refused with 400, connection closed.
- */
-bool
-http_smuggled(struct lws *wsi)
-{
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
-		return false;
-	return lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 ||
-		lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, 1) > 0;
 }

@@ -1,7 +1,8 @@
 /*
  * main.c: chat-relay's entry point: settings, the lws context, signals (a
- * signalfd on the loop, so handlers run as ordinary loop callbacks), timers
- * and the shutdown sequence.
+ * signalfd on the loop, so handlers run as ordinary loop callbacks: the
+ * steps every daemon shares are core/daemon.c's), timers and the shutdown
+ * sequence.
  *
  * SIGTERM / SIGINT: refuse new upgrades, close every client with 1012, take
  * this relay's users offline (relay_gone), and leave the loop when all are
@@ -19,8 +20,10 @@
 #include "channel.h"
 #include "config.h"
 #include "conn.h"
+#include "daemon.h"
 #include "db.h"
 #include "event.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "peers.h"
@@ -43,8 +46,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 
 struct lws_context *relay_context;
@@ -54,9 +55,6 @@ bool		relay_destroying;
 int			relay_conns;
 int			relay_users;
 
-static struct ev_loop *own_loop;	/* event_lib = libev: the loop we run */
-static int	signal_marker;		/* opaque of the signalfd's wsi */
-static bool interrupted;
 static int64_t shutdown_deadline;
 static lws_sorted_usec_list_t tick_sul;
 
@@ -113,8 +111,7 @@ tick(lws_sorted_usec_list_t *sul)
 	{
 		if ((relay_conns == 0 && presence_stopped()) || lws_now_usecs() > shutdown_deadline)
 		{
-			interrupted = true;
-			lws_cancel_service(relay_context);
+			daemon_quit(relay_context);
 			return;
 		}
 		timer_schedule(&tick_sul, tick, 100 * LWS_US_PER_MS);
@@ -139,83 +136,21 @@ reload(void)
 				 cf_allow_origin.n, cf_rate, cf_burst);
 }
 
-/* Read the signals waiting on the signalfd. */
-static int
-on_signal(struct lws *wsi)
+/* A signal, from the signalfd: SIGHUP reloads, the others stop. */
+static void
+on_signal(int signo)
 {
-	struct signalfd_siginfo si;
-
-	while (read(lws_get_socket_fd(wsi), &si, sizeof(si)) == (ssize_t) sizeof(si))
-	{
-		if (si.ssi_signo == SIGHUP)
-			reload();
-		else
-			begin_shutdown();
-	}
-	return 0;
-}
-
-/* Callbacks of raw descriptors: the signalfd and the database sockets. */
-static int
-raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
-{
-	(void) user;
-	(void) in;
-	(void) len;
-	if (wsi && lws_get_opaque_user_data(wsi) == &signal_marker)
-		return reason == LWS_CALLBACK_RAW_RX_FILE ? on_signal(wsi) : 0;
-	/* the database sockets, and the wake-ups of its host lookups */
-	return db_raw_callback(wsi, reason);
+	if (signo == SIGHUP)
+		reload();
+	else
+		begin_shutdown();
 }
 
 static struct lws_protocols protocols[] = {
 	{"chat", ws_callback, sizeof(struct conn), 1024, 0, NULL, 0},
-	{"chat-raw", raw_callback, 0, 0, 0, NULL, 0},
+	{"chat-raw", daemon_raw_callback, 0, 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0}
 };
-
-/* Watch SIGTERM, SIGINT and SIGHUP through a signalfd on the loop. */
-static int
-watch_signals(void)
-{
-	sigset_t	set;
-	int			fd;
-	lws_adopt_desc_t info;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	memset(&info, 0, sizeof(info));
-	info.vh = relay_vhost;
-	info.type = LWS_ADOPT_RAW_FILE_DESC;
-	info.fd.filefd = fd;
-	info.vh_prot_name = "chat-raw";
-	info.opaque = &signal_marker;
-	return lws_adopt_descriptor_vhost_via_info(&info) ? 0 : -1;
-}
-
-/* Split HOST:PORT. */
-static int
-parse_listen(const char *s, char *host, size_t hostlen, int *port)
-{
-	const char *colon = strrchr(s, ':');
-	char	   *end;
-	long		p;
-
-	if (!colon || (size_t) (colon - s) >= hostlen)
-		return -1;
-	memcpy(host, s, (size_t) (colon - s));
-	host[colon - s] = '\0';
-	p = strtol(colon + 1, &end, 10);
-	if (*end || p < 1 || p > 65535)
-		return -1;
-	*port = (int) p;
-	return 0;
-}
 
 /* What main() set up, so that teardown() undoes exactly that. */
 struct setup
@@ -244,12 +179,8 @@ teardown(struct setup *s, int status)
 		channel_shutdown();		/* its timer, before the context goes */
 	}
 	relay_destroying = true;	/* the connections closed now get no frame */
-	if (relay_context)
-		lws_context_destroy(relay_context);
+	daemon_end(relay_context);
 	relay_context = NULL;
-	if (own_loop)
-		ev_loop_destroy(own_loop);
-	own_loop = NULL;
 	if (s->running)
 	{
 		event_shutdown();
@@ -265,20 +196,6 @@ teardown(struct setup *s, int status)
 	return status;
 }
 
-/* Signals: SIGPIPE ignored, the others blocked for the signalfd. */
-static void
-block_signals(void)
-{
-	sigset_t	set;
-
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-}
-
 /* The settings and keys; 0, or the exit status (-1: exit 0 at once). */
 static int
 load_settings(struct setup *s, int argc, char **argv)
@@ -289,13 +206,13 @@ load_settings(struct setup *s, int argc, char **argv)
 	rc = config_load(argc, argv);
 	if (rc != 0)
 		return rc > 0 ? -1 : 2;
-	if (parse_listen(cf_listen, s->host, sizeof(s->host), &s->port) != 0)
+	if (daemon_parse_listen(cf_listen, s->host, sizeof(s->host), &s->port) != 0)
 	{
 		log_error("listen must be HOST:PORT, not \"%s\"", cf_listen);
 		return 2;
 	}
 	if (*cf_metrics_listen &&
-		parse_listen(cf_metrics_listen, s->admin_host, sizeof(s->admin_host), &s->admin_port) != 0)
+		daemon_parse_listen(cf_metrics_listen, s->admin_host, sizeof(s->admin_host), &s->admin_port) != 0)
 	{
 		log_error("metrics_listen must be HOST:PORT or empty, not \"%s\"", cf_metrics_listen);
 		return 2;
@@ -324,40 +241,10 @@ load_settings(struct setup *s, int argc, char **argv)
 static void
 prepare_process(void)
 {
-	struct rlimit rl;
-
 	www_startup();
 	if (cf_allow_origin.n == 0 && !cf_allow_no_origin)
 		log_warn("no origin is allowed: every client will be refused (see --allow-origin)");
-	srand((unsigned) (time(NULL) ^ getpid()));
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
-	{
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_emit);
-}
-
-/*
- * Under event_lib = libev, our own libev loop, lent to lws: lws's internal
- * one would keep lws_service() inside ev_run() until the context dies, so
- * the loop could not be left at shutdown. libev must not touch the signal
- * mask: SIGTERM / SIGHUP stay blocked for the signalfd.
- */
-static int
-lend_loop(struct lws_context_creation_info *info)
-{
-	if (strcmp(cf_event_lib, "libev") != 0)
-		return 0;
-	own_loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-	if (own_loop == NULL)
-	{
-		log_error("cannot create the libev loop");
-		return 1;
-	}
-	info->options |= LWS_SERVER_OPTION_LIBEV;
-	info->foreign_loops = (void **) &own_loop;
-	return 0;
+	daemon_prepare();
 }
 
 /* The lws context listening on HOST:PORT, and the signalfd on its loop. */
@@ -368,6 +255,12 @@ listen_on(struct setup *s)
 	static uint32_t retry_ms[] = {1000};
 	static lws_retry_bo_t retry;
 	struct rlimit rl;
+	/* the admin address counts its handshakes with the main port's (peers.c) */
+	struct admin_hooks admin = {
+		.health = http_health, .metrics = metrics_render,
+		.accepted = peers_accepted, .bound = peers_bound, .done = peers_done,
+		.handshake_timeout = (unsigned int) cf_handshake_timeout,
+	};
 
 	protocols[0].rx_buffer_size = (size_t) cf_rx_buffer;
 	protocols[0].tx_packet_size = WRITE_BATCH;
@@ -383,7 +276,8 @@ listen_on(struct setup *s)
 	info.protocols = protocols;
 	info.vhost_name = "chat";
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
-	if (lend_loop(&info) != 0)
+	/* event_lib = libev: our own libev loop, lent to lws (core/daemon.c) */
+	if (strcmp(cf_event_lib, "libev") == 0 && daemon_lend_loop(&info) != 0)
 		return 1;
 	info.retry_and_idle_policy = &retry;
 	/* short: a silent socket holds a header slot this long at most */
@@ -402,12 +296,12 @@ listen_on(struct setup *s)
 		return 1;
 	}
 	relay_vhost = lws_get_vhost_by_name(relay_context, "chat");
-	if (relay_vhost == NULL || watch_signals() != 0)
+	if (relay_vhost == NULL || daemon_watch_signals(relay_vhost, "chat-raw", on_signal) != 0)
 	{
 		log_error("cannot set up the event loop: %s", strerror(errno));
 		return 1;
 	}
-	if (*cf_metrics_listen && admin_listen(relay_context, s->admin_host, s->admin_port) != 0)
+	if (*cf_metrics_listen && admin_listen(relay_context, s->admin_host, s->admin_port, &admin) != 0)
 	{
 		log_error("cannot listen on %s (metrics_listen)", cf_metrics_listen);
 		return 1;
@@ -423,18 +317,12 @@ run(struct setup *s)
 			 RELAY_VERSION, cf_relay_id, cf_listen, cf_allow_origin.n, cf_pool_size);
 	if (*cf_metrics_listen)
 		log_info("metrics on %s only (/metrics, /healthz, /livez)", cf_metrics_listen);
-	timers_start(relay_context, own_loop);
+	timers_start(relay_context, daemon_loop());
 	relay_db_start();
 	presence_start();
 	timer_schedule(&tick_sul, tick, LWS_US_PER_SEC);
 	s->running = true;
-	while (!interrupted)
-	{
-		if (own_loop)
-			ev_run(own_loop, EVRUN_ONCE);
-		else if (lws_service(relay_context, 0) < 0)
-			break;
-	}
+	daemon_run(relay_context);
 }
 
 int
@@ -445,7 +333,7 @@ main(int argc, char **argv)
 
 	/* jansson too: out of memory is an exit, never a NULL taken for bad input */
 	json_set_alloc_funcs(xmalloc, free);
-	block_signals();
+	daemon_block_signals();
 	if ((rc = load_settings(&s, argc, argv)) != 0)
 		return teardown(&s, rc < 0 ? 0 : rc);
 	prepare_process();

@@ -2,7 +2,7 @@
 # Installs the Debian packages a profile needs, only those that are missing
 # (so a second run is quick and offline), and for `test` the browser test's
 # npm packages (npm ci, only when missing or stale).
-#   install-deps.sh run     build the extension and the relay, run the demo (make run)
+#   install-deps.sh run     build the extension and the daemons, run the demo (make run)
 #   install-deps.sh s3      the local object store of the tests and of make run S3=1
 #   install-deps.sh test    run + s3 + what the test suites use (make test)
 #   install-deps.sh bench   test + what the benchmarks use (make bench)
@@ -14,6 +14,7 @@ run=(
 	build-essential
 	postgresql-15 postgresql-server-dev-15
 	libpq-dev libjansson-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev libjwt-dev libssl-dev
+	libcurl4-openssl-dev # chat-notify: webhooks
 	python3 curl # test/demo.sh: a free port, the relay's /healthz
 )
 # An S3-compatible server that verifies signatures: Ceph's RADOS Gateway on a

@@ -3,7 +3,7 @@
 # each `make check-SUITE` (and `make installcheck` for pgtap) runs one.
 #   run-tests.sh                    every suite, in the order below
 #   run-tests.sh SUITE...           these: client pgtap tour dump events relay
-#                                   maintenance browser attachments demo fuzz
+#                                   notify maintenance browser attachments demo fuzz
 #   run-tests.sh --existing pgtap   on the server of the PG* environment
 # Every suite but client and fuzz needs a server: a throwaway cluster on TEST_PORT
 # (54329) under /tmp, with the database chat_test (chat, pgtap, dblink),
@@ -16,16 +16,17 @@
 # Ports beside TEST_PORT: +1 the worker and no-preload clusters of the
 # maintenance and event tests, +2 the crash cluster, +40 and +41 radosgw of
 # the attachment tests, +50, +51 and +60 the demo's store and relay; the
-# relay tests take theirs from RELAY_TEST_PORT_BASE.
+# relay tests take theirs from RELAY_TEST_PORT_BASE, the notify tests (their
+# daemons and webhook receivers) from NOTIFY_TEST_PORT_BASE.
 # Exits non-zero on the first failing suite.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-ALL=(client pgtap tour dump events relay maintenance browser attachments demo fuzz)
+ALL=(client pgtap tour dump events relay notify maintenance browser attachments demo fuzz)
 PYTEST=(/usr/bin/python3 -m pytest -q -p no:cacheprovider)
 export PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 
-relay_build() { [ -x "$root/relay/chat-relay-asan" ] && echo "ASan/UBSan build" || echo "plain build"; }
+relay_build() { [ -x "$root/relay/chat-${1:-relay}-asan" ] && echo "ASan/UBSan build" || echo "plain build"; }
 
 suite_client() {
 	echo "== chat-client.js (node --test)"
@@ -56,6 +57,11 @@ suite_events() {
 suite_relay() {
 	echo "== chat-relay (pytest, $(relay_build))"
 	"${PYTEST[@]}" "$here/relay"
+}
+
+suite_notify() {
+	echo "== chat-notify (pytest, $(relay_build notify))"
+	"${PYTEST[@]}" "$here/notify"
 }
 
 suite_maintenance() {
@@ -119,6 +125,7 @@ needs() {
 	pgtap) echo pg_prove ;;
 	events | maintenance) echo pytest psycopg2 ;;
 	relay) echo pytest psycopg2 websockets cryptography valgrind ;;
+	notify) echo pytest psycopg2 ;;
 	browser) echo node chromium ;;
 	attachments) echo pytest psycopg2 botocore radosgw ;;
 	demo) echo node chromium botocore radosgw curl ;;

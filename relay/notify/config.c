@@ -1,0 +1,103 @@
+/*
+ * config.c: every setting of chat-notify, one row each (the engine that
+ * reads the file and the flags is core/conf.c), and the checks that span
+ * two settings.
+ */
+#include "config.h"
+
+#include "log.h"
+
+char	   *cf_listen;
+char	   *cf_db;
+char	   *cf_worker_id;
+int			cf_poll_interval;
+int			cf_claim_delay_ms;
+int			cf_lease;
+int			cf_webhook_timeout;
+int			cf_webhook_concurrency;
+int			cf_webhook_per_endpoint;
+int			cf_max_response;
+char	   *cf_webhook_proxy;
+int			cf_shutdown_timeout;
+int			cf_pool_size;
+int			cf_statement_timeout;
+int			cf_max_pending;
+int			cf_backoff_min_ms;
+int			cf_backoff_max_ms;
+int			cf_key_refresh;
+char	   *cf_smtp_url;
+char	   *cf_smtp_from;
+char	   *cf_log_level;
+
+/* A lease must outlast a send and its report, or a second worker may send it too. */
+#define LEASE_MARGIN 5
+
+static const struct cf_entry cf_table[] = {
+	{"listen", CF_STR, &cf_listen, false, "127.0.0.1:8091", NOLIM, "HOST:PORT of /healthz, /livez and /metrics"},
+	{"db", CF_STR, &cf_db, false, "dbname=chat", NOLIM, "libpq connection string (a login granted chat_notify)"},
+	{"worker_id", CF_STR, &cf_worker_id, false, "", 0, 200, "name of this daemon in the leases it takes, at most 200 bytes (empty: hostname:pid)"},
+	{"poll_interval", CF_INT, &cf_poll_interval, true, "10", 1, 3600, "seconds between claims when no event says there is work (NOTIFY can drop events; the tables cannot), and between backlog reads"},
+	{"claim_delay_ms", CF_INT, &cf_claim_delay_ms, true, "20", 0, 10000, "ms an event waits for others before the claim it causes (one claim for a burst)"},
+	{"lease", CF_INT, &cf_lease, true, "60", 6, 86400, "seconds a claimed delivery is this daemon's; at least webhook_timeout + 5"},
+	{"webhook_timeout", CF_INT, &cf_webhook_timeout, true, "15", 1, 600, "seconds a webhook receiver has to answer, connecting included"},
+	{"webhook_concurrency", CF_INT, &cf_webhook_concurrency, true, "64", 1, 10000, "webhook deliveries in flight (claimed, not yet reported), all endpoints together"},
+	{"webhook_per_endpoint", CF_INT, &cf_webhook_per_endpoint, true, "8", 1, 10000, "webhook deliveries to one endpoint in one claim"},
+	{"max_response", CF_INT, &cf_max_response, true, "65536", 1024, 16777216, "bytes of a receiver's answer (headers and body) read at most; more is a failed attempt"},
+	{"webhook_proxy", CF_STR, &cf_webhook_proxy, true, "", NOLIM, "proxy URL for webhooks (empty: none; http_proxy and the like in the environment are ignored)"},
+	{"shutdown_timeout", CF_INT, &cf_shutdown_timeout, false, "20", 1, 600, "seconds SIGTERM waits for the sends in flight before it stops them (their failure is reported)"},
+	{"pool_size", CF_INT, &cf_pool_size, false, "2", 1, 64, "database connections for claims and results (plus one for LISTEN)"},
+	{"statement_timeout", CF_INT, &cf_statement_timeout, false, "10", 1, 3600, "seconds a claim or result may run in the database"},
+	{"max_pending", CF_INT, &cf_max_pending, true, "10000", 1, 10000000, "queries waiting for a database connection before refusal"},
+	{"backoff_min_ms", CF_INT, &cf_backoff_min_ms, false, "100", 1, 600000, "first database reconnect delay, ms"},
+	{"backoff_max_ms", CF_INT, &cf_backoff_max_ms, false, "10000", 1, 3600000, "longest database reconnect delay, ms"},
+	{"key_refresh", CF_INT, &cf_key_refresh, false, "30", 1, 3600, "seconds between loads of the event keys of chat_events"},
+	{"smtp_url", CF_STR, &cf_smtp_url, true, "", NOLIM, "smtp://HOST:PORT of the mail relay for email digests (not used yet)"},
+	{"smtp_from", CF_STR, &cf_smtp_from, true, "", NOLIM, "From address of email digests (not used yet)"},
+	{"log_level", CF_STR, &cf_log_level, true, "info", NOLIM, "error, warn, info or debug"},
+};
+
+static const struct conf_spec spec = {
+	cf_table, (int) (sizeof(cf_table) / sizeof(cf_table[0])),
+	"Usage: chat-notify [--config FILE] [--db CONNINFO] [--listen HOST:PORT]\n"
+	"                   [--smtp-url smtp://HOST:PORT] [--smtp-from ADDRESS] [OPTION VALUE]...\n\n"
+	"Sends what the chat extension records for delivery: signed webhooks today\n"
+	"(docs/notifications.md). Flags override the config file (name = value lines,\n"
+	"same names with - or _). SIGHUP reloads the settings marked *; SIGTERM stops\n"
+	"claiming, waits for the sends in flight (shutdown_timeout), reports them, exits.\n\n",
+	&cf_log_level,
+};
+
+/* The checks that span settings; 0 when they hold (else logged). */
+static int
+cross_check(void)
+{
+	if (cf_lease < cf_webhook_timeout + LEASE_MARGIN)
+	{
+		log_error("lease (%d s) must be at least webhook_timeout (%d s) + %d: a delivery must be reported before its lease ends",
+				  cf_lease, cf_webhook_timeout, LEASE_MARGIN);
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_load(int argc, char **argv)
+{
+	int			rc = conf_load(&spec, argc, argv);
+
+	if (rc != 0)
+		return rc;
+	return cross_check();
+}
+
+int
+config_reload(void)
+{
+	return conf_reload(cross_check);
+}
+
+void
+config_free(void)
+{
+	conf_free();
+}
