@@ -56,11 +56,14 @@ def rgw():
     """A RADOS Gateway on 127.0.0.1 with user S3_ACCESS and bucket S3_BUCKET."""
     if os.environ.get('CHAT_SKIP_S3_E2E'):
         pytest.skip('CHAT_SKIP_S3_E2E is set')
-    port = int(os.environ.get('S3_TEST_PORT', int(os.environ.get('PGPORT', '54329')) + 40))
+    base = int(os.environ.get('S3_TEST_PORT', int(os.environ.get('PGPORT', '54329')) + 40))
     workdir = tempfile.mkdtemp(prefix='chat-rgw.')
     script = os.path.join(HERE, '..', 's3', 'rgw.sh')
-    # a one-node Ceph start is occasionally refused by a daemon: try twice
+    # a one-node Ceph start is occasionally refused by a daemon, or its port
+    # is some connection's ephemeral port for a moment: try twice, the
+    # second time on other ports
     for attempt in (1, 2):
+        port = base + 10 * (attempt - 1)
         started = subprocess.run([script, 'start', workdir, str(port), S3_ACCESS, S3_SECRET],
                                  capture_output=True, text=True, timeout=240)
         if started.returncode == 0:
