@@ -224,6 +224,7 @@ chat_webhook_result(PG_FUNCTION_ARGS)
 	const char *outcome;
 
 	ReadArgs(fcinfo, &r);
+	ChatLockWebhookDeliveries(RowExclusiveLock);
 	SPI_connect();
 	if (Run(&plan_endpoint,
 			"SELECT enabled, coalesce(failing_since <= now() - interval '" FAILING_LIMIT "', false) "

@@ -166,6 +166,8 @@ chat_remove_webhook(PG_FUNCTION_ARGS)
 	Datum		v[1];
 
 	v[0] = EndpointArg(fcinfo);
+	/* no transaction may record for it after this one deleted its deliveries */
+	ChatLockWebhookDeliveries(ShareLock);
 	SPI_connect();
 	OnEndpoint(&plan_endpoint, "DELETE FROM chat.webhooks WHERE endpoint_id = $1", 1, types, v);
 	/* the statement's snapshot still shows the deliveries it deletes: hence <> $1 */
@@ -239,6 +241,7 @@ chat_enable_webhook(PG_FUNCTION_ARGS)
 	bool		isnull;
 
 	v[0] = EndpointArg(fcinfo);
+	ChatLockWebhookDeliveries(RowExclusiveLock);
 	SPI_connect();
 	OnEndpoint(&plan_state, "SELECT enabled FROM chat.webhooks WHERE endpoint_id = $1 FOR UPDATE",
 			   1, types, v);

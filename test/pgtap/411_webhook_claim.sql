@@ -31,11 +31,15 @@ LANGUAGE sql AS $$
 $$;
 
 -- A fresh start: no lease, every delivery due and not attempted yet (a
--- transaction's now() stands still, so time cannot pass).
+-- transaction's now() stands still, so time cannot pass). plpgsql: a sql
+-- function's body would lock chat.webhook_deliveries for writing at
+-- CREATE FUNCTION, and remove_webhook in session c would wait for us.
 CREATE FUNCTION pg_temp.all_due() RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
 	UPDATE chat.webhooks SET leased_by = NULL, leased_until = NULL;
-	UPDATE chat.webhook_deliveries SET leased_by = NULL, attempts = 0, next_at = now() - interval '1 second'
+	UPDATE chat.webhook_deliveries SET leased_by = NULL, attempts = 0, next_at = now() - interval '1 second';
+END
 $$;
 
 -- Seconds until a delivery is due.
