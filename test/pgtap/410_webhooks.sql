@@ -6,7 +6,7 @@
 -- Users 41000..41099; endpoint URLs https://t410.example/…
 BEGIN;
 \ir _helpers.psql
-SELECT plan(119);
+SELECT plan(120);
 
 CREATE FUNCTION pg_temp.remote(conn text, sql text) RETURNS text
 LANGUAGE sql AS $$ SELECT string_agg(r, ',') FROM dblink(conn, sql) AS t(r text) $$;
@@ -130,6 +130,10 @@ SELECT is_empty($$SELECT r, t, p FROM unnest(ARRAY['chat_app', 'chat_relay', 'ch
 SELECT is_empty($$SELECT p.oid::regprocedure FROM pg_proc p JOIN daemon_fns d ON d.sig = p.oid
 	WHERE NOT p.prosecdef OR NOT EXISTS (SELECT FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')$$,
 	'the daemon''s functions are SECURITY DEFINER with a pinned search_path');
+SELECT is_empty($$SELECT p.oid::regprocedure FROM pg_proc p
+	WHERE p.oid IN ('chat.add_webhook(text, text, text[])'::regprocedure, 'chat.rotate_webhook_secret(bigint, text)'::regprocedure)
+	AND NOT 'log_min_error_statement=panic' = ANY (p.proconfig)$$,
+	'a failed call of the functions that take a secret is not logged with its statement');
 SET LOCAL ROLE chat_app;
 SELECT throws_ok($$SELECT chat.add_webhook('https://t410.example/x', 'whsec_x')$$, '42501', NULL, 'as chat_app, add_webhook fails with 42501');
 SELECT throws_ok('SELECT * FROM chat.webhook_claim(''w'', 1, 1, 1)', '42501', NULL, 'as chat_app, webhook_claim fails with 42501');
