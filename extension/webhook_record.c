@@ -143,19 +143,20 @@ LockDeliveries(void)
 }
 
 /*
- * Lock chat.webhook_deliveries in mode: SHARE (remove_webhook) waits for
- * every transaction that recorded deliveries and keeps new ones out until
- * it commits; writers that also lock an endpoint's row take ROW EXCLUSIVE
- * first, so that they and remove_webhook lock in the same order.
+ * The oid of chat.webhook_deliveries, which remove_webhook locks in SHARE
+ * mode: it waits for every transaction that recorded deliveries and keeps
+ * new ones out until it commits. Writers that also lock an endpoint's row
+ * take ROW EXCLUSIVE on it first, so that they and remove_webhook lock in
+ * the same order.
  */
-void
-ChatLockWebhookDeliveries(LOCKMODE mode)
+Oid
+ChatWebhookDeliveriesOid(void)
 {
 	Oid			rel = get_relname_relid("webhook_deliveries", get_namespace_oid("chat", false));
 
 	if (!OidIsValid(rel))
 		elog(ERROR, "chat: chat.webhook_deliveries is missing");
-	LockRelationOid(rel, mode);
+	return rel;
 }
 
 /*
