@@ -40,5 +40,6 @@ extern void ChatWebhookChatOpened(int64 chat_id, const char *kind, bool has_cont
 								  int64 context_id, int64 user_a, int64 user_b);
 extern void ChatWebhookBlocked(int64 user_id, int64 other_id);
 extern void ChatWebhookDisabled(int64 endpoint_id, const char *reason);
+extern Oid	ChatWebhookDeliveriesOid(void);
 
 #endif							/* CHAT_NOTIFY_H */

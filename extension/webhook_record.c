@@ -5,13 +5,14 @@
  *
  * An event is one chat.webhook_events row (its body exactly as POSTed) and
  * one chat.webhook_deliveries row per enabled endpoint that takes its type,
- * written by one statement. When no enabled endpoint takes the type nothing
- * is done at all, not even a query: each backend keeps the union of the
- * enabled endpoints' types (a bitmask), read by one query on first use and
- * again after chat.webhooks changed. Every change of the columns it depends
+ * written by one statement. Each backend keeps the enabled endpoints and
+ * the types they take (and their union, a bitmask), read by one query on
+ * first use and again after chat.webhooks changed: when no endpoint takes
+ * a type nothing is done at all, not even a query, and otherwise the
+ * endpoints need no query either. Every change of the columns this depends
  * on fires chat.webhooks_changed(), which sends a relcache invalidation of
  * chat.webhooks at commit; every backend takes it at its next transaction
- * start (or lock) and forgets its mask.
+ * start (or new lock) and forgets what it kept.
  */
 #include "chat.h"
 #include "notify.h"
@@ -26,16 +27,28 @@
 #include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(chat_webhooks_changed);
 
+/* An enabled endpoint and the types it takes. */
+typedef struct Endpoint
+{
+	int64		id;
+	uint32		mask;
+} Endpoint;
+
 static struct
 {
 	bool		registered;		/* the relcache callback */
-	bool		valid;			/* mask is chat.webhooks' */
-	uint32		mask;
-	Oid			relid;			/* chat.webhooks when mask was read */
+	bool		valid;			/* what follows is chat.webhooks' */
+	uint32		mask;			/* the union of the endpoints' */
+	int			n;
+	Endpoint   *endpoints;		/* in cxt, by id */
+	MemoryContext cxt;
+	Oid			relid;			/* chat.webhooks when read */
+	Oid			deliveries;		/* chat.webhook_deliveries then */
 	uint64		invals;			/* invalidations seen (any relation or all) */
 } cache;
 
@@ -50,12 +63,36 @@ WebhooksInvalidated(Datum arg, Oid relid)
 	}
 }
 
+/* Copy the endpoints of the last SPI result (endpoint_id, type_mask) into the cache. */
+static void
+KeepEndpoints(void)
+{
+	uint64		i;
+	bool		isnull;
+
+	if (cache.cxt == NULL)
+		cache.cxt = AllocSetContextCreate(TopMemoryContext, "chat webhook endpoints",
+										  ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(cache.cxt);
+	cache.n = (int) SPI_processed;
+	cache.endpoints = MemoryContextAlloc(cache.cxt, sizeof(Endpoint) * Max(cache.n, 1));
+	cache.mask = 0;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		cache.endpoints[i].id = ChatGetInt8(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, NULL);
+		cache.endpoints[i].mask = (uint32) DatumGetInt32(ChatGetDatum(SPI_tuptable->vals[i],
+																	  SPI_tuptable->tupdesc, 2, &isnull));
+		cache.mask |= cache.endpoints[i].mask;
+	}
+}
+
 /*
- * The event types some enabled endpoint takes (inside SPI). Read with the
- * latest snapshot after locking the table, which takes every invalidation
- * already sent: a change committed before is seen, one committed after
- * sends its invalidation after this read. If one arrives during the read
- * the answer is used once, not kept.
+ * The event types some enabled endpoint takes (inside SPI), read again
+ * when chat.webhooks changed. Read with the latest snapshot after locking
+ * the table, which takes every invalidation already sent: a change
+ * committed before is seen, one committed after sends its invalidation
+ * after this read. If one arrives during the read, the answer serves this
+ * call only.
  */
 static uint32
 SubscribedTypes(void)
@@ -64,8 +101,6 @@ SubscribedTypes(void)
 	Oid			ns,
 				rel;
 	uint64		before;
-	uint32		mask;
-	bool		isnull;
 	int			rc;
 
 	if (cache.valid)
@@ -81,18 +116,47 @@ SubscribedTypes(void)
 		return 0;				/* an extension without webhooks: nothing to record */
 	LockRelationOid(rel, AccessShareLock);
 	cache.relid = rel;
+	cache.deliveries = get_relname_relid("webhook_deliveries", ns);
 	before = cache.invals;
-	ChatPlanOnce(&plan, "SELECT coalesce(bit_or(type_mask), 0) FROM chat.webhooks WHERE enabled", 0, NULL);
-	rc = SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "chat: reading the webhook types failed: %s", SPI_result_code_string(rc));
-	mask = (uint32) DatumGetInt32(ChatGetDatum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (cache.invals == before)
-	{
-		cache.mask = mask;
-		cache.valid = true;
-	}
-	return mask;
+	ChatPlanOnce(&plan, "SELECT endpoint_id, type_mask FROM chat.webhooks WHERE enabled ORDER BY endpoint_id",
+				 0, NULL);
+	rc = SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "chat: reading the webhook endpoints failed: %s", SPI_result_code_string(rc));
+	KeepEndpoints();
+	cache.valid = cache.invals == before;
+	return cache.mask;
+}
+
+/*
+ * Lock chat.webhook_deliveries as a writer, before the endpoints are
+ * trusted: remove_webhook holds it in SHARE mode until it commits, so an
+ * endpoint it removes is either seen removed here (the lock, if new, takes
+ * the invalidation) or has its new deliveries deleted by it.
+ */
+static void
+LockDeliveries(void)
+{
+	if (!OidIsValid(cache.deliveries))
+		elog(ERROR, "chat: chat.webhook_deliveries is missing");
+	LockRelationOid(cache.deliveries, RowExclusiveLock);
+}
+
+/*
+ * The oid of chat.webhook_deliveries, which remove_webhook locks in SHARE
+ * mode: it waits for every transaction that recorded deliveries and keeps
+ * new ones out until it commits. Writers that also lock an endpoint's row
+ * take ROW EXCLUSIVE on it first, so that they and remove_webhook lock in
+ * the same order.
+ */
+Oid
+ChatWebhookDeliveriesOid(void)
+{
+	Oid			rel = get_relname_relid("webhook_deliveries", get_namespace_oid("chat", false));
+
+	if (!OidIsValid(rel))
+		elog(ERROR, "chat: chat.webhook_deliveries is missing");
+	return rel;
 }
 
 /*
@@ -125,34 +189,58 @@ Begin(StringInfo buf, int type, TimestampTz *at)
 }
 
 /*
- * Close the body and record it (inside SPI): the event and a delivery for
- * each enabled endpoint taking type, none of them if there is none.
+ * Close the body and record it (inside SPI): the event, and a delivery for
+ * each enabled endpoint taking type; nothing if there is none.
  */
 static void
 Record(StringInfo buf, int type, bool has_chat, int64 chat_id, TimestampTz at)
 {
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[5] = {TEXTOID, INT8OID, TEXTOID, TIMESTAMPTZOID, INT4OID};
+	static SPIPlanPtr plan_one = NULL;
+	static SPIPlanPtr plan_many = NULL;
+	static const Oid t_one[5] = {TEXTOID, INT8OID, TEXTOID, TIMESTAMPTZOID, INT8OID};
+	static const Oid t_many[5] = {TEXTOID, INT8OID, TEXTOID, TIMESTAMPTZOID, INT8ARRAYOID};
 	Datum		v[5];
 	char		nulls[5] = "     ";
+	Datum	   *ids;
+	int			n = 0;
+	int			i;
+
+	LockDeliveries();
+	if ((SubscribedTypes() & type) == 0)
+		return;
+	ids = palloc(sizeof(Datum) * cache.n);
+	for (i = 0; i < cache.n; i++)
+		if (cache.endpoints[i].mask & type)
+			ids[n++] = Int64GetDatum(cache.endpoints[i].id);
 
 	appendStringInfoChar(buf, '}');
-	ChatPlanOnce(&plan,
-				 "WITH e AS (INSERT INTO chat.webhook_events (type, chat_id, body, created_at) "
-				 "  SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM chat.webhooks w "
-				 "    WHERE w.enabled AND (w.type_mask & $5) <> 0) "
-				 "  RETURNING event_id) "
-				 "INSERT INTO chat.webhook_deliveries (event_id, endpoint_id, next_at) "
-				 "SELECT e.event_id, w.endpoint_id, $4 FROM e CROSS JOIN chat.webhooks w "
-				 "WHERE w.enabled AND (w.type_mask & $5) <> 0",
-				 5, types);
 	v[0] = CStringGetTextDatum(ChatWebhookTypeName(type));
 	v[1] = Int64GetDatum(chat_id);
 	nulls[1] = has_chat ? ' ' : 'n';
 	v[2] = PointerGetDatum(cstring_to_text_with_len(buf->data, buf->len));
 	v[3] = TimestampTzGetDatum(at);
-	v[4] = Int32GetDatum(type);
-	ChatExec(plan, v, nulls, false, 0);
+	if (n == 1)
+	{
+		ChatPlanOnce(&plan_one,
+					 "WITH e AS (INSERT INTO chat.webhook_events (type, chat_id, body, created_at) "
+					 "  VALUES ($1, $2, $3, $4) RETURNING event_id) "
+					 "INSERT INTO chat.webhook_deliveries (event_id, endpoint_id, next_at) "
+					 "SELECT e.event_id, $5, $4 FROM e",
+					 5, t_one);
+		v[4] = ids[0];
+		ChatExec(plan_one, v, nulls, false, 0);
+	}
+	else
+	{
+		ChatPlanOnce(&plan_many,
+					 "WITH e AS (INSERT INTO chat.webhook_events (type, chat_id, body, created_at) "
+					 "  VALUES ($1, $2, $3, $4) RETURNING event_id) "
+					 "INSERT INTO chat.webhook_deliveries (event_id, endpoint_id, next_at) "
+					 "SELECT e.event_id, x, $4 FROM e CROSS JOIN unnest($5) AS x",
+					 5, t_many);
+		v[4] = PointerGetDatum(ChatInt8Array(ids, n));
+		ChatExec(plan_many, v, nulls, false, 0);
+	}
 	pfree(buf->data);
 }
 

@@ -16,6 +16,7 @@
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "mb/pg_wchar.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(chat_webhook_result);
@@ -230,6 +231,7 @@ chat_webhook_result(PG_FUNCTION_ARGS)
 	const char *outcome;
 
 	ReadArgs(fcinfo, &r);
+	LockRelationOid(ChatWebhookDeliveriesOid(), RowExclusiveLock);
 	SPI_connect();
 	if (Run(&plan_endpoint,
 			"SELECT enabled, coalesce(failing_since <= now() - interval '" FAILING_LIMIT "', false) "

@@ -8,11 +8,13 @@
  * trigger (webhook_record.c).
  */
 #include "chat.h"
+#include "maintain.h"
 #include "notify.h"
 
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 
 PG_FUNCTION_INFO_V1(chat_add_webhook);
@@ -156,6 +158,23 @@ chat_add_webhook(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(endpoint_id);
 }
 
+/*
+ * Hold chat.webhook_deliveries in SHARE mode until commit, so that no
+ * transaction records for the endpoint after its deliveries are deleted
+ * (webhook_record.c). It waits for the transactions that are recording;
+ * like maintenance (locks.c) it never sits in the lock queue for more than
+ * chat.maintenance_lock_timeout at a time, where it would hold up every
+ * send that records an event: it polls, queues briefly, and tries again.
+ */
+static void
+LockOutRecorders(void)
+{
+	Oid			rel = ChatWebhookDeliveriesOid();
+
+	while (!ChatLockWithin(rel, ShareLock, chat_maintenance_lock_timeout))
+		ChatSleepMs(50);
+}
+
 /* remove_webhook(endpoint_id): the endpoint, its deliveries, and events no other endpoint waits for */
 Datum
 chat_remove_webhook(PG_FUNCTION_ARGS)
@@ -166,6 +185,7 @@ chat_remove_webhook(PG_FUNCTION_ARGS)
 	Datum		v[1];
 
 	v[0] = EndpointArg(fcinfo);
+	LockOutRecorders();
 	SPI_connect();
 	OnEndpoint(&plan_endpoint, "DELETE FROM chat.webhooks WHERE endpoint_id = $1", 1, types, v);
 	/* the statement's snapshot still shows the deliveries it deletes: hence <> $1 */
@@ -239,6 +259,7 @@ chat_enable_webhook(PG_FUNCTION_ARGS)
 	bool		isnull;
 
 	v[0] = EndpointArg(fcinfo);
+	LockRelationOid(ChatWebhookDeliveriesOid(), RowExclusiveLock);
 	SPI_connect();
 	OnEndpoint(&plan_state, "SELECT enabled FROM chat.webhooks WHERE endpoint_id = $1 FOR UPDATE",
 			   1, types, v);

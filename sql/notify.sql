@@ -124,9 +124,12 @@ CREATE FUNCTION chat.notify_prefs(user_id bigint)
 RETURNS jsonb LANGUAGE c STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'chat_notify_prefs';
 
--- Webhooks (extension/webhooks.c): the operator's.
+-- Webhooks (extension/webhooks.c): the operator's. The two that take a
+-- secret never repeat it in an error, and a failed call's statement (which
+-- holds it) is not logged (log_min_error_statement), as configure_storage.
 CREATE FUNCTION chat.add_webhook(url text, secret text, event_types text[] DEFAULT NULL)
 RETURNS bigint LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET log_min_error_statement = panic
 AS 'MODULE_PATHNAME', 'chat_add_webhook';
 
 CREATE FUNCTION chat.remove_webhook(endpoint_id bigint)
@@ -135,6 +138,7 @@ AS 'MODULE_PATHNAME', 'chat_remove_webhook';
 
 CREATE FUNCTION chat.rotate_webhook_secret(endpoint_id bigint, secret text)
 RETURNS void LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET log_min_error_statement = panic
 AS 'MODULE_PATHNAME', 'chat_rotate_webhook_secret';
 
 CREATE FUNCTION chat.expire_webhook_secrets(endpoint_id bigint)

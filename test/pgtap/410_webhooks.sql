@@ -6,10 +6,22 @@
 -- Users 41000..41099; endpoint URLs https://t410.example/…
 BEGIN;
 \ir _helpers.psql
-SELECT plan(115);
+SELECT plan(124);
 
 CREATE FUNCTION pg_temp.remote(conn text, sql text) RETURNS text
 LANGUAGE sql AS $$ SELECT string_agg(r, ',') FROM dblink(conn, sql) AS t(r text) $$;
+
+-- The SQLSTATE of a remote statement, or 'ok' (OTHERS does not catch a
+-- cancel: the remote's is re-raised as one).
+CREATE FUNCTION pg_temp.remote_state(conn text, sql text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_temp.remote(conn, sql);
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+	RETURN SQLSTATE;
+END
+$$;
 
 -- A secret of n random-looking bytes.
 CREATE FUNCTION pg_temp.secret(n int, fill text DEFAULT 'a7') RETURNS text
@@ -28,6 +40,74 @@ LANGUAGE sql AS $$ SELECT coalesce(max(event_id), 0) FROM chat.webhook_events $$
 -- Scans of chat.webhooks by this backend (not yet flushed: compare two).
 CREATE FUNCTION pg_temp.webhook_scans() RETURNS bigint
 LANGUAGE sql AS $$ SELECT pg_stat_get_xact_numscans('chat.webhooks'::regclass) $$;
+
+-- The cache of subscribed types, across sessions, committed: a backend
+-- that knows "none" queries nothing, records as soon as another session
+-- committed an endpoint, and stops after it is removed. First: this
+-- transaction must not have written to chat.webhook_deliveries, for which
+-- remove_webhook waits.
+SELECT is(dblink_connect('a', pg_temp.connstr()), 'OK', 'session a connected');
+SELECT is(dblink_connect('b', pg_temp.connstr()), 'OK', 'session b connected');
+SELECT is(dblink_connect('c', pg_temp.connstr()), 'OK', 'session c connected');
+SELECT lives_ok($$SELECT pg_temp.remote('b', $r$
+		SELECT count(chat.remove_webhook(endpoint_id))::text FROM chat.webhooks WHERE url LIKE 'https://t410.example/%';
+		DELETE FROM chat.messages WHERE chat_id IN (SELECT chat_id FROM chat.chats WHERE user_a BETWEEN 41000 AND 41099);
+		DELETE FROM chat.chats WHERE user_a BETWEEN 41000 AND 41099;
+		DELETE FROM chat.contacts WHERE user_id BETWEEN 41000 AND 41099$r$)$$,
+	'no leftovers of an earlier run');
+SELECT is((SELECT count(*) FROM chat.webhooks), 0::bigint, '(no endpoint at all to start with)');
+-- Scans of chat.webhooks in a's transaction (its pending statistics also
+-- hold earlier transactions' until they are flushed: hence a difference).
+SELECT pg_temp.remote('a', $$
+	CREATE FUNCTION pg_temp.scans_before() RETURNS text LANGUAGE sql
+	AS 'SELECT set_config(''t410.scans'', pg_stat_get_xact_numscans(''chat.webhooks''::regclass)::text, false)';
+	CREATE FUNCTION pg_temp.scans_since() RETURNS text LANGUAGE sql
+	AS 'SELECT (pg_stat_get_xact_numscans(''chat.webhooks''::regclass) - current_setting(''t410.scans'')::bigint)::text';
+	SELECT 'ok'$$) AS made \gset
+SELECT pg_temp.remote('a', $$SELECT chat.open_chat(41001, 'direct', NULL, 41002)::text$$)::bigint AS xc \gset
+SELECT is(pg_temp.remote('a', format($$SELECT (chat.send_message(41001, %s, 'one') ->> 'seq')$$, :xc)), '1', 'a sends with no endpoint');
+SELECT is(pg_temp.events(:xc), 0::bigint, 'nothing is recorded');
+SELECT is(pg_temp.remote('a', format($$BEGIN; SELECT pg_temp.scans_before();
+		SELECT chat.send_message(41002, %s, 'two'); SELECT chat.mark_read(41001, %s, 2);
+		SELECT chat.block_user(41001, 41099); SELECT pg_temp.scans_since()$$, :xc, :xc)), '0',
+	'a backend that knows there is none does not even query chat.webhooks');
+SELECT is(pg_temp.remote('a', 'COMMIT; SELECT 1::text'), '1', '(committed)');
+SELECT pg_temp.remote('b', format($$SELECT chat.add_webhook('https://t410.example/x', %L, ARRAY['message'])::text$$,
+	pg_temp.secret(32)))::bigint AS xe \gset
+SELECT is(pg_temp.remote('a', format($$SELECT chat.send_message(41001, %s, 'three') ->> 'seq'$$, :xc)), '3',
+	'after b committed an endpoint, a sends again');
+SELECT is(pg_temp.events(:xc), 1::bigint, 'and a records the event: it heard of the endpoint');
+SELECT is((SELECT count(*) FROM chat.webhook_deliveries d JOIN chat.webhook_events e USING (event_id)
+	WHERE e.chat_id = :xc AND d.endpoint_id = :xe), 1::bigint, 'with its delivery');
+SELECT is(pg_temp.remote('a', format($$SELECT chat.mark_read(41002, %s, 3) ->> 'read_seq'$$, :xc)), '3', 'a marks read');
+SELECT is(pg_temp.events(:xc), 1::bigint, 'which the endpoint does not take: not recorded');
+SELECT is(pg_temp.remote('a', format($$BEGIN; SELECT chat.send_message(41001, %s, 'in flight') ->> 'seq'$$, :xc)), '4',
+	'a sends in a transaction it keeps open');
+SELECT is(dblink_send_query('b', format('SELECT chat.remove_webhook(%s)', :xe)), 1, 'b removes the endpoint meanwhile');
+SELECT pg_sleep(0.3);
+SELECT is(dblink_is_busy('b'), 1, 'and waits for a''s transaction');
+SELECT pg_temp.remote('c', $$SELECT chat.open_chat(41003, 'direct', NULL, 41004)::text$$)::bigint AS yc \gset
+SELECT is(pg_temp.remote('c', format($$SET statement_timeout = '3s'; SELECT chat.send_message(41003, %s, 'not held up') ->> 'seq'$$, :yc)), '1',
+	'without holding up another session''s send (it does not sit in the lock queue)');
+SELECT is(pg_temp.events(:yc), 1::bigint, '(which records an event for the endpoint)');
+SELECT is(pg_temp.remote('a', 'COMMIT; SELECT 1::text'), '1', 'a commits');
+SELECT is((SELECT count(*) FROM dblink_get_result('b') AS r(x text)), 1::bigint, 'b''s remove_webhook then returns');
+SELECT is((SELECT count(*) FROM dblink_get_result('b') AS r(x text)), 0::bigint, '(and is done)');
+SELECT is(pg_temp.events(:xc) + pg_temp.events(:yc), 0::bigint, 'its events go with it, the one a recorded in flight too');
+SELECT is(pg_temp.remote('a', format($$SELECT chat.send_message(41001, %s, 'four') ->> 'seq'$$, :xc)), '5', 'a sends again');
+SELECT is(pg_temp.events(:xc), 0::bigint, 'nothing is recorded any more');
+SELECT is(pg_temp.remote('a', format($$BEGIN; SELECT pg_temp.scans_before(); SELECT chat.send_message(41002, %s, 'five');
+		SELECT pg_temp.scans_since()$$, :xc)), '0', 'and a knows it without a query');
+SELECT is(pg_temp.remote('a', 'COMMIT; SELECT 1::text'), '1', '(committed)');
+SELECT lives_ok($$SELECT pg_temp.remote('b', $r$
+		DELETE FROM chat.messages WHERE chat_id IN (SELECT chat_id FROM chat.chats WHERE user_a BETWEEN 41000 AND 41099);
+		DELETE FROM chat.chats WHERE user_a BETWEEN 41000 AND 41099;
+		DELETE FROM chat.blocks WHERE blocker_id BETWEEN 41000 AND 41099;
+		DELETE FROM chat.contacts WHERE user_id BETWEEN 41000 AND 41099$r$)$$,
+	'the committed rows are deleted');
+SELECT dblink_disconnect('a');
+SELECT dblink_disconnect('b');
+SELECT dblink_disconnect('c');
 
 -- Roles and privileges.
 SELECT has_role('chat_notify', 'the role chat_notify exists');
@@ -61,6 +141,10 @@ SELECT is_empty($$SELECT r, t, p FROM unnest(ARRAY['chat_app', 'chat_relay', 'ch
 SELECT is_empty($$SELECT p.oid::regprocedure FROM pg_proc p JOIN daemon_fns d ON d.sig = p.oid
 	WHERE NOT p.prosecdef OR NOT EXISTS (SELECT FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')$$,
 	'the daemon''s functions are SECURITY DEFINER with a pinned search_path');
+SELECT is_empty($$SELECT p.oid::regprocedure FROM pg_proc p
+	WHERE p.oid IN ('chat.add_webhook(text, text, text[])'::regprocedure, 'chat.rotate_webhook_secret(bigint, text)'::regprocedure)
+	AND NOT 'log_min_error_statement=panic' = ANY (p.proconfig)$$,
+	'a failed call of the functions that take a secret is not logged with its statement');
 SET LOCAL ROLE chat_app;
 SELECT throws_ok($$SELECT chat.add_webhook('https://t410.example/x', 'whsec_x')$$, '42501', NULL, 'as chat_app, add_webhook fails with 42501');
 SELECT throws_ok('SELECT * FROM chat.webhook_claim(''w'', 1, 1, 1)', '42501', NULL, 'as chat_app, webhook_claim fails with 42501');
@@ -72,59 +156,6 @@ SELECT lives_ok('SELECT * FROM chat.webhook_backlog()', 'and webhook_backlog');
 SELECT throws_ok('SELECT * FROM chat.webhook_deliveries', '42501', NULL, 'but chat.webhook_deliveries cannot be read');
 SELECT throws_ok('SELECT * FROM chat.webhooks()', '42501', NULL, 'nor the endpoints through webhooks()');
 RESET ROLE;
-
--- The cache of subscribed types, across sessions, committed: a backend
--- that knows "none" queries nothing, records as soon as another session
--- committed an endpoint, and stops after it is removed.
-SELECT is(dblink_connect('a', pg_temp.connstr()), 'OK', 'session a connected');
-SELECT is(dblink_connect('b', pg_temp.connstr()), 'OK', 'session b connected');
-SELECT lives_ok($$SELECT pg_temp.remote('b', $r$
-		SELECT count(chat.remove_webhook(endpoint_id))::text FROM chat.webhooks WHERE url LIKE 'https://t410.example/%';
-		DELETE FROM chat.messages WHERE chat_id IN (SELECT chat_id FROM chat.chats WHERE user_a BETWEEN 41000 AND 41099);
-		DELETE FROM chat.chats WHERE user_a BETWEEN 41000 AND 41099;
-		DELETE FROM chat.contacts WHERE user_id BETWEEN 41000 AND 41099$r$)$$,
-	'no leftovers of an earlier run');
-SELECT is((SELECT count(*) FROM chat.webhooks), 0::bigint, '(no endpoint at all to start with)');
--- Scans of chat.webhooks in a's transaction (its pending statistics also
--- hold earlier transactions' until they are flushed: hence a difference).
-SELECT pg_temp.remote('a', $$
-	CREATE FUNCTION pg_temp.scans_before() RETURNS text LANGUAGE sql
-	AS 'SELECT set_config(''t410.scans'', pg_stat_get_xact_numscans(''chat.webhooks''::regclass)::text, false)';
-	CREATE FUNCTION pg_temp.scans_since() RETURNS text LANGUAGE sql
-	AS 'SELECT (pg_stat_get_xact_numscans(''chat.webhooks''::regclass) - current_setting(''t410.scans'')::bigint)::text';
-	SELECT 'ok'$$) AS made \gset
-SELECT pg_temp.remote('a', $$SELECT chat.open_chat(41001, 'direct', NULL, 41002)::text$$)::bigint AS xc \gset
-SELECT is(pg_temp.remote('a', format($$SELECT (chat.send_message(41001, %s, 'one') ->> 'seq')$$, :xc)), '1', 'a sends with no endpoint');
-SELECT is(pg_temp.events(:xc), 0::bigint, 'nothing is recorded');
-SELECT is(pg_temp.remote('a', format($$BEGIN; SELECT pg_temp.scans_before();
-		SELECT chat.send_message(41002, %s, 'two'); SELECT chat.mark_read(41001, %s, 2);
-		SELECT chat.block_user(41001, 41099); SELECT pg_temp.scans_since()$$, :xc, :xc)), '0',
-	'a backend that knows there is none does not even query chat.webhooks');
-SELECT is(pg_temp.remote('a', 'COMMIT; SELECT 1::text'), '1', '(committed)');
-SELECT pg_temp.remote('b', format($$SELECT chat.add_webhook('https://t410.example/x', %L, ARRAY['message'])::text$$,
-	pg_temp.secret(32)))::bigint AS xe \gset
-SELECT is(pg_temp.remote('a', format($$SELECT chat.send_message(41001, %s, 'three') ->> 'seq'$$, :xc)), '3',
-	'after b committed an endpoint, a sends again');
-SELECT is(pg_temp.events(:xc), 1::bigint, 'and a records the event: it heard of the endpoint');
-SELECT is((SELECT count(*) FROM chat.webhook_deliveries d JOIN chat.webhook_events e USING (event_id)
-	WHERE e.chat_id = :xc AND d.endpoint_id = :xe), 1::bigint, 'with its delivery');
-SELECT is(pg_temp.remote('a', format($$SELECT chat.mark_read(41002, %s, 3) ->> 'read_seq'$$, :xc)), '3', 'a marks read');
-SELECT is(pg_temp.events(:xc), 1::bigint, 'which the endpoint does not take: not recorded');
-SELECT is(pg_temp.remote('b', format('SELECT chat.remove_webhook(%s)::text', :xe)), '', 'b removes the endpoint');
-SELECT is(pg_temp.events(:xc), 0::bigint, 'its events go with it');
-SELECT is(pg_temp.remote('a', format($$SELECT chat.send_message(41001, %s, 'four') ->> 'seq'$$, :xc)), '4', 'a sends again');
-SELECT is(pg_temp.events(:xc), 0::bigint, 'nothing is recorded any more');
-SELECT is(pg_temp.remote('a', format($$BEGIN; SELECT pg_temp.scans_before(); SELECT chat.send_message(41002, %s, 'five');
-		SELECT pg_temp.scans_since()$$, :xc)), '0', 'and a knows it without a query');
-SELECT is(pg_temp.remote('a', 'COMMIT; SELECT 1::text'), '1', '(committed)');
-SELECT lives_ok($$SELECT pg_temp.remote('b', $r$
-		DELETE FROM chat.messages WHERE chat_id IN (SELECT chat_id FROM chat.chats WHERE user_a BETWEEN 41000 AND 41099);
-		DELETE FROM chat.chats WHERE user_a BETWEEN 41000 AND 41099;
-		DELETE FROM chat.blocks WHERE blocker_id BETWEEN 41000 AND 41099;
-		DELETE FROM chat.contacts WHERE user_id BETWEEN 41000 AND 41099$r$)$$,
-	'the committed rows are deleted');
-SELECT dblink_disconnect('a');
-SELECT dblink_disconnect('b');
 
 -- add_webhook's refusals.
 SELECT pg_temp.secret(32) AS s32 \gset

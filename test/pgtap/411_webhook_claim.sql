@@ -7,7 +7,7 @@
 -- Users 41100..41199; endpoint URLs https://t411.example/…
 BEGIN;
 \ir _helpers.psql
-SELECT plan(94);
+SELECT plan(96);
 SET LOCAL client_min_messages = error;	-- the warnings of disabled endpoints
 
 CREATE FUNCTION pg_temp.remote(conn text, sql text) RETURNS text
@@ -31,11 +31,15 @@ LANGUAGE sql AS $$
 $$;
 
 -- A fresh start: no lease, every delivery due and not attempted yet (a
--- transaction's now() stands still, so time cannot pass).
+-- transaction's now() stands still, so time cannot pass). plpgsql: a sql
+-- function's body would lock chat.webhook_deliveries for writing at
+-- CREATE FUNCTION, and remove_webhook in session c would wait for us.
 CREATE FUNCTION pg_temp.all_due() RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
 	UPDATE chat.webhooks SET leased_by = NULL, leased_until = NULL;
-	UPDATE chat.webhook_deliveries SET leased_by = NULL, attempts = 0, next_at = now() - interval '1 second'
+	UPDATE chat.webhook_deliveries SET leased_by = NULL, attempts = 0, next_at = now() - interval '1 second';
+END
 $$;
 
 -- Seconds until a delivery is due.
@@ -116,6 +120,12 @@ SELECT is(pg_temp.remote('b', $$SELECT count(*)::text FROM chat.webhook_claim('w
 SELECT pg_sleep(1.2);
 SELECT is(pg_temp.remote('b', $$SELECT string_agg(attempt::text, ',') FROM chat.webhook_claim('wb', 10, 10, 60)$$), '2,2',
 	'after it, they are claimed again: their second attempt');
+SELECT is(pg_temp.remote('c', format($$BEGIN;
+		SELECT set_config('t411.scans', pg_stat_get_xact_numscans('chat.webhooks'::regclass)::text, false);
+		SELECT chat.send_message(41102, %s, 'm4');
+		SELECT (pg_stat_get_xact_numscans('chat.webhooks'::regclass) - current_setting('t411.scans')::bigint)::text$$, :xc)), '0',
+	'claims, leases and results made no backend read the endpoints again: c records without a query of chat.webhooks');
+SELECT is(pg_temp.remote('c', 'COMMIT; SELECT 1::text'), '1', '(committed)');
 SELECT lives_ok($$SELECT pg_temp.remote('c', $r$
 		SET client_min_messages = error;
 		SELECT count(chat.remove_webhook(endpoint_id))::text FROM chat.webhooks WHERE url LIKE 'https://t411.example/%';
