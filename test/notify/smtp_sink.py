@@ -7,6 +7,7 @@ the tests and for `make run` (mail lands in .run/mail/).
                [--tls-cert PEM --tls-key PEM]   offer STARTTLS
                [--require-tls]                  refuse mail before STARTTLS
                [--auth-user NAME --auth-password-file FILE]  require AUTH
+               [--delay SECONDS]                wait before accepting each message
 
 Each message is DIR/NNNNNN.eml (the bytes as received, with the envelope in
 X-Sink-Mail-From / X-Sink-Rcpt-To headers in front), written to a temporary
@@ -14,6 +15,7 @@ name and renamed, so a reader never sees half a message. Prints "ready" on
 stdout once it listens; SIGTERM or SIGINT stops it.
 """
 import argparse
+import asyncio
 import itertools
 import os
 import signal
@@ -27,14 +29,17 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 class Keep:
     """Writes each accepted message into the folder."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, delay=0.0):
         self.folder = folder
+        self.delay = delay
         os.makedirs(folder, exist_ok=True)
         taken = [int(n[:6]) for n in os.listdir(folder) if n[:6].isdigit()]
         self.numbers = itertools.count(max(taken, default=0) + 1)
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)     # a slow relay: the tests' backlog
         head = "X-Sink-Mail-From: %s\r\nX-Sink-Rcpt-To: %s\r\n" % (
             envelope.mail_from, ", ".join(envelope.rcpt_tos))
         with self.lock:
@@ -63,6 +68,7 @@ def main():
     p.add_argument("--require-tls", action="store_true")
     p.add_argument("--auth-user")
     p.add_argument("--auth-password-file")
+    p.add_argument("--delay", type=float, default=0.0)
     a = p.parse_args()
     host, port = a.listen.rsplit(":", 1)
     kw = {}
@@ -75,7 +81,7 @@ def main():
             password = f.read().strip()
         kw.update(authenticator=authenticator(a.auth_user, password), auth_required=True,
                   auth_require_tls=bool(a.tls_cert))
-    controller = Controller(Keep(a.dir), hostname=host, port=int(port), **kw)
+    controller = Controller(Keep(a.dir, a.delay), hostname=host, port=int(port), **kw)
     controller.start()
     print("ready", flush=True)
     stop = threading.Event()
