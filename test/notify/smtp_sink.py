@@ -55,7 +55,8 @@ def authenticator(user, password):
     def check(server, session, envelope, mechanism, auth_data):
         ok = (isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user
               and auth_data.password.decode() == password)
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd answers 535 itself (True would leave the client waiting)
+        return AuthResult(success=ok, handled=False)
     return check
 
 
