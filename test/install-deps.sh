@@ -16,6 +16,7 @@ run=(
 	libpq-dev libjansson-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev libjwt-dev libssl-dev
 	libcurl4-openssl-dev # chat-notify: webhooks
 	python3 curl # test/demo.sh: a free port, the relay's /healthz
+	python3-aiosmtpd # test/notify-demo.sh: the SMTP sink mail lands in (.run/mail/)
 )
 # An S3-compatible server that verifies signatures: Ceph's RADOS Gateway on a
 # one-OSD in-memory cluster (test/s3/rgw.sh), and botocore to make its bucket.
