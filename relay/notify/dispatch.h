@@ -1,6 +1,6 @@
 /*
- * dispatch.h: the life of a delivery, whatever its channel (webhooks now;
- * email and push next): claim -> send asynchronously -> report the result.
+ * dispatch.h: the life of a delivery, whatever its channel (webhooks,
+ * email; push next): claim -> send asynchronously -> report the result.
  *
  * A channel (struct notify_channel) says how to claim its due deliveries
  * (a query leasing up to `room` of them to this worker), how to take one

@@ -2,7 +2,7 @@
  * main.c: chat-notify's entry point: settings, the lws context (no port of
  * its own: the database sockets and the signalfd live on a vhost that
  * does not listen; the admin address is core/admin.c's), libcurl on the
- * same libev loop, the channels (webhooks), the shutdown sequence.
+ * same libev loop, the channels (webhooks, email), the shutdown sequence.
  *
  * SIGTERM / SIGINT: claim no more; wait for the deliveries in flight to be
  * sent and reported, at most shutdown_timeout seconds; then stop the sends
