@@ -8,6 +8,7 @@ the tests and for `make run` (mail lands in .run/mail/).
                [--require-tls]                  refuse mail before STARTTLS
                [--auth-user NAME --auth-password-file FILE]  require AUTH
                [--delay SECONDS]                wait before accepting each message
+               [--refuse-rcpt TEXT]             550 to a recipient holding TEXT
 
 Each message is DIR/NNNNNN.eml (the bytes as received, with the envelope in
 X-Sink-Mail-From / X-Sink-Rcpt-To headers in front), written to a temporary
@@ -29,13 +30,20 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 class Keep:
     """Writes each accepted message into the folder."""
 
-    def __init__(self, folder, delay=0.0):
+    def __init__(self, folder, delay=0.0, refuse=None):
         self.folder = folder
         self.delay = delay
+        self.refuse = refuse
         os.makedirs(folder, exist_ok=True)
         taken = [int(n[:6]) for n in os.listdir(folder) if n[:6].isdigit()]
         self.numbers = itertools.count(max(taken, default=0) + 1)
         self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.refuse and self.refuse in address:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if self.delay:
@@ -70,6 +78,7 @@ def main():
     p.add_argument("--auth-user")
     p.add_argument("--auth-password-file")
     p.add_argument("--delay", type=float, default=0.0)
+    p.add_argument("--refuse-rcpt")
     a = p.parse_args()
     host, port = a.listen.rsplit(":", 1)
     kw = {}
@@ -82,7 +91,7 @@ def main():
             password = f.read().strip()
         kw.update(authenticator=authenticator(a.auth_user, password), auth_required=True,
                   auth_require_tls=bool(a.tls_cert))
-    controller = Controller(Keep(a.dir, a.delay), hostname=host, port=int(port), **kw)
+    controller = Controller(Keep(a.dir, a.delay, a.refuse_rcpt), hostname=host, port=int(port), **kw)
     controller.start()
     print("ready", flush=True)
     stop = threading.Event()

@@ -381,6 +381,31 @@ def test_smtp_down_then_up_delivers_after_the_retry(notifiers, sinks):
     assert state(b)["attempt"] == 0
 
 
+def test_a_refused_recipient_and_a_timeout_are_not_sent(notifiers, sinks):
+    """550 to RCPT TO: not sent, the code in the error, retried; a relay
+    slower than smtp_timeout: not sent either (no answer within 1 s)."""
+    sink = sinks(args=["--refuse-rcpt", "refused"])
+    slow = sinks(args=["--delay", "4"])
+    a, b = new_users()
+    sql("SELECT chat.set_notify_prefs(%s, %s::jsonb)", (b, '{"email": "10min", "email_address": "refused@mail.example"}'))
+    send(a, open_chat(a, b), "hello")
+    make_due([b])
+    n = emailing(notifiers, sink)
+    wait_until(lambda: (state(b) or {}).get("last_error"), 15, "the failure reported")
+    assert state(b)["last_error"].startswith("SMTP 550"), state(b)
+    assert "refused@" not in state(b)["last_error"] and "refused@" not in n.log()
+    assert sink.raw() == []
+    assert n.metric("chat_notify_emails_failed_total") == 1
+    n.stop()
+    (c,) = new_users(1)
+    wants_email(c)
+    send(a, open_chat(a, c), "slowly")
+    make_due([c])
+    emailing(notifiers, slow, smtp_timeout=1, lease=6)
+    wait_until(lambda: (state(c) or {}).get("last_error"), 15, "the timeout reported")
+    assert state(c)["last_error"] == "no answer within 1 s" and state(c)["sent"] == 0, state(c)
+
+
 def make_cert(folder):
     """A throwaway self-signed certificate for 127.0.0.1: (cert, key)."""
     cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
