@@ -112,6 +112,11 @@ cross_check(void)
 		log_error("smtp_from must be an address name@domain when smtp_url is set, not \"%s\"", cf_smtp_from);
 		return -1;
 	}
+	if (strpbrk(cf_unsubscribe_url, " \t\r\n<>\"") != NULL)
+	{
+		log_error("unsubscribe_url must be a URL without spaces, quotes or angle brackets: it goes into a header");
+		return -1;
+	}
 	return 0;
 }
 

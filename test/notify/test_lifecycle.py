@@ -50,6 +50,8 @@ def test_bad_settings_are_refused_with_2():
     assert code == 2 and "smtp_url must be smtp://" in out, out
     code, out = run("--smtp-url", "smtp://127.0.0.1:1", "--smtp-from", "x@y", "--smtp-password-file", "/nonexistent/pw")
     assert code == 2 and "cannot read smtp_password_file" in out, out
+    code, out = run("--unsubscribe-url", "https://x.example/u?a=<b>")
+    assert code == 2 and "unsubscribe_url must be a URL without spaces" in out, out
     code, out = run("--webhook-concurrency", "0")
     assert code == 2 and "webhook_concurrency must be an integer from 1 to 10000" in out
 
