@@ -473,3 +473,31 @@ def test_without_smtp_url_the_channel_is_off(notifiers):
     assert "email digests off" in n.log()
     assert n.metric("chat_notify_email_enabled") == 0
     assert n.metric("chat_notify_emails_sent_total") == 0
+
+
+def test_require_tls_refuses_a_server_without_starttls(notifiers, sinks):
+    sink = sinks()      # no --tls-cert: no STARTTLS offered
+    a, b = new_users()
+    wants_email(b)
+    send(a, open_chat(a, b), "not in the clear")
+    make_due([b])
+    emailing(notifiers, sink, smtp_require_tls="true")
+    wait_until(lambda: (state(b) or {}).get("last_error"), 15, "the failure reported")
+    assert state(b)["last_error"] == "the server offers no STARTTLS (smtp_require_tls)", state(b)
+    assert sink.raw() == []
+
+
+def test_sighup_turns_the_channel_on(notifiers, sinks):
+    sink = sinks()
+    a, b = new_users()
+    wants_email(b)
+    send(a, open_chat(a, b), "after the reload")
+    make_due([b])
+    n = notifiers(webhook_timeout=1, lease=15)
+    time.sleep(1.5)
+    assert sink.raw() == [] and state(b) is None
+    n.write_config(smtp_url=sink.url, smtp_from=FROM, smtp_timeout=5)
+    n.signal(signal.SIGHUP)
+    wait_until(lambda: sink.messages(address(b)), 15, "the digest after SIGHUP")
+    assert "email on" in n.log()
+    assert n.metric("chat_notify_email_enabled") == 1
