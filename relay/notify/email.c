@@ -212,7 +212,7 @@ email_init(void)
 	result_stmt = db_statement("SELECT chat.email_result($1::text, $2::bigint, $3::jsonb, $4::bool, $5::text)", 5);
 	backlog_stmt = db_statement("SELECT due_users, oldest_due_s FROM chat.email_backlog()", 0);
 	channel = (struct notify_channel) {
-		.name = "email", .concurrency = email_on() ? cf_email_concurrency : 0,
+		.name = "email", .concurrency = email_on() ? cf_email_concurrency : 0, .poll_only = true,
 		.claim = claim, .take = take, .send = email_send, .abort = email_abort,
 		.report = report, .reported = reported, .release = release, .poll = poll_backlog,
 	};
