@@ -57,6 +57,10 @@ RUN_DIR  ?= $(CURDIR)/.pgdata
 RUN_PORT ?= 5433
 # The demo relay of `make run` (test/demo.sh): HTTP port, or the next free one.
 RUN_HTTP_PORT ?= 8080
+# The chat-notify of `make run` (test/notify-demo.sh): its /metrics port and
+# the local SMTP sink's (mail lands in .run/mail/), or the next free ones.
+RUN_NOTIFY_PORT ?= 8091
+RUN_SMTP_PORT ?= 2525
 # `make run S3=1`: also a local S3 (Ceph radosgw, test/s3/demo-store.sh) on
 # RUN_S3_PORT or the next free port, configured as the demo's object store.
 S3 ?= 0
@@ -82,13 +86,16 @@ run: deps-run
 	test/cluster.sh createdb $(RUN_DIR) $(RUN_PORT) chat
 	test/cluster.sh seed $(RUN_DIR) $(RUN_PORT) chat
 	test/demo.sh start $(RUN_DIR) $(RUN_PORT) chat $(RUN_HTTP_PORT)
+	test/notify-demo.sh start $(RUN_DIR) $(RUN_PORT) chat $(RUN_NOTIFY_PORT) $(RUN_SMTP_PORT)
 	test/s3/demo-store.sh $(if $(filter 1,$(S3)),start,off) $(RUN_DIR) $(RUN_PORT) chat
 	@test/cluster.sh hello $(RUN_DIR) $(RUN_PORT) chat
 	@test/demo.sh hello
+	@test/notify-demo.sh hello
 	@test/s3/demo-store.sh hello
 
 stop:
 	test/s3/demo-store.sh stop
+	test/notify-demo.sh stop
 	test/demo.sh stop
 	test/cluster.sh stop $(RUN_DIR)
 

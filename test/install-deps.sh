@@ -14,8 +14,9 @@ run=(
 	build-essential
 	postgresql-15 postgresql-server-dev-15
 	libpq-dev libjansson-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev libjwt-dev libssl-dev
-	libcurl4-openssl-dev # chat-notify: webhooks
+	libcurl4-openssl-dev # chat-notify: webhooks, SMTP
 	python3 curl # test/demo.sh: a free port, the relay's /healthz
+	python3-aiosmtpd # test/notify-demo.sh: the SMTP sink mail lands in (.run/mail/)
 )
 # An S3-compatible server that verifies signatures: Ceph's RADOS Gateway on a
 # one-OSD in-memory cluster (test/s3/rgw.sh), and botocore to make its bucket.
@@ -23,6 +24,7 @@ s3=(ceph-mon ceph-osd ceph-common radosgw uuid-runtime curl python3-botocore)
 test=(
 	postgresql-contrib postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	python3-psycopg2 python3-pytest python3-websockets python3-cryptography python3-aiosmtpd
+	openssl # test/notify/test_email.py: a throwaway certificate for STARTTLS
 	valgrind # the relay test that runs the plain build under it
 	chromium # the browser test (playwright-core drives Debian's chromium)
 	clang libclang-rt-dev # the fuzz suite: libFuzzer and the sanitizers' runtimes of Debian's clang

@@ -125,7 +125,7 @@ needs() {
 	pgtap) echo pg_prove ;;
 	events | maintenance) echo pytest psycopg2 ;;
 	relay) echo pytest psycopg2 websockets cryptography valgrind ;;
-	notify) echo pytest psycopg2 ;;
+	notify) echo pytest psycopg2 aiosmtpd openssl ;;
 	browser) echo node chromium ;;
 	attachments) echo pytest psycopg2 botocore radosgw ;;
 	demo) echo node chromium botocore radosgw curl ;;
@@ -138,7 +138,7 @@ check_tools() {
 	for s in "$@"; do
 		for t in $(needs "$s"); do
 			case $t in
-			pytest | psycopg2 | websockets | cryptography | botocore)
+			pytest | psycopg2 | websockets | cryptography | botocore | aiosmtpd)
 				/usr/bin/python3 -c "import $t" 2>/dev/null || missing+=("python3 $t ($s)") ;;
 			*) command -v "$t" >/dev/null 2>&1 || missing+=("$t ($s)") ;;
 			esac

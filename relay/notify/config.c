@@ -7,6 +7,8 @@
 
 #include "log.h"
 
+#include <string.h>
+
 char	   *cf_listen;
 char	   *cf_db;
 char	   *cf_worker_id;
@@ -27,6 +29,14 @@ int			cf_backoff_max_ms;
 int			cf_key_refresh;
 char	   *cf_smtp_url;
 char	   *cf_smtp_from;
+char	   *cf_smtp_user;
+char	   *cf_smtp_password_file;
+char	   *cf_smtp_ca_file;
+bool		cf_smtp_require_tls;
+int			cf_smtp_timeout;
+int			cf_email_concurrency;
+char	   *cf_unsubscribe_url;
+char	   *cf_app_url;
 char	   *cf_log_level;
 
 /* A lease must outlast a send and its report, or a second worker may send it too. */
@@ -51,8 +61,16 @@ static const struct cf_entry cf_table[] = {
 	{"backoff_min_ms", CF_INT, &cf_backoff_min_ms, false, "100", 1, 600000, "first database reconnect delay, ms"},
 	{"backoff_max_ms", CF_INT, &cf_backoff_max_ms, false, "10000", 1, 3600000, "longest database reconnect delay, ms"},
 	{"key_refresh", CF_INT, &cf_key_refresh, false, "30", 1, 3600, "seconds between loads of the event keys of chat_events"},
-	{"smtp_url", CF_STR, &cf_smtp_url, true, "", NOLIM, "smtp://HOST:PORT of the mail relay for email digests (not used yet)"},
-	{"smtp_from", CF_STR, &cf_smtp_from, true, "", NOLIM, "From address of email digests (not used yet)"},
+	{"smtp_url", CF_STR, &cf_smtp_url, true, "", NOLIM, "smtp://HOST:PORT (or smtps://) of the mail relay for email digests (empty: no email)"},
+	{"smtp_from", CF_STR, &cf_smtp_from, true, "", NOLIM, "From address of email digests, name@domain (needed with smtp_url; its domain ends the Message-ID)"},
+	{"smtp_user", CF_STR, &cf_smtp_user, true, "", NOLIM, "SMTP AUTH user (empty: no AUTH)"},
+	{"smtp_password_file", CF_STR, &cf_smtp_password_file, true, "", NOLIM, "file holding the SMTP AUTH password (read at start and on SIGHUP; one trailing newline dropped)"},
+	{"smtp_ca_file", CF_STR, &cf_smtp_ca_file, true, "", NOLIM, "CA bundle the SMTP server's certificate is checked against (empty: the system's)"},
+	{"smtp_require_tls", CF_BOOL, &cf_smtp_require_tls, true, "false", NOLIM, "refuse to send unless STARTTLS succeeds (false: STARTTLS when the server offers it)"},
+	{"smtp_timeout", CF_INT, &cf_smtp_timeout, true, "30", 1, 600, "seconds one email may take, connecting included; lease must be at least this + 5"},
+	{"email_concurrency", CF_INT, &cf_email_concurrency, true, "4", 1, 1000, "emails in flight (claimed, not yet reported); also the most users one claim leases"},
+	{"unsubscribe_url", CF_STR, &cf_unsubscribe_url, true, "", NOLIM, "List-Unsubscribe URL, {user_id} replaced (empty: a mailto: to smtp_from)"},
+	{"app_url", CF_STR, &cf_app_url, true, "", NOLIM, "link to a chat in the digest, {chat_id} replaced (empty: no link)"},
 	{"log_level", CF_STR, &cf_log_level, true, "info", NOLIM, "error, warn, info or debug"},
 };
 
@@ -60,10 +78,11 @@ static const struct conf_spec spec = {
 	cf_table, (int) (sizeof(cf_table) / sizeof(cf_table[0])),
 	"Usage: chat-notify [--config FILE] [--db CONNINFO] [--listen HOST:PORT]\n"
 	"                   [--smtp-url smtp://HOST:PORT] [--smtp-from ADDRESS] [OPTION VALUE]...\n\n"
-	"Sends what the chat extension records for delivery: signed webhooks today\n"
-	"(docs/notifications.md). Flags override the config file (name = value lines,\n"
-	"same names with - or _). SIGHUP reloads the settings marked *; SIGTERM stops\n"
-	"claiming, waits for the sends in flight (shutdown_timeout), reports them, exits.\n\n",
+	"Sends what the chat extension records for delivery: signed webhooks, and\n"
+	"email digests when smtp_url is set (docs/notifications.md). Flags override\n"
+	"the config file (name = value lines, same names with - or _). SIGHUP\n"
+	"reloads the settings marked *; SIGTERM stops claiming, waits for the sends\n"
+	"in flight (shutdown_timeout), reports them, exits.\n\n",
 	&cf_log_level,
 };
 
@@ -75,6 +94,27 @@ cross_check(void)
 	{
 		log_error("lease (%d s) must be at least webhook_timeout (%d s) + %d: a delivery must be reported before its lease ends",
 				  cf_lease, cf_webhook_timeout, LEASE_MARGIN);
+		return -1;
+	}
+	if (*cf_smtp_url && cf_lease < cf_smtp_timeout + LEASE_MARGIN)
+	{
+		log_error("lease (%d s) must be at least smtp_timeout (%d s) + %d: an email must be reported before its lease ends",
+				  cf_lease, cf_smtp_timeout, LEASE_MARGIN);
+		return -1;
+	}
+	if (*cf_smtp_url && strncmp(cf_smtp_url, "smtp://", 7) != 0 && strncmp(cf_smtp_url, "smtps://", 8) != 0)
+	{
+		log_error("smtp_url must be smtp://HOST:PORT or smtps://HOST:PORT");
+		return -1;
+	}
+	if (*cf_smtp_url && (strchr(cf_smtp_from, '@') == NULL || strpbrk(cf_smtp_from, " \t\r\n<>") != NULL))
+	{
+		log_error("smtp_from must be an address name@domain when smtp_url is set, not \"%s\"", cf_smtp_from);
+		return -1;
+	}
+	if (strpbrk(cf_unsubscribe_url, " \t\r\n<>\"") != NULL)
+	{
+		log_error("unsubscribe_url must be a URL without spaces, quotes or angle brackets: it goes into a header");
 		return -1;
 	}
 	return 0;

@@ -32,6 +32,14 @@ extern int	cf_backoff_max_ms;
 extern int	cf_key_refresh;
 extern char *cf_smtp_url;
 extern char *cf_smtp_from;
+extern char *cf_smtp_user;
+extern char *cf_smtp_password_file;
+extern char *cf_smtp_ca_file;
+extern bool cf_smtp_require_tls;
+extern int	cf_smtp_timeout;
+extern int	cf_email_concurrency;
+extern char *cf_unsubscribe_url;
+extern char *cf_app_url;
 extern char *cf_log_level;
 
 /*

@@ -8,6 +8,8 @@
  *     connection back): one claim for a burst of events;
  *   - every poll interval, whatever happened (NOTIFY can drop events);
  *   - when room frees, as long as the last claim found something.
+ * A poll_only channel (email) claims on the poll and while it finds work
+ * only: an event does not make its deliveries due.
  * One claim per channel is in flight at a time, for the room left then.
  *
  * A report that fails (no connection, an error) is tried again every
@@ -223,7 +225,8 @@ on_kick(lws_sorted_usec_list_t *sul)
 	(void) sul;
 	kick_pending = false;
 	for (int i = 0; i < nchannels; i++)
-		claim(channels[i]);
+		if (!channels[i]->poll_only || channels[i]->found)
+			claim(channels[i]);
 }
 
 void

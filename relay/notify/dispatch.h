@@ -1,6 +1,6 @@
 /*
- * dispatch.h: the life of a delivery, whatever its channel (webhooks now;
- * email and push next): claim -> send asynchronously -> report the result.
+ * dispatch.h: the life of a delivery, whatever its channel (webhooks,
+ * email; push next): claim -> send asynchronously -> report the result.
  *
  * A channel (struct notify_channel) says how to claim its due deliveries
  * (a query leasing up to `room` of them to this worker), how to take one
@@ -57,6 +57,12 @@ struct notify_channel
 	/* what the report answered (NULL: it could not be reported), before release */
 	void		(*reported) (struct delivery *d, const char *outcome);
 	void		(*release) (struct delivery *d);
+	/*
+	 * Claims only every poll interval and while its last claim found work,
+	 * not on events: its deliveries come due with time (email's delays),
+	 * and a claim that scans costs the database more than an event is worth.
+	 */
+	bool		poll_only;
 	/* every poll interval (e.g. the backlog for /metrics); may be NULL */
 	void		(*poll) (void);
 	/* dispatch.c's */

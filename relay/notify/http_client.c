@@ -1,17 +1,6 @@
 /*
- * http_client.c: libcurl's multi interface on the daemon's libev loop
- * (http_client.h).
- *
- * Why libev watchers and not lws adoption: curl opens, swaps and closes
- * its sockets itself (happy eyeballs tries several at once) and says for
- * each which events it wants (CURLMOPT_SOCKETFUNCTION), and when it next
- * needs to run (CURLMOPT_TIMERFUNCTION). An ev_io per socket and one
- * ev_timer map onto that one to one. lws adoption would need a dup() per
- * socket (lws closes what it adopts), re-adoption whenever curl's socket
- * changes, and could only ask for POLLOUT once at a time, and lws 4.1's
- * libev glue fires timers late (core/timer.c): more code, less exact. The
- * loop is the same one lws runs on (core/daemon.c lends it), so all of it
- * stays on one thread.
+ * http_client.c: outgoing HTTP requests (http_client.h) on the shared
+ * multi handle of curl_loop.c.
  *
  * Bounds: CURLOPT_TIMEOUT_MS covers the whole request, connecting
  * included; the header and write callbacks count what the receiver sends
@@ -24,32 +13,19 @@
 #include "alloc.h"
 #include "log.h"
 
-#include <ev.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* One socket curl watches. */
-struct http_sock
-{
-	ev_io		io;
-	curl_socket_t fd;
-};
-
-static struct ev_loop *loop;
-static CURLM *multi;
-static ev_timer timer;
 static char *proxy;
 
-/* The answer has ended: take its result, free the handle, call done. */
+/* The request has ended: take its result, call done. */
 static void
-complete(struct http_request *r, CURLcode code)
+complete(struct curl_xfer *x, CURL *easy, CURLcode code)
 {
+	struct http_request *r = lws_container_of(x, struct http_request, xfer);
 	long		status = 0;
 
-	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-	curl_multi_remove_handle(multi, r->easy);
-	curl_easy_cleanup(r->easy);
-	r->easy = NULL;
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	r->curl_code = code;
 	r->status = 0;
 	if (code == CURLE_OK && status >= 100)
@@ -75,99 +51,6 @@ complete(struct http_request *r, CURLcode code)
 	else
 		r->outcome = HTTP_FAILED;
 	r->done(r);
-}
-
-/* Answer every request curl has finished. */
-static void
-collect(void)
-{
-	CURLMsg    *m;
-	int			left;
-
-	while ((m = curl_multi_info_read(multi, &left)) != NULL)
-	{
-		struct http_request *r = NULL;
-
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &r);
-		complete(r, m->data.result);
-	}
-}
-
-/* A watched socket is ready. */
-static void
-on_io(struct ev_loop *l, ev_io *w, int revents)
-{
-	struct http_sock *k = (struct http_sock *) w;
-	int			action = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
-	int			running;
-
-	(void) l;
-	curl_multi_socket_action(multi, k->fd, action, &running);
-	collect();
-}
-
-/* curl's timeout is due. */
-static void
-on_timer(struct ev_loop *l, ev_timer *w, int revents)
-{
-	int			running;
-
-	(void) l;
-	(void) w;
-	(void) revents;
-	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	collect();
-}
-
-/* CURLMOPT_SOCKETFUNCTION: watch s for what curl wants, or stop. */
-static int
-on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	struct http_sock *k = socketp;
-	int			events = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
-
-	(void) e;
-	(void) userp;
-	if (what == CURL_POLL_REMOVE)
-	{
-		if (k)
-		{
-			ev_io_stop(loop, &k->io);
-			free(k);
-		}
-		return 0;
-	}
-	if (k == NULL)
-	{
-		k = xcalloc(1, sizeof(*k));
-		k->fd = s;
-		ev_io_init(&k->io, on_io, s, events);
-		curl_multi_assign(multi, s, k);
-	}
-	else
-	{
-		ev_io_stop(loop, &k->io);
-		ev_io_set(&k->io, s, events);
-	}
-	ev_io_start(loop, &k->io);
-	return 0;
-}
-
-/* CURLMOPT_TIMERFUNCTION: run curl after timeout_ms (-1: never). */
-static int
-on_timer_set(CURLM *m, long timeout_ms, void *userp)
-{
-	(void) m;
-	(void) userp;
-	ev_timer_stop(loop, &timer);
-	if (timeout_ms >= 0)
-	{
-		ev_timer_set(&timer, (double) timeout_ms / 1000.0, 0.);
-		ev_timer_start(loop, &timer);
-	}
-	return 0;
 }
 
 /* Count what the receiver sends; past the bound, stop (0 ends the transfer). */
@@ -205,7 +88,6 @@ set_options(CURL *e, struct http_request *r)
 
 #define SET(opt, val) do { if (c == CURLE_OK) c = curl_easy_setopt(e, opt, val); } while (0)
 	SET(CURLOPT_URL, r->url);
-	SET(CURLOPT_PRIVATE, (void *) r);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -236,11 +118,11 @@ http_send(struct http_request *r)
 	r->received = 0;
 	r->too_large = false;
 	r->status = 0;
-	r->easy = e;
-	if (set_options(e, r) != 0 || curl_multi_add_handle(multi, e) != CURLM_OK)
+	r->xfer = (struct curl_xfer) {.easy = e, .ended = complete};
+	if (set_options(e, r) != 0 || curl_loop_add(&r->xfer) != 0)
 	{
 		curl_easy_cleanup(e);
-		r->easy = NULL;
+		r->xfer.easy = NULL;
 		return -1;
 	}
 	return 0;
@@ -249,11 +131,9 @@ http_send(struct http_request *r)
 void
 http_abort(struct http_request *r)
 {
-	if (r->easy == NULL)
+	if (r->xfer.easy == NULL)
 		return;
-	curl_multi_remove_handle(multi, r->easy);
-	curl_easy_cleanup(r->easy);
-	r->easy = NULL;
+	curl_loop_remove(&r->xfer);
 	r->outcome = HTTP_ABORTED;
 	r->status = 0;
 	r->done(r);
@@ -281,15 +161,8 @@ http_outcome_text(const struct http_request *r)
 int
 http_client_start(struct ev_loop *l, const char *p)
 {
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (multi = curl_multi_init()) == NULL)
-	{
-		log_error("cannot initialise libcurl");
+	if (curl_loop_start(l) != 0)
 		return -1;
-	}
-	loop = l;
-	ev_timer_init(&timer, on_timer, 0., 0.);
-	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer_set);
 	http_client_configure(p);
 	return 0;
 }
@@ -304,13 +177,7 @@ http_client_configure(const char *p)
 void
 http_client_stop(void)
 {
-	if (multi)
-	{
-		curl_multi_cleanup(multi);
-		multi = NULL;
-		ev_timer_stop(loop, &timer);
-		curl_global_cleanup();
-	}
+	curl_loop_stop();
 	free(proxy);
 	proxy = NULL;
 }

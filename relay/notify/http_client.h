@@ -1,6 +1,6 @@
 /*
  * http_client.h: outgoing HTTP requests on the daemon's event loop
- * (libcurl's multi interface driven by libev watchers), each answered once
+ * (curl_loop.h: libcurl's multi interface on libev), each answered once
  * through its done callback. What a request may cost is bounded: a total
  * timeout, the bytes of its answer, no redirect followed, http and https
  * only, no proxy but the one configured.
@@ -8,7 +8,10 @@
 #ifndef NOTIFY_HTTP_CLIENT_H
 #define NOTIFY_HTTP_CLIENT_H
 
+#include "curl_loop.h"
+
 #include <curl/curl.h>
+#include <libwebsockets.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -42,7 +45,7 @@ struct http_request
 	long		status;			/* HTTP_ANSWERED: the status */
 	CURLcode	curl_code;
 	/* the client's */
-	CURL	   *easy;
+	struct curl_xfer xfer;
 	size_t		received;
 	bool		too_large;
 };

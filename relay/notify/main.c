@@ -2,7 +2,7 @@
  * main.c: chat-notify's entry point: settings, the lws context (no port of
  * its own: the database sockets and the signalfd live on a vhost that
  * does not listen; the admin address is core/admin.c's), libcurl on the
- * same libev loop, the channels (webhooks), the shutdown sequence.
+ * same libev loop, the channels (webhooks, email), the shutdown sequence.
  *
  * SIGTERM / SIGINT: claim no more; wait for the deliveries in flight to be
  * sent and reported, at most shutdown_timeout seconds; then stop the sends
@@ -20,6 +20,8 @@
 #include "daemon.h"
 #include "db.h"
 #include "dispatch.h"
+#include "email.h"
+#include "email_send.h"
 #include "http_client.h"
 #include "log.h"
 #include "metrics.h"
@@ -122,10 +124,11 @@ reload(void)
 	if (config_reload() != 0)
 		return;
 	webhook_configure();
+	email_configure();
 	dispatch_configure(cf_poll_interval, cf_claim_delay_ms, cf_lease);
 	notify_db_reload();
-	log_info("configuration reloaded: webhook concurrency %d, %d per endpoint, timeout %d s",
-			 cf_webhook_concurrency, cf_webhook_per_endpoint, cf_webhook_timeout);
+	log_info("configuration reloaded: webhook concurrency %d, %d per endpoint, timeout %d s; email %s",
+			 cf_webhook_concurrency, cf_webhook_per_endpoint, cf_webhook_timeout, email_on() ? "on" : "off");
 }
 
 static void
@@ -162,6 +165,7 @@ teardown(struct setup *s, int status)
 	daemon_end(context);
 	context = NULL;
 	sign_free();
+	email_free();
 	if (s->config)
 		config_free();
 	return status;
@@ -182,6 +186,8 @@ load_settings(struct setup *s, int argc, char **argv)
 		log_error("listen must be HOST:PORT, not \"%s\"", cf_listen);
 		return 2;
 	}
+	if (email_send_configure() != 0)
+		return 2;				/* the password file: logged */
 	if (!*cf_worker_id)
 	{
 		char		hn[200] = "notify";
@@ -231,10 +237,14 @@ run(struct setup *s)
 	log_info("chat-notify %s (worker %s) on %s: webhooks %d in flight, %d per endpoint, timeout %d s",
 			 NOTIFY_VERSION, cf_worker_id, cf_listen, cf_webhook_concurrency, cf_webhook_per_endpoint,
 			 cf_webhook_timeout);
-	if (*cf_smtp_url)
-		log_info("smtp_url is set: email digests are not built yet, it is not used");
+	if (email_on())
+		log_info("email digests on: %d in flight, timeout %d s, STARTTLS %s, AUTH %s", cf_email_concurrency,
+				 cf_smtp_timeout, cf_smtp_require_tls ? "required" : "when offered", *cf_smtp_user ? "on" : "off");
+	else
+		log_info("email digests off: no smtp_url");
 	timers_start(context, daemon_loop());
 	webhook_init();
+	email_init();
 	notify_db_start(context, vhost, "notify-raw");
 	dispatch_start(cf_poll_interval, cf_claim_delay_ms, cf_lease);
 	s->running = true;

@@ -7,6 +7,8 @@
 #include "channel.h"
 #include "db.h"
 #include "dispatch.h"
+#include "email.h"
+#include "webhook.h"
 #include "prom.h"
 
 struct metrics metrics;
@@ -34,7 +36,7 @@ render_webhooks(struct prom_out *o)
 				(double) metrics.webhooks_dropped);
 	prom_metric(o, "chat_notify_webhooks_disabled_total", "counter", "Endpoints disabled: a 410, or 72 h of failures (webhook_result: disabled).",
 				(double) metrics.webhooks_disabled);
-	prom_metric(o, "chat_notify_webhooks_in_flight", "gauge", "Webhook deliveries claimed and not yet reported.", (double) dispatch_in_flight());
+	prom_metric(o, "chat_notify_webhooks_in_flight", "gauge", "Webhook deliveries claimed and not yet reported.", (double) webhook_in_flight());
 	if (metrics.backlog_known)
 	{
 		prom_metric(o, "chat_notify_webhook_backlog", "gauge", "Webhook deliveries due now (webhook_backlog, read every poll_interval).",
@@ -43,6 +45,30 @@ render_webhooks(struct prom_out *o)
 					metrics.backlog_oldest_s);
 	}
 	prom_histogram(o, "chat_notify_webhook_duration_seconds", "Time from a webhook request to its answer.", &metrics.webhook_duration);
+}
+
+/* The email channel: digests sent, failed, what followed, the backlog. */
+static void
+render_emails(struct prom_out *o)
+{
+	prom_metric(o, "chat_notify_email_enabled", "gauge", "1 when smtp_url is set (the email channel claims).", email_on() ? 1 : 0);
+	prom_metric(o, "chat_notify_emails_sent_total", "counter", "Email digests the SMTP server accepted.", (double) metrics.emails_sent);
+	prom_metric(o, "chat_notify_emails_failed_total", "counter", "Email digests not sent: refused, 4xx / 5xx, timeout, TLS, AUTH.",
+				(double) metrics.emails_failed);
+	prom_metric(o, "chat_notify_emails_retried_total", "counter", "Failed digests the database scheduled again (email_result: retry).",
+				(double) metrics.emails_retried);
+	prom_metric(o, "chat_notify_emails_dropped_total", "counter", "Digests given up after the fifth failure (email_result: dropped).",
+				(double) metrics.emails_dropped);
+	prom_metric(o, "chat_notify_emails_in_flight", "gauge", "Email digests claimed and not yet reported.", (double) email_in_flight());
+	if (metrics.email_backlog_known)
+	{
+		prom_metric(o, "chat_notify_email_backlog", "gauge", "Users with a due digest (email_backlog, read every poll_interval).",
+					metrics.email_backlog_due);
+		prom_metric(o, "chat_notify_email_oldest_due_seconds", "gauge", "How long the longest-waiting due user has been due.",
+					metrics.email_backlog_oldest_s);
+	}
+	prom_histogram(o, "chat_notify_email_duration_seconds", "Time from the start of an SMTP exchange to the message accepted.",
+				   &metrics.email_duration);
 }
 
 /* Claims, reports, events and the database. */
@@ -74,6 +100,7 @@ metrics_render(size_t *len, size_t headroom)
 
 	prom_begin(&o, headroom);
 	render_webhooks(&o);
+	render_emails(&o);
 	render_database(&o);
 	prom_process(&o);
 	return prom_end(&o, headroom, len);

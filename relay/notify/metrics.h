@@ -40,6 +40,14 @@ struct metrics
 	double		backlog_due;
 	double		backlog_oldest_s;
 	struct prom_histogram webhook_duration;	/* of answered requests, seconds */
+	uint64_t	emails_sent;	/* SMTP DATA accepted */
+	uint64_t	emails_failed;	/* not sent: refused, 4xx / 5xx, timeout, TLS, AUTH, a bad claim */
+	uint64_t	emails_retried; /* email_result: retry */
+	uint64_t	emails_dropped; /* email_result: dropped (fifth failure) */
+	bool		email_backlog_known;	/* email_backlog() has answered */
+	double		email_backlog_due;
+	double		email_backlog_oldest_s;
+	struct prom_histogram email_duration;	/* of sent emails, seconds */
 };
 
 extern struct metrics metrics;

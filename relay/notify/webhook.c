@@ -187,6 +187,12 @@ poll_backlog(void)
 		backlog_running = true;
 }
 
+int
+webhook_in_flight(void)
+{
+	return channel.in_flight;
+}
+
 void
 webhook_configure(void)
 {

@@ -10,5 +10,7 @@
 void		webhook_init(void);
 /* After SIGHUP: concurrency, timeout, body cap, proxy. */
 void		webhook_configure(void);
+/* Webhook deliveries claimed and not yet reported. */
+int			webhook_in_flight(void);
 
 #endif

@@ -7,6 +7,8 @@ the tests and for `make run` (mail lands in .run/mail/).
                [--tls-cert PEM --tls-key PEM]   offer STARTTLS
                [--require-tls]                  refuse mail before STARTTLS
                [--auth-user NAME --auth-password-file FILE]  require AUTH
+               [--delay SECONDS]                wait before accepting each message
+               [--refuse-rcpt TEXT]             550 to a recipient holding TEXT
 
 Each message is DIR/NNNNNN.eml (the bytes as received, with the envelope in
 X-Sink-Mail-From / X-Sink-Rcpt-To headers in front), written to a temporary
@@ -14,6 +16,7 @@ name and renamed, so a reader never sees half a message. Prints "ready" on
 stdout once it listens; SIGTERM or SIGINT stops it.
 """
 import argparse
+import asyncio
 import itertools
 import os
 import signal
@@ -27,14 +30,24 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 class Keep:
     """Writes each accepted message into the folder."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, delay=0.0, refuse=None):
         self.folder = folder
+        self.delay = delay
+        self.refuse = refuse
         os.makedirs(folder, exist_ok=True)
         taken = [int(n[:6]) for n in os.listdir(folder) if n[:6].isdigit()]
         self.numbers = itertools.count(max(taken, default=0) + 1)
         self.lock = threading.Lock()
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.refuse and self.refuse in address:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)     # a slow relay: the tests' backlog
         head = "X-Sink-Mail-From: %s\r\nX-Sink-Rcpt-To: %s\r\n" % (
             envelope.mail_from, ", ".join(envelope.rcpt_tos))
         with self.lock:
@@ -50,7 +63,8 @@ def authenticator(user, password):
     def check(server, session, envelope, mechanism, auth_data):
         ok = (isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user
               and auth_data.password.decode() == password)
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd answers 535 itself (True would leave the client waiting)
+        return AuthResult(success=ok, handled=False)
     return check
 
 
@@ -63,6 +77,8 @@ def main():
     p.add_argument("--require-tls", action="store_true")
     p.add_argument("--auth-user")
     p.add_argument("--auth-password-file")
+    p.add_argument("--delay", type=float, default=0.0)
+    p.add_argument("--refuse-rcpt")
     a = p.parse_args()
     host, port = a.listen.rsplit(":", 1)
     kw = {}
@@ -75,7 +91,7 @@ def main():
             password = f.read().strip()
         kw.update(authenticator=authenticator(a.auth_user, password), auth_required=True,
                   auth_require_tls=bool(a.tls_cert))
-    controller = Controller(Keep(a.dir), hostname=host, port=int(port), **kw)
+    controller = Controller(Keep(a.dir, a.delay, a.refuse_rcpt), hostname=host, port=int(port), **kw)
     controller.start()
     print("ready", flush=True)
     stop = threading.Event()

@@ -12,7 +12,8 @@ from conftest import (NOTIFY_BIN, add_webhook, new_secret, new_users, open_chat,
 OPTIONS = ["--config", "--db", "--listen", "--worker-id", "--poll-interval", "--claim-delay-ms",
            "--lease", "--webhook-timeout", "--webhook-concurrency", "--webhook-per-endpoint",
            "--max-response", "--webhook-proxy", "--shutdown-timeout", "--log-level",
-           "--smtp-url", "--smtp-from"]
+           "--smtp-url", "--smtp-from", "--smtp-user", "--smtp-password-file", "--smtp-ca-file",
+           "--smtp-require-tls", "--smtp-timeout", "--email-concurrency", "--unsubscribe-url", "--app-url"]
 
 
 def run(*args, timeout=20):
@@ -27,7 +28,9 @@ def test_help_lists_every_option_with_its_default():
     for opt in OPTIONS:
         line = [ln for ln in lines if ln.strip().startswith(opt + " ") or ln.strip() == opt]
         assert line and "(default: " in line[0], (opt, out)
-    assert "not used yet" in [ln for ln in lines if ln.strip().startswith("--smtp-url ")][0]
+    assert "(empty: no email)" in [ln for ln in lines if ln.strip().startswith("--smtp-url ")][0]
+    assert "(default: 30)" in [ln for ln in lines if ln.strip().startswith("--smtp-timeout ")][0]
+    assert "(default: 4)" in [ln for ln in lines if ln.strip().startswith("--email-concurrency ")][0]
     assert "(default: 15)" in [ln for ln in lines if ln.strip().startswith("--webhook-timeout ")][0]
 
 
@@ -39,6 +42,16 @@ def test_bad_settings_are_refused_with_2():
     assert code == 2 and 'listen must be HOST:PORT, not "nowhere"' in out
     code, out = run("--no-such-option", "1")
     assert code == 2 and "unknown option --no-such-option" in out
+    code, out = run("--smtp-url", "smtp://127.0.0.1:1", "--smtp-from", "x@y", "--smtp-timeout", "60")
+    assert code == 2 and "lease (60 s) must be at least smtp_timeout (60 s) + 5" in out, out
+    code, out = run("--smtp-url", "smtp://127.0.0.1:1")
+    assert code == 2 and "smtp_from must be an address" in out, out
+    code, out = run("--smtp-url", "http://127.0.0.1:1", "--smtp-from", "x@y")
+    assert code == 2 and "smtp_url must be smtp://" in out, out
+    code, out = run("--smtp-url", "smtp://127.0.0.1:1", "--smtp-from", "x@y", "--smtp-password-file", "/nonexistent/pw")
+    assert code == 2 and "cannot read smtp_password_file" in out, out
+    code, out = run("--unsubscribe-url", "https://x.example/u?a=<b>")
+    assert code == 2 and "unsubscribe_url must be a URL without spaces" in out, out
     code, out = run("--webhook-concurrency", "0")
     assert code == 2 and "webhook_concurrency must be an integer from 1 to 10000" in out
 
