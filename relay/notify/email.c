@@ -30,9 +30,7 @@
 
 static struct notify_channel channel;
 static int	claim_stmt,
-			result_stmt,
-			backlog_stmt;
-static bool backlog_running;
+			result_stmt;
 
 bool
 email_on(void)
@@ -169,31 +167,12 @@ release(struct delivery *d)
 	free(e);
 }
 
-/* chat.email_backlog(): due users and the longest wait. */
-static void
-backlog_done(struct db_query *q, PGresult *res)
-{
-	db_query_free(q);
-	backlog_running = false;
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-		return;
-	metrics.email_backlog_known = true;
-	metrics.email_backlog_due = strtod(PQgetvalue(res, 0, 0), NULL);
-	metrics.email_backlog_oldest_s = PQgetisnull(res, 0, 1) ? 0 : strtod(PQgetvalue(res, 0, 1), NULL);
-}
-
+/* every poll interval: the backlog for /metrics */
 static void
 poll_backlog(void)
 {
-	struct db_query *q;
-
-	if (backlog_running || !email_on())
-		return;
-	q = db_query_new(backlog_stmt, 0, backlog_done, NULL);
-	if (db_submit(q) != 0)
-		db_query_free(q);
-	else
-		backlog_running = true;
+	if (email_on())
+	backlog_poll(&metrics.email_backlog);
 }
 
 void
@@ -210,7 +189,7 @@ email_init(void)
 {
 	claim_stmt = db_statement("SELECT e::text FROM chat.email_claim($1::text, $2::int, $3::int) AS e", 3);
 	result_stmt = db_statement("SELECT chat.email_result($1::text, $2::bigint, $3::jsonb, $4::bool, $5::text)", 5);
-	backlog_stmt = db_statement("SELECT due_users, oldest_due_s FROM chat.email_backlog()", 0);
+	backlog_init(&metrics.email_backlog, "SELECT due_users, oldest_due_s FROM chat.email_backlog()");
 	channel = (struct notify_channel) {
 		.name = "email", .concurrency = email_on() ? cf_email_concurrency : 0, .poll_only = true,
 		.claim = claim, .take = take, .send = email_send, .abort = email_abort,

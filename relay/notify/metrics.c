@@ -37,12 +37,12 @@ render_webhooks(struct prom_out *o)
 	prom_metric(o, "chat_notify_webhooks_disabled_total", "counter", "Endpoints disabled: a 410, or 72 h of failures (webhook_result: disabled).",
 				(double) metrics.webhooks_disabled);
 	prom_metric(o, "chat_notify_webhooks_in_flight", "gauge", "Webhook deliveries claimed and not yet reported.", (double) webhook_in_flight());
-	if (metrics.backlog_known)
+	if (metrics.webhook_backlog.known)
 	{
 		prom_metric(o, "chat_notify_webhook_backlog", "gauge", "Webhook deliveries due now (webhook_backlog, read every poll_interval).",
-					metrics.backlog_due);
+					metrics.webhook_backlog.due);
 		prom_metric(o, "chat_notify_webhook_oldest_due_seconds", "gauge", "How long the oldest due webhook delivery has been due.",
-					metrics.backlog_oldest_s);
+					metrics.webhook_backlog.oldest_s);
 	}
 	prom_histogram(o, "chat_notify_webhook_duration_seconds", "Time from a webhook request to its answer.", &metrics.webhook_duration);
 }
@@ -60,12 +60,12 @@ render_emails(struct prom_out *o)
 	prom_metric(o, "chat_notify_emails_dropped_total", "counter", "Digests given up after the fifth failure (email_result: dropped).",
 				(double) metrics.emails_dropped);
 	prom_metric(o, "chat_notify_emails_in_flight", "gauge", "Email digests claimed and not yet reported.", (double) email_in_flight());
-	if (metrics.email_backlog_known)
+	if (metrics.email_backlog.known)
 	{
 		prom_metric(o, "chat_notify_email_backlog", "gauge", "Users with a due digest (email_backlog, read every poll_interval).",
-					metrics.email_backlog_due);
+					metrics.email_backlog.due);
 		prom_metric(o, "chat_notify_email_oldest_due_seconds", "gauge", "How long the longest-waiting due user has been due.",
-					metrics.email_backlog_oldest_s);
+					metrics.email_backlog.oldest_s);
 	}
 	prom_histogram(o, "chat_notify_email_duration_seconds", "Time from the start of an SMTP exchange to the message accepted.",
 				   &metrics.email_duration);

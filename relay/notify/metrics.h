@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backlog.h"
 #include "prom.h"
 
 /* Why a webhook attempt failed: the reason label of _failed_total. */
@@ -36,17 +37,13 @@ struct metrics
 	uint64_t	webhooks_retried;	/* webhook_result: retry */
 	uint64_t	webhooks_dropped;	/* webhook_result: dropped (out of attempts) */
 	uint64_t	webhooks_disabled;	/* webhook_result: disabled (410, or 72 h failing) */
-	bool		backlog_known;	/* webhook_backlog() has answered */
-	double		backlog_due;
-	double		backlog_oldest_s;
+	struct backlog webhook_backlog; /* webhook_backlog() */
 	struct prom_histogram webhook_duration;	/* of answered requests, seconds */
 	uint64_t	emails_sent;	/* SMTP DATA accepted */
 	uint64_t	emails_failed;	/* not sent: refused, 4xx / 5xx, timeout, TLS, AUTH, a bad claim */
 	uint64_t	emails_retried; /* email_result: retry */
 	uint64_t	emails_dropped; /* email_result: dropped (fifth failure) */
-	bool		email_backlog_known;	/* email_backlog() has answered */
-	double		email_backlog_due;
-	double		email_backlog_oldest_s;
+	struct backlog email_backlog;	/* email_backlog() */
 	struct prom_histogram email_duration;	/* of sent emails, seconds */
 };
 

@@ -29,9 +29,7 @@
 
 static struct notify_channel channel;
 static int	claim_stmt,
-			result_stmt,
-			backlog_stmt;
-static bool backlog_running;
+			result_stmt;
 
 /* The host of url for log lines (never its path, query or user info). */
 static void
@@ -160,31 +158,11 @@ release(struct delivery *d)
 	free(w);
 }
 
-/* chat.webhook_backlog(): due deliveries and the oldest one's age. */
-static void
-backlog_done(struct db_query *q, PGresult *res)
-{
-	db_query_free(q);
-	backlog_running = false;
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-		return;
-	metrics.backlog_known = true;
-	metrics.backlog_due = strtod(PQgetvalue(res, 0, 0), NULL);
-	metrics.backlog_oldest_s = PQgetisnull(res, 0, 1) ? 0 : strtod(PQgetvalue(res, 0, 1), NULL);
-}
-
+/* every poll interval: the backlog for /metrics */
 static void
 poll_backlog(void)
 {
-	struct db_query *q;
-
-	if (backlog_running)
-		return;
-	q = db_query_new(backlog_stmt, 0, backlog_done, NULL);
-	if (db_submit(q) != 0)
-		db_query_free(q);
-	else
-		backlog_running = true;
+	backlog_poll(&metrics.webhook_backlog);
 }
 
 int
@@ -207,7 +185,7 @@ webhook_init(void)
 	claim_stmt = db_statement("SELECT endpoint_id, event_id, url, array_to_string(secrets, ' '), webhook_id, body, attempt"
 							  " FROM chat.webhook_claim($1::text, $2::int, $3::int, $4::int)", 4);
 	result_stmt = db_statement("SELECT chat.webhook_result($1::bigint, $2::bigint, $3::int, $4::text)", 4);
-	backlog_stmt = db_statement("SELECT due, oldest_due_s FROM chat.webhook_backlog()", 0);
+	backlog_init(&metrics.webhook_backlog, "SELECT due, oldest_due_s FROM chat.webhook_backlog()");
 	channel = (struct notify_channel) {
 		.name = "webhook", .concurrency = cf_webhook_concurrency,
 		.claim = claim, .take = take, .send = webhook_send, .abort = webhook_abort,
