@@ -219,12 +219,8 @@ load_settings(struct setup *s, int argc, char **argv)
 	}
 	if (!*cf_relay_id)
 	{
-		char		hn[200] = "relay";
-
-		gethostname(hn, sizeof(hn) - 1);
 		free(cf_relay_id);
-		if (asprintf(&cf_relay_id, "%s:%d", hn, s->port) < 0)
-			cf_relay_id = xstrdup("relay");
+		cf_relay_id = daemon_default_id("relay", s->port);
 	}
 	if (auth_load_keys() != 0)
 		return 2;

@@ -13,11 +13,13 @@
  */
 #include "daemon.h"
 
+#include "alloc.h"
 #include "db.h"
 #include "log.h"
 
 #include <ev.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -62,6 +64,19 @@ daemon_prepare(void)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_emit);
+}
+
+char *
+daemon_default_id(const char *fallback, long suffix)
+{
+	char		hn[200];
+	char	   *id;
+
+	if (gethostname(hn, sizeof(hn) - 1) != 0 || !*hn)
+		snprintf(hn, sizeof(hn), "%s", fallback);
+	hn[sizeof(hn) - 1] = '\0';
+	xasprintf(&id, "%s:%ld", hn, suffix);
+	return id;
 }
 
 int

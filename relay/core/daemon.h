@@ -22,6 +22,12 @@ void		daemon_block_signals(void);
 /* Descriptors up to the hard limit, rand() seeded, lws's log lines to log.c. */
 void		daemon_prepare(void);
 
+/*
+ * An id for this process when none is configured: "HOSTNAME:suffix" (the
+ * hostname, or fallback when it is unknown); malloc'd.
+ */
+char	   *daemon_default_id(const char *fallback, long suffix);
+
 /* Split HOST:PORT; 0, or -1 when it is not that. */
 int			daemon_parse_listen(const char *s, char *host, size_t hostlen, int *port);
 

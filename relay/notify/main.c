@@ -190,11 +190,8 @@ load_settings(struct setup *s, int argc, char **argv)
 		return 2;				/* the password file: logged */
 	if (!*cf_worker_id)
 	{
-		char		hn[200] = "notify";
-
-		gethostname(hn, sizeof(hn) - 1);
 		free(cf_worker_id);
-		xasprintf(&cf_worker_id, "%s:%d", hn, (int) getpid());
+		cf_worker_id = daemon_default_id("notify", (long) getpid());
 	}
 	return 0;
 }
