@@ -10,19 +10,23 @@ receiver process per endpoint, so 4 endpoints have 4 processes (no GIL
 shared between them). Its own CPU is reported too: whether it was the
 bottleneck.
 
-1. Throughput: with chat-notify stopped, DELIVERIES deliveries are
-   preloaded (one endpoint: DELIVERIES messages through chat.send_message
-   in one DO block, over CHATS chats, the event of each chat in order; 4
-   endpoints: DELIVERIES / 4 messages); then chat-notify starts and the
-   time until the receivers have seen every webhook-id is measured:
+1. Throughput: with chat-notify stopped, the deliveries are preloaded
+   (DELIVERIES messages through chat.send_message in one DO block, over
+   CHATS chats, so a chat's order rarely holds one back; 4 endpoints:
+   DELIVERIES / 4 messages; one endpoint at the default
+   webhook_per_endpoint, which goes at some 300/s: a quarter of that, so
+   its runs take no longer than the others'); then chat-notify starts and
+   the time until the receivers have seen every webhook-id is measured:
    deliveries/s from the start of the process to the last arrival (start
-   and connection included) and from the first arrival to the last. Also
-   chat-notify's on-CPU time per delivery (/proc/PID/task/*/schedstat, the
-   whole process life until every result is reported), its VmRSS (highest
-   sample, every 50 ms) and VmHWM (/proc/PID/status), the database's CPU
-   (postmaster and children) and the receivers' per delivery. Variants: 1
-   endpoint, 4 endpoints, and 1 endpoint with webhook_per_endpoint 64 (the
-   default is 8: what one endpoint gets in flight).
+   and connection included) and from the first arrival to the last, and
+   the longest pause between two arrivals. Also chat-notify's on-CPU time
+   per delivery (/proc/PID/task/*/schedstat, the whole process life until
+   every result is reported), its VmRSS (highest sample, every 50 ms) and
+   VmHWM (/proc/PID/status), its claims (chat_notify_claims_total), the
+   database's CPU (postmaster and children) and the receivers' per
+   delivery. Variants: 1 endpoint, 4 endpoints, 1 endpoint with
+   webhook_per_endpoint 64 (the default, 8, is what one endpoint gets in
+   flight), 1 endpoint with claim_delay_ms 0.
 2. Latency: chat-notify running and idle, one session sends one message
    every 1/RATE s for LAT_SECONDS over 10 chats (so a chat's order never
    holds one back); from the client's clock right after the send's commit
@@ -36,15 +40,17 @@ bottleneck.
    endpoint; one enabled endpoint subscribed to message; one subscribed to
    read only. chat-notify is not running (the deliveries pile up in the
    round and go with remove_webhook after it, untimed): this is the
-   sender's cost alone.
+   sender's cost alone. All three in one session; with --baseline-pgbin
+   also a build from before webhooks, in its own cluster and session.
 Each measurement RUNS times (default 3; rounds for 3), medians. Prints a
 markdown report, also written to bench/results/notify_webhooks-*.md. Every
 process it starts is stopped at the end, also on error or a signal. Needs
 root or the postgres OS user (test/cluster.sh, /proc of the server).
 
-    bench/notify_webhooks.py [--pgbin DIR] [--notify PATH] [--runs N]
+    bench/notify_webhooks.py [--pgbin DIR] [--notify PATH] [--baseline-pgbin DIR] [--runs N]
         [--deliveries N] [--lat-seconds S] [--rate R] [--rounds R] [--calls N]
-About 5 minutes at the defaults on 2 idle cores.
+About 7 minutes at the defaults on 2 cores (--only throughput,latency,send
+picks parts).
 """
 import argparse
 import base64
@@ -84,7 +90,7 @@ def receiver_main(port):
     st = {}
 
     def reset():
-        st.update(count=0, ids=set(), first=None, last=None, checked=0, bad=0, kept=[])
+        st.update(count=0, ids=set(), first=None, last=None, checked=0, bad=0, kept=[], max_gap=0.0)
     reset()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -106,6 +112,8 @@ def receiver_main(port):
                 st["count"] += 1
                 st["ids"].add(wid)
                 st["first"] = st["first"] or t
+                if st["last"] is not None:
+                    st["max_gap"] = max(st["max_gap"], t - st["last"])
                 st["last"] = t
                 st["kept"].append((t, body))
                 check = st["count"] % SAMPLE == 1
@@ -273,6 +281,17 @@ class Notify:
     def cpu_ns(self):
         return threads_cpu_ns(self.proc.pid)
 
+    def metric(self, name):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.port, timeout=5) as r:
+                text = r.read().decode()
+        except Exception:
+            return None
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return None
+
     def log(self):
         with open(self.logfile, "rb") as f:
             return f.read().decode(errors="replace")[-3000:]
@@ -383,8 +402,8 @@ class Bench:
 
     # -- 1. throughput
 
-    def throughput_run(self, label, endpoints, opts):
-        n_msgs = self.args.deliveries // endpoints
+    def throughput_run(self, label, endpoints, opts, share=1):
+        n_msgs = int(self.args.deliveries * share) // endpoints
         want = n_msgs * endpoints
         self.set_endpoints(endpoints)
         for r in self.receivers:
@@ -434,6 +453,7 @@ class Bench:
                                30, what="every result reported", interval=0.05)
             cpu = d.cpu_ns()
             st = d.status()
+            claims = d.metric("chat_notify_claims_total")
             db1 = cluster_cpu_ns(pm)
             rc1 = sum(r.cpu_ns() for r in self.receivers[:endpoints])
         finally:
@@ -450,21 +470,25 @@ class Bench:
              "secs": last - d.t_start, "notify_us": cpu / want / 1e3, "db_us": (db1 - db0) / want / 1e3,
              "recv_us": (rc1 - rc0) / want / 1e3, "recv_core": (rc1 - rc0) / 1e9 / (last - d.t_start),
              "rss_kb": max(rss_max[0], st["VmRSS"]), "hwm_kb": st["VmHWM"], "dups": total - want,
-             "checked": sum(s["checked"] for s in stats)}
+             "checked": sum(s["checked"] for s in stats), "n": want,
+             "claims": claims, "per_claim": want / claims if claims else float("nan"),
+             "gap_ms": max(s["max_gap"] for s in stats) * 1e3}
         log("%s: %.0f deliveries/s (steady %.0f), chat-notify %.1f us CPU per delivery, DB %.1f us, "
-            "receivers %.1f us (%.0f%% of a core), RSS %d kB, HWM %d kB, duplicates %d" % (
+            "receivers %.1f us (%.0f%% of a core), RSS %d kB, HWM %d kB, duplicates %d, %s claims, longest pause %.0f ms" % (
                 label, m["rate_start"], m["rate_steady"], m["notify_us"], m["db_us"], m["recv_us"],
-                100 * m["recv_core"], m["rss_kb"], m["hwm_kb"], m["dups"]))
+                100 * m["recv_core"], m["rss_kb"], m["hwm_kb"], m["dups"], claims, m["gap_ms"]))
         return m
 
     def throughput(self):
-        variants = [("1 endpoint", 1, {}), ("4 endpoints", 4, {}),
-                    ("1 endpoint, webhook_per_endpoint 64", 1, {"webhook_per_endpoint": 64}),
-                    ("1 endpoint, claim_delay_ms 0", 1, {"claim_delay_ms": 0})]
-        out = {label: [] for label, _, _ in variants}
+        # one endpoint at the default webhook_per_endpoint (8) goes at some
+        # 300/s: a quarter of the deliveries keeps its runs as short as the others'
+        variants = [("1 endpoint", 1, {}, 0.25), ("4 endpoints", 4, {}, 1),
+                    ("1 endpoint, webhook_per_endpoint 64", 1, {"webhook_per_endpoint": 64}, 1),
+                    ("1 endpoint, claim_delay_ms 0", 1, {"claim_delay_ms": 0}, 0.25)]
+        out = {label: [] for label, _, _, _ in variants}
         for run in range(self.args.runs):
-            for label, n, opts in (variants if run % 2 == 0 else variants[::-1]):
-                out[label].append(self.throughput_run(label, n, opts))
+            for label, n, opts, share in (variants if run % 2 == 0 else variants[::-1]):
+                out[label].append(self.throughput_run(label, n, opts, share))
         self.results["throughput"] = out
         self.sql("SELECT chat.remove_webhook(endpoint_id) FROM chat.webhooks")
 
@@ -524,9 +548,10 @@ class Bench:
         variants = [("off: no endpoint", 0, ("message",)),
                     ("on: one endpoint for message", 1, ("message",)),
                     ("one endpoint for read only", 1, ("read",))]
-        sessions = {}       # label → (connection, backend pid, chat)
-        for label, _, _ in variants:
-            sessions[label] = self.session(self.cluster)
+        # one session for this build's variants: they differ by the endpoints
+        # only (sessions of one build differed by several % on their own)
+        current = self.session(self.cluster)
+        sessions = {label: current for label, _, _ in variants}    # label → (connection, backend pid, chat)
         if self.baseline is not None:
             label = "before: baseline build (no webhooks)"
             variants.insert(0, (label, None, None))
@@ -561,7 +586,7 @@ class Bench:
                     log("round %d, %s: p50 %.3f ms, p99 %.3f ms, backend %.1f us CPU per call, %d deliveries" % (
                         r, label, m["p50"], m["p99"], m["cpu_us"], pend))
         finally:
-            for conn, _, _ in sessions.values():
+            for conn, _, _ in set(sessions.values()):
                 conn.close()
         self.results["send"] = out
 
@@ -591,24 +616,24 @@ class Bench:
             "- receivers: one Python process per endpoint (ThreadingHTTPServer, 204 at once, "
             "count by webhook-id, every %dth signature verified)" % SAMPLE,
             "",
-            "#### 1. Deliveries per second (%d deliveries preloaded over %d chats, median (range) of %d runs)" % (
-                a.deliveries, a.chats, a.runs),
+            "#### 1. Deliveries per second (deliveries preloaded over %d chats, median (range) of %d runs)" % (
+                a.chats, a.runs),
             "",
             "| variant | deliveries/s, start → last | first → last | chat-notify CPU µs / delivery | "
             "database CPU µs / delivery | receivers CPU µs / delivery (share of a core) | "
-            "VmRSS max / VmHWM | duplicates |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "VmRSS max / VmHWM | deliveries per claim | longest pause between arrivals, ms | deliveries, duplicates |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
 
         def mr(ms, key, digits):
             v = [m[key] for m in ms]
             return "%s (%s–%s)" % (fmt(median(v), digits), fmt(min(v), digits), fmt(max(v), digits))
         for label, ms in self.results.get("throughput", {}).items():
-            lines.append("| %s | %s | %s | %s | %s | %s (%s) | %s / %s kB | %d |" % (
+            lines.append("| %s | %s | %s | %s | %s | %s (%s) | %s / %s kB | %s | %s | %d, %d |" % (
                 label, mr(ms, "rate_start", 0), mr(ms, "rate_steady", 0), mr(ms, "notify_us", 1),
                 mr(ms, "db_us", 1), mr(ms, "recv_us", 1), fmt(100 * median([m["recv_core"] for m in ms]), 0) + " %",
                 fmt(median([m["rss_kb"] for m in ms]), 0), fmt(median([m["hwm_kb"] for m in ms]), 0),
-                sum(m["dups"] for m in ms)))
+                fmt(median([m["per_claim"] for m in ms]), 1), mr(ms, "gap_ms", 0), ms[0]["n"], sum(m["dups"] for m in ms)))
         lines += ["", "#### 2. Latency, send's commit → receiver (%d/s for %d s, 1 endpoint, median (range) of %d runs)"
                   % (a.rate, a.lat_seconds, a.runs), "",
                   "| chat-notify | p50 ms | p99 ms | max ms (median) | lost | idle VmRSS |",
@@ -646,7 +671,7 @@ def parse_args():
     p.add_argument("--chats", type=int, default=1000)
     p.add_argument("--rate", type=int, default=50)
     p.add_argument("--lat-seconds", type=int, default=20)
-    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--rounds", type=int, default=11)
     p.add_argument("--calls", type=int, default=1000)
     p.add_argument("--timeout", type=int, default=180, help="seconds a throughput run may take")
     p.add_argument("--pg-port", type=int, default=55530)
