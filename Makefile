@@ -67,7 +67,7 @@ S3 ?= 0
 RUN_S3_PORT ?= 7480
 export RUN_S3_PORT
 
-.PHONY: deps deps-run deps-test run stop test bench bench-relay bench-maintenance bench-presence
+.PHONY: deps deps-run deps-test run stop test bench bench-relay bench-maintenance bench-presence bench-notify
 # Packages (test/install-deps.sh): `deps` everything, `deps-run` what
 # `make run` needs, `deps-test` what `make test` needs.
 deps:
@@ -137,6 +137,7 @@ bench: deps
 	bench/maintenance.sh
 	bench/presence_sync.sh
 	bench/presence_reconnect.py $(PRESENCE_BENCH_ARGS)
+	bench/notify_webhooks.py $(NOTIFY_BENCH_ARGS)
 	bench/relay.sh
 
 # libFuzzer harnesses (test/fuzz: request parsing, tokens, event payloads;
@@ -169,6 +170,19 @@ bench-presence: deps
 	$(MAKE) all
 	$(MAKE) install
 	bench/presence_reconnect.py $(PRESENCE_BENCH_ARGS)
+
+# chat-notify's webhooks (bench/notify_webhooks.py): deliveries per second,
+# send's commit -> receiver latency, chat-notify's CPU and RSS, and
+# send_message with webhooks off and on; this build's (the extension
+# installed for PG_CONFIG, relay/chat-notify), and against a build from
+# before webhooks when NOTIFY_BASELINE_PGBIN (a PostgreSQL bin folder with
+# that extension installed) is given.
+NOTIFY_BENCH_ARGS = --pgbin $(shell $(PG_CONFIG) --bindir) --notify relay/chat-notify \
+	$(if $(NOTIFY_BASELINE_PGBIN),--baseline-pgbin $(NOTIFY_BASELINE_PGBIN))
+bench-notify: deps
+	$(MAKE) all
+	$(MAKE) install
+	bench/notify_webhooks.py $(NOTIFY_BENCH_ARGS)
 
 # chat.maintain against pg_partman (SMALL=1 for a quick run)
 bench-maintenance: deps
