@@ -166,6 +166,8 @@ start(struct notify_channel *ch, struct delivery *d, int64_t lease_end)
 }
 
 /* The claim's rows: each a delivery, started at once. */
+static void claim(struct notify_channel *ch);
+
 static void
 claim_done(struct db_query *q, PGresult *res)
 {
@@ -198,6 +200,16 @@ claim_done(struct db_query *q, PGresult *res)
 		if (d)
 			start(ch, d, lease_end);
 	}
+	/*
+	 * A wake-up while this claim was in flight (an event, or a report that
+	 * ended an endpoint's lease) may be for rows it could not see yet: claim
+	 * once more now, not at the next poll.
+	 */
+	if (ch->again)
+	{
+		ch->again = false;
+		claim(ch);
+	}
 }
 
 /* Claim what the channel has room for, unless a claim is under way. */
@@ -207,6 +219,8 @@ claim(struct notify_channel *ch)
 	int			room = ch->concurrency - ch->in_flight;
 	struct db_query *q;
 
+	if (ch->claiming > 0)
+		ch->again = true;
 	if (stopping || ch->claiming > 0 || room <= 0 || !db_pool_ready())
 		return;
 	q = ch->claim(room, (int) lease_s, claim_done, ch);

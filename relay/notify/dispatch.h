@@ -70,6 +70,7 @@ struct notify_channel
 	int64_t		claim_sent_us;	/* when the claim in flight was sent */
 	int			claiming;		/* room asked by the claim in flight, 0: none */
 	bool		found;			/* the last claim found work: claim again as room frees */
+	bool		again;			/* asked to claim while a claim was in flight: once more after it */
 	struct delivery *head;
 };
 
