@@ -138,6 +138,7 @@ bench: deps
 	bench/presence_sync.sh
 	bench/presence_reconnect.py $(PRESENCE_BENCH_ARGS)
 	bench/notify_webhooks.py $(NOTIFY_BENCH_ARGS)
+	bench/notify_email.py
 	bench/relay.sh
 
 # libFuzzer harnesses (test/fuzz: request parsing, tokens, event payloads;
@@ -183,6 +184,7 @@ bench-notify: deps
 	$(MAKE) all
 	$(MAKE) install
 	bench/notify_webhooks.py $(NOTIFY_BENCH_ARGS)
+	bench/notify_email.py
 
 # chat.maintain against pg_partman (SMALL=1 for a quick run)
 bench-maintenance: deps
