@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -21,6 +22,29 @@ TEST_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TEST_DIR)
 CLUSTER_SH = os.path.join(TEST_DIR, "cluster.sh")
 PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
+
+
+
+class Ids:
+    """Fresh loopback ports and user ids for one test process (each suite
+    starts from its own bases, so suites and runs side by side do not meet)."""
+
+    def __init__(self, port_base, first_user):
+        self.port, self.user = port_base, first_user
+
+    def free_port(self):
+        while True:
+            self.port += 1
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", self.port))
+                    return self.port
+                except OSError:
+                    continue
+
+    def new_users(self, n=2):
+        self.user += n
+        return list(range(self.user - n + 1, self.user + 1))
 
 
 def wait_until(predicate, timeout=10.0, what="a condition", interval=0.02):

@@ -29,30 +29,15 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from harness import ROOT, pg_connect, wait_until  # noqa: E402,F401
+from harness import ROOT, Ids, pg_connect, wait_until  # noqa: E402,F401
 
 ASAN_BIN = os.path.join(ROOT, "relay", "chat-notify-asan")
 PLAIN_BIN = os.path.join(ROOT, "relay", "chat-notify")
 NOTIFY_BIN = os.environ.get("NOTIFY_BIN") or (ASAN_BIN if os.path.exists(ASAN_BIN) else PLAIN_BIN)
 
-_port = [int(os.environ.get("NOTIFY_TEST_PORT_BASE") or 19100 + (os.getpid() % 40) * 20)]
-_user = [700000 + (os.getpid() % 1000) * 1000]
-
-
-def free_port():
-    while True:
-        _port[0] += 1
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", _port[0]))
-                return _port[0]
-            except OSError:
-                continue
-
-
-def new_users(n=2):
-    _user[0] += n
-    return list(range(_user[0] - n + 1, _user[0] + 1))
+_ids = Ids(int(os.environ.get("NOTIFY_TEST_PORT_BASE") or 19100 + (os.getpid() % 40) * 20), 700000 + (os.getpid() % 1000) * 1000)
+free_port = _ids.free_port
+new_users = _ids.new_users
 
 
 def sql(query, args=()):
