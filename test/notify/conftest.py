@@ -15,6 +15,7 @@ import hmac
 import http.server
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -215,6 +216,7 @@ def notifiers():
         if "runtime error" in n.log() or "AddressSanitizer" in n.log():
             failures.append("sanitizer report from %s:\n%s" % (n.name, n.log()[-6000:]))
     assert not failures, "\n".join(failures)
+    shutil.rmtree(tmp, ignore_errors=True)     # kept when the test failed: its logs
 
 
 def verify(secrets, headers, body, now=None):

@@ -10,6 +10,7 @@ import hmac
 import json
 import os
 import signal
+import shutil
 import socket
 import subprocess
 import sys
@@ -284,6 +285,7 @@ def relays():
         if "runtime error" in r.log() or "AddressSanitizer" in r.log():
             failures.append("sanitizer report from %s:\n%s" % (r.name, r.log()[-6000:]))
     assert not failures, "\n".join(failures)
+    shutil.rmtree(tmp, ignore_errors=True)     # kept when the test failed: its logs
 
 
 class Client:
