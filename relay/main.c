@@ -206,17 +206,11 @@ load_settings(struct setup *s, int argc, char **argv)
 	rc = config_load(argc, argv);
 	if (rc != 0)
 		return rc > 0 ? -1 : 2;
-	if (daemon_parse_listen(cf_listen, s->host, sizeof(s->host), &s->port) != 0)
-	{
-		log_error("listen must be HOST:PORT, not \"%s\"", cf_listen);
+	if (daemon_listen_setting("listen", cf_listen, s->host, sizeof(s->host), &s->port) != 0 ||
+		(*cf_metrics_listen &&
+		 daemon_listen_setting("metrics_listen", cf_metrics_listen, s->admin_host, sizeof(s->admin_host),
+							   &s->admin_port) != 0))
 		return 2;
-	}
-	if (*cf_metrics_listen &&
-		daemon_parse_listen(cf_metrics_listen, s->admin_host, sizeof(s->admin_host), &s->admin_port) != 0)
-	{
-		log_error("metrics_listen must be HOST:PORT or empty, not \"%s\"", cf_metrics_listen);
-		return 2;
-	}
 	if (!*cf_relay_id)
 	{
 		free(cf_relay_id);

@@ -80,6 +80,15 @@ daemon_default_id(const char *fallback, long suffix)
 }
 
 int
+daemon_listen_setting(const char *name, const char *value, char *host, size_t hostlen, int *port)
+{
+	if (daemon_parse_listen(value, host, hostlen, port) == 0)
+		return 0;
+	log_error("%s must be HOST:PORT, not \"%s\"", name, value);
+	return 2;
+}
+
+int
 daemon_parse_listen(const char *s, char *host, size_t hostlen, int *port)
 {
 	const char *colon = strrchr(s, ':');

@@ -28,6 +28,12 @@ void		daemon_prepare(void);
  */
 char	   *daemon_default_id(const char *fallback, long suffix);
 
+/*
+ * The HOST:PORT of setting name (its value): 0, or 2 (the exit status of
+ * a bad setting) after saying what is wrong.
+ */
+int			daemon_listen_setting(const char *name, const char *value, char *host, size_t hostlen, int *port);
+
 /* Split HOST:PORT; 0, or -1 when it is not that. */
 int			daemon_parse_listen(const char *s, char *host, size_t hostlen, int *port);
 

@@ -181,11 +181,8 @@ load_settings(struct setup *s, int argc, char **argv)
 	rc = config_load(argc, argv);
 	if (rc != 0)
 		return rc > 0 ? -1 : 2;
-	if (daemon_parse_listen(cf_listen, s->host, sizeof(s->host), &s->port) != 0)
-	{
-		log_error("listen must be HOST:PORT, not \"%s\"", cf_listen);
+	if (daemon_listen_setting("listen", cf_listen, s->host, sizeof(s->host), &s->port) != 0)
 		return 2;
-	}
 	if (email_send_configure() != 0)
 		return 2;				/* the password file: logged */
 	if (!*cf_worker_id)

@@ -185,3 +185,24 @@ def test_sigterm_closes_with_1012_and_clears_presence(relays):
     assert r.proc.wait(20) == 0
     assert sql("SELECT count(*) FROM chat.presence WHERE relay_id = 'term-a'")[0][0] == 0
     assert sql("SELECT count(*) FROM chat.relays WHERE relay_id = 'term-a'")[0][0] == 0
+
+
+def test_bad_presence_requests_are_refused_and_subscribe_nothing(relays):
+    """A presence request with a subscribe that is not a boolean, more than
+    1,000 users or ids that are not integers is refused as invalid, and
+    subscribes nobody."""
+    r = relays()
+    a, b = new_users(2)
+    make_contacts(a, b)
+
+    async def go():
+        c = await connect(r, a)
+        for bad in ({"user_ids": [b], "subscribe": "yes"}, {"user_ids": list(range(1, 1002))},
+                    {"user_ids": [b, "x"]}, {"user_ids": b}):
+            m = await c.request("presence", **bad)
+            assert m["type"] == "error" and m["code"] == "invalid" and m["reason"] == "bad_param", (bad, m)
+        assert r.metric("chat_relay_presence_subscriptions") == 0
+        cb = await connect(r, b)
+        await no_event(c, presence_of(b))
+        await cb.close()
+    run(go())
