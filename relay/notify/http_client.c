@@ -15,6 +15,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 static char *proxy;
 
@@ -69,14 +71,48 @@ take(struct http_request *r, size_t n)
 static size_t
 on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-	(void) ptr;
-	return take(userdata, size * nmemb);
+	struct http_request *r = userdata;
+	size_t		n = size * nmemb;
+
+	if (r->keep_answer && r->answer_len < HTTP_ANSWER_MAX)
+	{
+		size_t		k = n < HTTP_ANSWER_MAX - r->answer_len ? n : HTTP_ANSWER_MAX - r->answer_len;
+
+		memcpy(r->answer + r->answer_len, ptr, k);
+		r->answer_len += k;
+		r->answer[r->answer_len] = '\0';
+	}
+	return take(r, n);
+}
+
+/* Retry-After: delta-seconds or an HTTP date (RFC 9110 10.2.3). */
+static void
+retry_after(struct http_request *r, const char *line, size_t n)
+{
+	static const char name[] = "retry-after:";
+	char		value[64];
+	size_t		len;
+	time_t		when;
+
+	if (n <= sizeof(name) - 1 || strncasecmp(line, name, sizeof(name) - 1) != 0)
+		return;
+	line += sizeof(name) - 1;
+	n -= sizeof(name) - 1;
+	while (n > 0 && (*line == ' ' || *line == '\t'))
+		line++, n--;
+	for (len = 0; len < n && len < sizeof(value) - 1 && line[len] != '\r' && line[len] != '\n'; len++)
+		value[len] = line[len];
+	value[len] = '\0';
+	if (len > 0 && strspn(value, "0123456789") == len)
+		r->retry_after_s = len > 9 ? 999999999 : atol(value);
+	else if ((when = curl_getdate(value, NULL)) != -1)
+		r->retry_after_s = when > time(NULL) ? (long) (when - time(NULL)) : 0;
 }
 
 static size_t
 on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-	(void) ptr;
+	retry_after(userdata, ptr, size * nmemb);
 	return take(userdata, size * nmemb);
 }
 
@@ -92,7 +128,14 @@ set_options(CURL *e, struct http_request *r)
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_PROXY, proxy);
+	SET(CURLOPT_PROXY, r->direct ? "" : proxy);
+	if (r->ca_file)
+		SET(CURLOPT_CAINFO, r->ca_file);
+	if (r->http2)
+	{
+		SET(CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+		SET(CURLOPT_PROTOCOLS_STR, "https");
+	}
 	SET(CURLOPT_TIMEOUT_MS, r->timeout_ms);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, r->timeout_ms);
 	SET(CURLOPT_POST, 1L);
@@ -118,6 +161,9 @@ http_send(struct http_request *r)
 	r->received = 0;
 	r->too_large = false;
 	r->status = 0;
+	r->retry_after_s = -1;
+	r->answer_len = 0;
+	r->answer[0] = '\0';
 	r->xfer = (struct curl_xfer) {.easy = e, .ended = complete};
 	if (set_options(e, r) != 0 || curl_loop_add(&r->xfer) != 0)
 	{

@@ -17,6 +17,9 @@
 
 struct ev_loop;
 
+/* The bytes of an answer's body a request keeps (keep_answer): errors of push services. */
+#define HTTP_ANSWER_MAX 1024
+
 /* How a request ended. */
 enum http_outcome
 {
@@ -39,10 +42,17 @@ struct http_request
 	size_t		body_len;
 	long		timeout_ms;
 	size_t		max_response;	/* bytes of headers and body read at most */
+	const char *ca_file;		/* CA bundle to check the server against; NULL: the system's */
+	bool		http2;			/* HTTPS only, HTTP/2 asked for by ALPN (APNs speaks nothing else) */
+	bool		direct;			/* not through the webhook proxy (push services) */
+	bool		keep_answer;	/* keep the body's first HTTP_ANSWER_MAX bytes in answer */
 	void		(*done) (struct http_request *r);
 	/* the result, when done is called */
 	enum http_outcome outcome;
 	long		status;			/* HTTP_ANSWERED: the status */
+	long		retry_after_s;	/* Retry-After in seconds (delta or date), -1: none */
+	char		answer[HTTP_ANSWER_MAX + 1];	/* keep_answer: the body's start, NUL-ended */
+	size_t		answer_len;
 	CURLcode	curl_code;
 	/* the client's */
 	struct curl_xfer xfer;
