@@ -38,6 +38,22 @@ int			cf_email_concurrency;
 char	   *cf_unsubscribe_url;
 char	   *cf_app_url;
 char	   *cf_log_level;
+int			cf_push_concurrency;
+int			cf_push_timeout;
+int			cf_push_ttl;
+char	   *cf_push_ca_file;
+char	   *cf_vapid_key_file;
+char	   *cf_vapid_subject;
+char	   *cf_fcm_service_account_file;
+char	   *cf_fcm_url;
+char	   *cf_fcm_token_url;
+char	   *cf_apns_key_file;
+char	   *cf_apns_key_id;
+char	   *cf_apns_team_id;
+char	   *cf_apns_topic;
+char	   *cf_apns_url;
+char	   *cf_apns_sandbox_url;
+int			cf_apns_token_refresh;
 
 /* A lease must outlast a send and its report, or a second worker may send it too. */
 #define LEASE_MARGIN 5
@@ -72,6 +88,22 @@ static const struct cf_entry cf_table[] = {
 	{"unsubscribe_url", CF_STR, &cf_unsubscribe_url, true, "", NOLIM, "List-Unsubscribe URL, {user_id} replaced (empty: a mailto: to smtp_from)"},
 	{"app_url", CF_STR, &cf_app_url, true, "", NOLIM, "link to a chat in the digest, {chat_id} replaced (empty: no link)"},
 	{"log_level", CF_STR, &cf_log_level, true, "info", NOLIM, "error, warn, info or debug"},
+	{"push_concurrency", CF_INT, &cf_push_concurrency, true, "64", 1, 10000, "pushes in flight (claimed, not yet reported), all kinds together"},
+	{"push_timeout", CF_INT, &cf_push_timeout, true, "10", 1, 600, "seconds a push service (or FCM's token endpoint) has to answer, connecting included"},
+	{"push_ttl", CF_INT, &cf_push_ttl, true, "86400", 0, 2419200, "seconds a push service may keep an alert for an unreachable device (TTL, apns-expiration)"},
+	{"push_ca_file", CF_STR, &cf_push_ca_file, true, "", NOLIM, "CA bundle the push services' certificates are checked against (empty: the system's)"},
+	{"vapid_key_file", CF_STR, &cf_vapid_key_file, true, "", NOLIM, "PEM file of the VAPID key (EC P-256) Web Push is signed with (empty: no Web Push)"},
+	{"vapid_subject", CF_STR, &cf_vapid_subject, true, "", NOLIM, "VAPID contact, mailto:… or https://… (needed with vapid_key_file)"},
+	{"fcm_service_account_file", CF_STR, &cf_fcm_service_account_file, true, "", NOLIM, "the Firebase service account's JSON key file (empty: no FCM)"},
+	{"fcm_url", CF_STR, &cf_fcm_url, true, "https://fcm.googleapis.com", NOLIM, "https:// origin of the FCM HTTP v1 API"},
+	{"fcm_token_url", CF_STR, &cf_fcm_token_url, true, "", NOLIM, "OAuth2 token endpoint (empty: the service account's token_uri)"},
+	{"apns_key_file", CF_STR, &cf_apns_key_file, true, "", NOLIM, "the APNs auth key (.p8, EC P-256) provider tokens are signed with (empty: no APNs)"},
+	{"apns_key_id", CF_STR, &cf_apns_key_id, true, "", NOLIM, "the APNs auth key's Key ID (10 characters)"},
+	{"apns_team_id", CF_STR, &cf_apns_team_id, true, "", NOLIM, "the Apple developer Team ID the key belongs to"},
+	{"apns_topic", CF_STR, &cf_apns_topic, true, "", NOLIM, "apns-topic: the iOS app's bundle ID"},
+	{"apns_url", CF_STR, &cf_apns_url, true, "https://api.push.apple.com", NOLIM, "https:// origin of APNs for devices registered as production"},
+	{"apns_sandbox_url", CF_STR, &cf_apns_sandbox_url, true, "https://api.sandbox.push.apple.com", NOLIM, "https:// origin of APNs for devices registered as sandbox"},
+	{"apns_token_refresh", CF_INT, &cf_apns_token_refresh, true, "3000", 1200, 3500, "seconds a provider token is reused before it is signed again (APNs refuses one older than an hour, and new ones more often than every 20 minutes)"},
 };
 
 static const struct conf_spec spec = {
@@ -85,6 +117,37 @@ static const struct conf_spec spec = {
 	"in flight (shutdown_timeout), reports them, exits.\n\n",
 	&cf_log_level,
 };
+
+/* The push settings that go together; 0 when they hold (else logged). */
+static int
+push_cross_check(void)
+{
+	const char *origins[] = {cf_fcm_url, cf_apns_url, cf_apns_sandbox_url, cf_fcm_token_url};
+
+	for (size_t i = 0; i < sizeof(origins) / sizeof(origins[0]); i++)
+		if (*origins[i] && strncmp(origins[i], "https://", 8) != 0)
+		{
+			log_error("\"%s\": push services are reached over https only", origins[i]);
+			return -1;
+		}
+	if (*cf_vapid_key_file && strncmp(cf_vapid_subject, "mailto:", 7) != 0 && strncmp(cf_vapid_subject, "https://", 8) != 0)
+	{
+		log_error("vapid_subject must be mailto:… or https://… when vapid_key_file is set (push services write to it)");
+		return -1;
+	}
+	if (*cf_apns_key_file && (!*cf_apns_key_id || !*cf_apns_team_id || !*cf_apns_topic))
+	{
+		log_error("apns_key_file needs apns_key_id, apns_team_id and apns_topic");
+		return -1;
+	}
+	if (cf_lease < cf_push_timeout * 2 + LEASE_MARGIN)
+	{
+		log_error("lease (%d s) must be at least twice push_timeout (%d s) + %d: an FCM token and a push must fit in a lease",
+				  cf_lease, cf_push_timeout, LEASE_MARGIN);
+		return -1;
+	}
+	return 0;
+}
 
 /* The checks that span settings; 0 when they hold (else logged). */
 static int
@@ -112,6 +175,8 @@ cross_check(void)
 		log_error("smtp_from must be an address name@domain when smtp_url is set, not \"%s\"", cf_smtp_from);
 		return -1;
 	}
+	if (push_cross_check() != 0)
+		return -1;
 	if (strpbrk(cf_unsubscribe_url, " \t\r\n<>\"") != NULL)
 	{
 		log_error("unsubscribe_url must be a URL without spaces, quotes or angle brackets: it goes into a header");

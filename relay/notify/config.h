@@ -41,6 +41,22 @@ extern int	cf_email_concurrency;
 extern char *cf_unsubscribe_url;
 extern char *cf_app_url;
 extern char *cf_log_level;
+extern int	cf_push_concurrency;
+extern int	cf_push_timeout;
+extern int	cf_push_ttl;
+extern char *cf_push_ca_file;
+extern char *cf_vapid_key_file;
+extern char *cf_vapid_subject;
+extern char *cf_fcm_service_account_file;
+extern char *cf_fcm_url;
+extern char *cf_fcm_token_url;
+extern char *cf_apns_key_file;
+extern char *cf_apns_key_id;
+extern char *cf_apns_team_id;
+extern char *cf_apns_topic;
+extern char *cf_apns_url;
+extern char *cf_apns_sandbox_url;
+extern int	cf_apns_token_refresh;
 
 /*
  * 0: run; 1: --help was printed (exit 0); -1: a bad setting, already
