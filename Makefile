@@ -33,9 +33,10 @@ include $(PGXS)
 endif
 
 # sql/chat.sql is the core; sql/notify.sql (devices, preferences, webhooks)
-# and sql/notify_email.sql (email digests) come after it, in this order:
+# sql/notify_email.sql (email digests) and sql/notify_push.sql (push) come
+# after it, in this order:
 # each uses the tables, roles and the REVOKE of PUBLIC of those before it.
-sql/chat--$(EXTVERSION).sql: sql/chat.sql sql/notify.sql sql/notify_email.sql
+sql/chat--$(EXTVERSION).sql: sql/chat.sql sql/notify.sql sql/notify_email.sql sql/notify_push.sql
 	cat $^ > $@
 
 # The daemons (relay/Makefile: chat-relay and chat-notify): built by `make` /

@@ -25,6 +25,29 @@ ReadState(int64 chat_id, int64 user_id, int64 read_seq, int64 unread)
 }
 
 /*
+ * The chat is read to its end: no alert is due any more, and one that was
+ * shown is cleared by a silent push now (sql/notify_push.sql), so no phone
+ * keeps a notification for what was read elsewhere. One key probe; nothing
+ * for a user without a device.
+ */
+static void
+ClearPush(int64 chat_id, int64 user_id)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, INT8OID};
+	Datum		v[2];
+
+	ChatPlanOnce(&plan,
+				 "UPDATE chat.push_state SET pending_since = NULL, clear = shown, "
+				 "  due_at = CASE WHEN shown THEN now() END "
+				 "WHERE user_id = $1 AND chat_id = $2 AND (shown OR pending_since IS NOT NULL)",
+				 2, types);
+	v[0] = Int64GetDatum(user_id);
+	v[1] = Int64GetDatum(chat_id);
+	ChatExec(plan, v, NULL, false, 0);
+}
+
+/*
  * mark_read(user_id, chat_id, seq): move the read cursor forward, never back
  * and never past the last message; the other members get a read receipt.
  * Every message after a member's cursor is someone else's (sending moves the
@@ -83,6 +106,8 @@ chat_mark_read(PG_FUNCTION_ARGS)
 	read_seq = ChatGetInt8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, NULL);
 	unread = ChatGetInt8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, NULL);
 
+	if (moved && unread == 0)
+		ClearPush(chat_id, user_id);
 	if (moved)
 	{
 		int64	   *members;

@@ -227,7 +227,7 @@ StoreMessage(ChatMessage *msg, int64 **recipients, int *nrecipients)
 	static SPIPlanPtr plan_members = NULL;
 	static const Oid t_insert[8] = {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, UUIDOID,
 	TIMESTAMPTZOID, INT2OID};
-	static const Oid t_members[4] = {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID};
+	static const Oid t_members[6] = {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID, INT4OID};
 	Datum		v[8];
 	char		nulls[8] = "        ";
 	uint64		i;
@@ -254,7 +254,12 @@ StoreMessage(ChatMessage *msg, int64 **recipients, int *nrecipients)
 	 * email digests the others' pending_since becomes this message's time
 	 * unless an older pending one is kept; one pending for more than 7 days
 	 * is never emailed (chat.email_claim's window), so it restarts here
-	 * rather than keep the chat silent for good.
+	 * rather than keep the chat silent for good. A recipient with a push
+	 * device gets a due push (chat.push_state, sql/notify_push.sql): after
+	 * chat.push_delay, or chat.push_interval after the last alert of the
+	 * chat; one already pending stays as it is (later messages fold in).
+	 * The sender has read the chat: their own shown alert is cleared, as
+	 * mark_read does (api_member.c).
 	 */
 	ChatPlanOnce(&plan_members,
 				 "WITH prev AS (SELECT sent FROM chat.members WHERE chat_id = $1 AND user_id = $2), "
@@ -263,14 +268,25 @@ StoreMessage(ChatMessage *msg, int64 **recipients, int *nrecipients)
 				 "  read_seq = CASE WHEN user_id = $2 THEN $3 ELSE read_seq END, "
 				 "  pending_since = CASE WHEN user_id = $2 THEN NULL "
 				 "    WHEN pending_since > $4 - interval '7 days' THEN pending_since ELSE $4 END "
-				 "WHERE chat_id = $1 RETURNING user_id) "
+				 "WHERE chat_id = $1 RETURNING user_id), "
+				 "p AS (INSERT INTO chat.push_state AS s (user_id, chat_id, pending_since, due_at) "
+				 "  SELECT m.user_id, $1, $4, $4 + make_interval(secs => $5) FROM m "
+				 "  WHERE m.user_id <> $2 AND EXISTS (SELECT FROM chat.devices AS d WHERE d.user_id = m.user_id) "
+				 "  ON CONFLICT (user_id, chat_id) DO UPDATE SET pending_since = excluded.pending_since, clear = false, "
+				 "    due_at = greatest(excluded.due_at, s.pushed_at + make_interval(secs => $6)) "
+				 "  WHERE s.pending_since IS NULL), "
+				 "q AS (UPDATE chat.push_state SET pending_since = NULL, clear = shown, "
+				 "  due_at = CASE WHEN shown THEN now() END "
+				 "  WHERE user_id = $2 AND chat_id = $1 AND (shown OR pending_since IS NOT NULL)) "
 				 "SELECT user_id, NOT coalesce((SELECT sent FROM prev), true) "
 				 "FROM m ORDER BY user_id",	/* events want them ascending */
-				 4, t_members);
+				 6, t_members);
 	v[0] = Int64GetDatum(msg->chat_id);
 	v[1] = Int64GetDatum(msg->sender_id);
 	v[2] = Int64GetDatum(msg->seq);
 	v[3] = TimestampTzGetDatum(msg->created_at);
+	v[4] = Int32GetDatum(chat_push_delay);
+	v[5] = Int32GetDatum(chat_push_interval);
 	ChatExec(plan_members, v, NULL, false, 0);
 	*nrecipients = (int) SPI_processed;
 	*recipients = palloc(sizeof(int64) * Max(SPI_processed, 1));

@@ -29,6 +29,8 @@ int			chat_retention_months = 0;
 int			chat_retention_action = CHAT_RETENTION_DROP;
 char	   *chat_archive_schema = NULL;
 int			chat_maintenance_interval = 3600;
+int			chat_push_delay = 10;
+int			chat_push_interval = 30;
 int			chat_maintenance_lock_timeout = 20;
 int			chat_maintenance_lock_retries = 5;
 
@@ -79,6 +81,20 @@ DefineMessageSettings(void)
 							"The exact time is kept; presence() and presence events carry the rounded one and a version that orders changes.",
 							&chat_presence_granularity,
 							300, 1, 86400,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("chat.push_delay",
+							"How long after a message its push waits for the message to be read elsewhere.",
+							"A push is sent only if the message is still unread when this has passed (docs/notifications.md).",
+							&chat_push_delay,
+							10, 0, 3600,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("chat.push_interval",
+							"Shortest time between two alerting pushes of one chat to one user.",
+							"Messages within it fold into the next push (\"3 new messages\").",
+							&chat_push_interval,
+							30, 0, 86400,
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 

@@ -36,6 +36,8 @@ extern int	chat_max_body_length;
 extern int	chat_idempotency_window;
 extern int	chat_max_new_chats_per_hour;
 extern int	chat_presence_granularity;	/* seconds */
+extern int	chat_push_delay;		/* seconds */
+extern int	chat_push_interval;	/* seconds */
 extern int	chat_event_mode;
 extern int	chat_event_queue_size;	/* kB per database */
 extern int	chat_page_max_bytes;	/* page_budget.c */
