@@ -182,16 +182,18 @@ BEGIN
 END
 $$;
 
--- push_claim(worker, max_rows, lease_s, scan_rows): first the due states
+-- push_claim(worker, max_rows, lease_s, scan_rows, kinds): first the due states
 -- (at most scan_rows, oldest due first, each locked with SKIP LOCKED so two
 -- claims never take one) become sends, then up to max_rows sends that are
--- due are leased to worker for lease_s seconds, one jsonb each:
+-- due are leased to worker for lease_s seconds (only of kinds, when
+-- given: the device kinds this daemon has credentials for), one jsonb each:
 -- {send_id, device_id, user_id, chat_id, kind, token, alert, attempt, data}.
 -- An alert whose chat was read since it was made is deleted instead (a
 -- retry must not show what was read); a send of a device that has moved
 -- to another user is deleted (it must not show a stranger's message). The
 -- fifth claim of a send without a result gives it up.
-CREATE FUNCTION chat.push_claim(worker text, max_rows int, lease_s int, scan_rows int DEFAULT 500)
+CREATE FUNCTION chat.push_claim(worker text, max_rows int, lease_s int, scan_rows int DEFAULT 500,
+								kinds text[] DEFAULT NULL)
 RETURNS SETOF jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 	SET jit = off
 AS $$
@@ -222,7 +224,7 @@ BEGIN
 			 FROM chat.push_sends AS s
 			 LEFT JOIN chat.devices AS d ON d.device_id = s.device_id
 			 LEFT JOIN chat.members AS m ON m.chat_id = s.chat_id AND m.user_id = s.user_id
-			 WHERE s.next_at <= now()
+			 WHERE s.next_at <= now() AND (kinds IS NULL OR d.kind IS NULL OR d.kind = ANY (kinds))
 			 ORDER BY s.next_at LIMIT max_rows FOR UPDATE OF s SKIP LOCKED LOOP
 		IF x.owner IS DISTINCT FROM x.user_id OR x.read_seq IS NULL
 		   OR (x.alert AND x.read_seq >= x.up_to_seq) OR x.attempt >= 5 THEN
@@ -302,9 +304,9 @@ $$;
 REVOKE ALL ON chat.push_state, chat.push_sends FROM PUBLIC;
 REVOKE ALL ON FUNCTION chat.push_supersede(bigint, bigint), chat.push_fan_out(bigint, bigint, boolean, bigint, jsonb),
 	chat.push_alert_data(bigint, bigint, text, bigint, bigint, bigint, boolean, text),
-	chat.push_materialize(chat.push_state), chat.push_claim(text, int, int, int),
+	chat.push_materialize(chat.push_state), chat.push_claim(text, int, int, int, text[]),
 	chat.push_result(text, bigint, int, text, boolean, int), chat.push_backlog() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION chat.push_claim(text, int, int, int),
+GRANT EXECUTE ON FUNCTION chat.push_claim(text, int, int, int, text[]),
 	chat.push_result(text, bigint, int, text, boolean, int), chat.push_backlog()
 TO chat_notify;
 SELECT pg_catalog.pg_extension_config_dump('chat.push_state', '');

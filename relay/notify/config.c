@@ -39,6 +39,7 @@ char	   *cf_unsubscribe_url;
 char	   *cf_app_url;
 char	   *cf_log_level;
 int			cf_push_concurrency;
+int			cf_push_poll_ms;
 int			cf_push_timeout;
 int			cf_push_ttl;
 char	   *cf_push_ca_file;
@@ -89,6 +90,7 @@ static const struct cf_entry cf_table[] = {
 	{"app_url", CF_STR, &cf_app_url, true, "", NOLIM, "link to a chat in the digest, {chat_id} replaced (empty: no link)"},
 	{"log_level", CF_STR, &cf_log_level, true, "info", NOLIM, "error, warn, info or debug"},
 	{"push_concurrency", CF_INT, &cf_push_concurrency, true, "64", 1, 10000, "pushes in flight (claimed, not yet reported), all kinds together"},
+	{"push_poll_ms", CF_INT, &cf_push_poll_ms, true, "1000", 50, 60000, "ms between push claims (alerts come due seconds after their message, with no event to say so)"},
 	{"push_timeout", CF_INT, &cf_push_timeout, true, "10", 1, 600, "seconds a push service (or FCM's token endpoint) has to answer, connecting included"},
 	{"push_ttl", CF_INT, &cf_push_ttl, true, "86400", 0, 2419200, "seconds a push service may keep an alert for an unreachable device (TTL, apns-expiration)"},
 	{"push_ca_file", CF_STR, &cf_push_ca_file, true, "", NOLIM, "CA bundle the push services' certificates are checked against (empty: the system's)"},

@@ -42,6 +42,7 @@ extern char *cf_unsubscribe_url;
 extern char *cf_app_url;
 extern char *cf_log_level;
 extern int	cf_push_concurrency;
+extern int	cf_push_poll_ms;
 extern int	cf_push_timeout;
 extern int	cf_push_ttl;
 extern char *cf_push_ca_file;

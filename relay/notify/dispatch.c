@@ -266,6 +266,17 @@ on_poll(lws_sorted_usec_list_t *sul)
 	timer_schedule(&poll_sul, on_poll, poll_us);
 }
 
+/* A channel's own tick: a claim. */
+static void
+on_tick(lws_sorted_usec_list_t *sul)
+{
+	struct notify_channel *ch = lws_container_of(sul, struct notify_channel, tick_sul);
+
+	claim(ch);
+	if (ch->tick_us > 0)
+		timer_schedule(&ch->tick_sul, on_tick, ch->tick_us);
+}
+
 void
 dispatch_add(struct notify_channel *ch)
 {
@@ -287,6 +298,9 @@ dispatch_start(int poll_s, int claim_delay_ms, int lease)
 	dispatch_configure(poll_s, claim_delay_ms, lease);
 	/* the first claim comes when the pool is ready (dispatch_kick); this polls */
 	timer_schedule(&poll_sul, on_poll, poll_us);
+	for (int i = 0; i < nchannels; i++)
+		if (channels[i]->tick_us > 0)
+			timer_schedule(&channels[i]->tick_sul, on_tick, channels[i]->tick_us);
 }
 
 void
@@ -295,6 +309,8 @@ dispatch_stop(void)
 	stopping = true;
 	timer_cancel(&kick_sul);
 	timer_cancel(&poll_sul);
+	for (int i = 0; i < nchannels; i++)
+		timer_cancel(&channels[i]->tick_sul);
 	kick_pending = false;
 }
 

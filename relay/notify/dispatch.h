@@ -65,6 +65,12 @@ struct notify_channel
 	bool		poll_only;
 	/* every poll interval (e.g. the backlog for /metrics); may be NULL */
 	void		(*poll) (void);
+	/*
+	 * Also claims every tick_us (0: only on events and polls): push comes
+	 * due with time (seconds after the message), and a claim that finds
+	 * nothing costs two index probes.
+	 */
+	int64_t		tick_us;
 	/* dispatch.c's */
 	int			in_flight;		/* claimed, not yet reported */
 	int64_t		claim_sent_us;	/* when the claim in flight was sent */
@@ -72,6 +78,7 @@ struct notify_channel
 	bool		found;			/* the last claim found work: claim again as room frees */
 	bool		again;			/* asked to claim while a claim was in flight: once more after it */
 	struct delivery *head;
+	lws_sorted_usec_list_t tick_sul;
 };
 
 struct dispatch_stats

@@ -22,6 +22,7 @@
 #include "dispatch.h"
 #include "email.h"
 #include "email_send.h"
+#include "push.h"
 #include "http_client.h"
 #include "log.h"
 #include "metrics.h"
@@ -125,10 +126,13 @@ reload(void)
 		return;
 	webhook_configure();
 	email_configure();
+	if (push_configure() != 0)
+		log_warn("a push credential did not load: that kind keeps its previous one");
 	dispatch_configure(cf_poll_interval, cf_claim_delay_ms, cf_lease);
 	notify_db_reload();
-	log_info("configuration reloaded: webhook concurrency %d, %d per endpoint, timeout %d s; email %s",
-			 cf_webhook_concurrency, cf_webhook_per_endpoint, cf_webhook_timeout, email_on() ? "on" : "off");
+	log_info("configuration reloaded: webhook concurrency %d, %d per endpoint, timeout %d s; email %s; push %s",
+			 cf_webhook_concurrency, cf_webhook_per_endpoint, cf_webhook_timeout, email_on() ? "on" : "off",
+			 push_on() ? "on" : "off");
 }
 
 static void
@@ -166,6 +170,7 @@ teardown(struct setup *s, int status)
 	context = NULL;
 	sign_free();
 	email_free();
+	push_free();
 	if (s->config)
 		config_free();
 	return status;
@@ -185,6 +190,8 @@ load_settings(struct setup *s, int argc, char **argv)
 		return 2;
 	if (email_send_configure() != 0)
 		return 2;				/* the password file: logged */
+	if (push_configure() != 0)
+		return 2;				/* a key or service account file: logged */
 	if (!*cf_worker_id)
 	{
 		free(cf_worker_id);
@@ -236,9 +243,11 @@ run(struct setup *s)
 				 cf_smtp_timeout, cf_smtp_require_tls ? "required" : "when offered", *cf_smtp_user ? "on" : "off");
 	else
 		log_info("email digests off: no smtp_url");
+	push_log_kinds();
 	timers_start(context, daemon_loop());
 	webhook_init();
 	email_init();
+	push_init();
 	notify_db_start(context, vhost, "notify-raw");
 	dispatch_start(cf_poll_interval, cf_claim_delay_ms, cf_lease);
 	s->running = true;

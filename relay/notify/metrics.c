@@ -8,8 +8,11 @@
 #include "db.h"
 #include "dispatch.h"
 #include "email.h"
+#include "push.h"
 #include "webhook.h"
 #include "prom.h"
+
+#include <stddef.h>
 
 struct metrics metrics;
 
@@ -71,6 +74,46 @@ render_emails(struct prom_out *o)
 				   &metrics.email_duration);
 }
 
+/* One counter of the push channel, a line per kind. */
+static void
+push_counter(struct prom_out *o, const char *name, const char *help, size_t offset)
+{
+	prom_put(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (int k = 0; k < PUSH_NKINDS; k++)
+		prom_put(o, "%s{kind=\"%s\"} %llu\n", name, push_kind_names[k],
+				 (unsigned long long) *(const uint64_t *) ((const char *) &metrics.push[k] + offset));
+}
+
+/* The push channel: per kind, what the services took and what followed. */
+static void
+render_push(struct prom_out *o)
+{
+	static const char *const hist[PUSH_NKINDS] = {
+		"chat_notify_push_webpush_duration_seconds", "chat_notify_push_fcm_duration_seconds",
+		"chat_notify_push_apns_duration_seconds",
+	};
+
+	prom_metric(o, "chat_notify_push_enabled", "gauge", "1 when a push kind has credentials (the push channel claims).", push_on() ? 1 : 0);
+	push_counter(o, "chat_notify_pushes_sent_total", "Pushes the push service took, by kind.", offsetof(struct push_counters, sent));
+	push_counter(o, "chat_notify_pushes_failed_total", "Pushes not taken: refused, 4xx / 5xx, timeout, TLS, by kind.",
+				 offsetof(struct push_counters, failed));
+	push_counter(o, "chat_notify_pushes_gone_total", "Devices deleted because their service said they are gone (404, 410, UNREGISTERED).",
+				 offsetof(struct push_counters, gone));
+	push_counter(o, "chat_notify_pushes_retried_total", "Failed pushes the database scheduled again (push_result: retry).",
+				 offsetof(struct push_counters, retried));
+	push_counter(o, "chat_notify_pushes_dropped_total", "Pushes given up (push_result: dropped).", offsetof(struct push_counters, dropped));
+	prom_metric(o, "chat_notify_pushes_in_flight", "gauge", "Pushes claimed and not yet reported.", (double) push_in_flight());
+	if (metrics.push_backlog.known)
+	{
+		prom_metric(o, "chat_notify_push_backlog", "gauge", "Push states and sends due now (push_backlog, read every poll_interval).",
+					metrics.push_backlog.due);
+		prom_metric(o, "chat_notify_push_oldest_due_seconds", "gauge", "How long the oldest due push has been due.",
+					metrics.push_backlog.oldest_s);
+	}
+	for (int k = 0; k < PUSH_NKINDS; k++)
+		prom_histogram(o, hist[k], "Time from a push request to the service's answer.", &metrics.push[k].duration);
+}
+
 /* Claims, reports, events and the database. */
 static void
 render_database(struct prom_out *o)
@@ -101,6 +144,7 @@ metrics_render(size_t *len, size_t headroom)
 	prom_begin(&o, headroom);
 	render_webhooks(&o);
 	render_emails(&o);
+	render_push(&o);
 	render_database(&o);
 	prom_process(&o);
 	return prom_end(&o, headroom, len);

@@ -28,6 +28,17 @@ enum webhook_reason
 	WH_NREASONS
 };
 
+/* One push kind's counters (push.c). */
+struct push_counters
+{
+	uint64_t	sent;			/* the service took it */
+	uint64_t	failed;			/* not taken: refused, 4xx / 5xx, timeout, TLS */
+	uint64_t	gone;			/* push_result: gone (the device was deleted) */
+	uint64_t	retried;		/* push_result: retry */
+	uint64_t	dropped;		/* push_result: dropped */
+	struct prom_histogram duration;	/* of pushes taken, seconds */
+};
+
 struct metrics
 {
 	uint64_t	events;			/* opened events that may have made work (not typing, presence) */
@@ -45,6 +56,8 @@ struct metrics
 	uint64_t	emails_dropped; /* email_result: dropped (fifth failure) */
 	struct backlog email_backlog;	/* email_backlog() */
 	struct prom_histogram email_duration;	/* of sent emails, seconds */
+	struct push_counters push[3];	/* by enum push_kind */
+	struct backlog push_backlog;	/* push_backlog() */
 };
 
 extern struct metrics metrics;

@@ -27,8 +27,12 @@ enum push_kind
 {
 	PUSH_WEBPUSH,
 	PUSH_FCM,
-	PUSH_APNS
+	PUSH_APNS,
+	PUSH_NKINDS
 };
+
+/* "webpush", "fcm", "apns": as chat.devices.kind, and in metrics and logs */
+extern const char *const push_kind_names[PUSH_NKINDS];
 
 /* The bytes of a preview in a push (the "about 1,000 characters"). */
 #define PUSH_BODY_MAX 1000
@@ -52,6 +56,7 @@ struct push
 	char		collapse[32];	/* one per chat: "chat-<chat_id>" (Topic, apns-collapse-id, collapse_key) */
 	int			ttl_s;			/* how long the service may keep it */
 	int			attempt;		/* 1 for the first */
+	int64_t		started_us;		/* lws_now_usecs() at the send */
 	/* set by the sender before delivery_sent */
 	bool		gone;			/* 404/410, UNREGISTERED, BadDeviceToken: delete the device */
 	long		retry_after_s;	/* the service's Retry-After, -1: none */
@@ -62,6 +67,17 @@ struct push
 	char	   *url;
 	bool		waiting;		/* fcm: waiting for an access token */
 };
+
+/* Register the statements and the channel (before db_start). */
+void		push_init(void);
+/* Load (again, after SIGHUP) each kind's credentials; on when any is. 0, or -1 (logged). */
+int			push_configure(void);
+/* The start's log line: which kinds are on. */
+void		push_log_kinds(void);
+bool		push_on(void);
+/* Pushes claimed and not yet reported. */
+int			push_in_flight(void);
+void		push_free(void);
 
 /* The payload every kind carries (JSON text, malloc'd): what sw.js and the apps read. */
 char	   *push_payload(const struct push *p);
