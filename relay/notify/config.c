@@ -142,7 +142,8 @@ push_cross_check(void)
 		log_error("apns_key_file needs apns_key_id, apns_team_id and apns_topic");
 		return -1;
 	}
-	if (cf_lease < cf_push_timeout * 2 + LEASE_MARGIN)
+	if ((*cf_vapid_key_file || *cf_fcm_service_account_file || *cf_apns_key_file) &&
+		cf_lease < cf_push_timeout * 2 + LEASE_MARGIN)
 	{
 		log_error("lease (%d s) must be at least twice push_timeout (%d s) + %d: an FCM token and a push must fit in a lease",
 				  cf_lease, cf_push_timeout, LEASE_MARGIN);
