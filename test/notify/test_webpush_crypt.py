@@ -1,6 +1,7 @@
 """Web Push's encryption and VAPID (relay/notify/webpush_crypt.c,
 vapid.c) alone: the RFC 8291 section 5 example byte for byte and VAPID
-JWTs verified with OpenSSL (relay/notify/test/webpush_test.c, under
+JWTs verified with OpenSSL, the sender's requests and answer mapping on
+stubs (relay/notify/test/webpush_test.c, webpush_send_test.c, under
 ASan/UBSan), then random payloads encrypted by it and decrypted here with
 python cryptography, and its VAPID headers checked here. No database."""
 import os
@@ -51,6 +52,7 @@ def test_the_rfc_example_and_vapid_checks():
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ok   RFC 8291 section 5 message, byte for byte" in out.stdout, out.stdout
     assert "ok   signature verifies with k" in out.stdout
+    assert "ok   send: answer 410 (outcome 0)" in out.stdout and "ok   send: p256dh off the curve" in out.stdout
     assert "0 failure(s)" in out.stdout
 
 

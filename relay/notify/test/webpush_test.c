@@ -4,7 +4,7 @@
  * header made, its JWT's claims read and its signature verified here with
  * OpenSSL. `make -C relay webpush-test` builds it
  * (relay/build/notify-webpush-test); test/notify/test_webpush_crypt.py
- * runs it.
+ * runs it. webpush_send_test.c, linked in, checks the sender on stubs.
  *
  *   notify-webpush-test                          the built-in checks; exit 0 when all pass
  *   notify-webpush-test encrypt P256DH AUTH      the aes128gcm body (base64url) of stdin
@@ -35,6 +35,9 @@
 #define RFC_MESSAGE "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN"
 
 static int	failures;
+
+/* webpush_send_test.c */
+void		send_checks(int *failures);
 
 static void
 check(const char *what, int ok)
@@ -270,6 +273,7 @@ main(int argc, char **argv)
 	rfc_example();
 	limits();
 	vapid_checks();
+	send_checks(&failures);
 	printf("%d failure(s)\n", failures);
 	return failures ? 1 : 0;
 }
