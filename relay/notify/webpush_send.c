@@ -223,20 +223,23 @@ webpush_send(struct push *p)
 {
 	unsigned char p256dh[WEBPUSH_KEY_LEN], auth[WEBPUSH_AUTH_LEN];
 	const char *error = NULL;
-	const char *url;
-	char	   *authorization;
-	size_t		len;
+	const char *url = NULL;
+	char	   *authorization = NULL;
+	size_t		len = 0;
 
 	p->gone = false;
 	p->retry_after_s = -1;
 	if (!vapid_loaded())
-		return ended(p, 0, "Web Push is off: no vapid_key_file");
-	if ((url = parse_token(p->token, p256dh, auth, &error)) == NULL)
-		return ended(p, 0, error);
-	if ((len = encrypt_payload(p, p256dh, auth, &error)) == 0)
-		return ended(p, 0, error);
-	if ((authorization = vapid_authorization(url)) == NULL)
-		return ended(p, 0, "cannot make the VAPID Authorization for the endpoint");
+		error = "Web Push is off: no vapid_key_file";
+	else if ((url = parse_token(p->token, p256dh, auth, &error)) != NULL &&
+			 (len = encrypt_payload(p, p256dh, auth, &error)) > 0 &&
+			 (authorization = vapid_authorization(url)) == NULL)
+		error = "cannot make the VAPID Authorization for the endpoint";
+	if (error)
+	{
+		ended(p, 0, error);
+		return;
+	}
 	add_headers(p, authorization);
 	free(authorization);
 	p->url = xstrdup(url);
