@@ -108,3 +108,35 @@ def test_vapid_header_checked_in_python(tmp_path):
     assert check_vapid(header, "https://push.example.net:8443", want_key=want_key) == []
     assert check_vapid(header, "https://push.example.net") != []
     assert check_vapid(header, "https://push.example.net:8443", now=time.time() + 13 * 3600) != []
+
+
+def test_what_the_c_code_makes_passes_the_fake_service(tmp_path):
+    """The C encryption and VAPID header, POSTed here to the fake service:
+    it decrypts the payload and finds no problem (so the integration tests'
+    fake and the sender agree)."""
+    import http.client
+    import json
+
+    from push_services import testca
+    from push_services.webpush_service import WebPushService
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    path = tmp_path / "vapid.pem"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    paths = testca.make_ca(str(tmp_path / "ca"))
+    with WebPushService(paths, want_key=b64url_encode(public_bytes(key))) as svc:
+        sub = svc.new_subscription()
+        payload = {"type": "alert", "chat_id": 123, "title": "User 42", "body": "wassermelone " * 50}
+        body = encrypt(sub["keys"]["p256dh"], sub["keys"]["auth"], json.dumps(payload).encode())
+        auth = subprocess.run([WEBPUSH_TEST, "vapid", str(path), "mailto:ops@example.org", sub["endpoint"]],
+                              capture_output=True, text=True, timeout=30)
+        assert body.returncode == 0 and auth.returncode == 0
+        conn = http.client.HTTPSConnection("127.0.0.1", svc.port, context=testca.client_context(paths), timeout=10)
+        conn.request("POST", sub["endpoint"][len(svc.origin):], body=b64url_decode(body.stdout.decode()),
+                     headers={"TTL": "0", "Urgency": "normal", "Topic": "chat-123", "Content-Encoding": "aes128gcm",
+                              "Authorization": auth.stdout.strip()})
+        assert conn.getresponse().status == 201
+        conn.close()
+        (msg,) = svc.messages(sub)
+        assert msg["problems"] == [] and msg["payload"] == payload
