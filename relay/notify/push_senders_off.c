@@ -2,7 +2,6 @@
 #include "apns_send.h"
 #include "fcm_send.h"
 #include "push.h"
-#include "webpush_send.h"
 
 #define OFF(k) \
 	bool k##_on(void) { return false; } \
@@ -10,6 +9,5 @@
 	void k##_free(void) { } \
 	void k##_send(struct push *p) { delivery_sent(&p->d, 0, "off"); } \
 	void k##_abort(struct push *p) { (void) p; }
-OFF(webpush)
 OFF(fcm)
 OFF(apns)

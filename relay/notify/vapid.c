@@ -1,0 +1,225 @@
+/*
+ * vapid.c: VAPID (vapid.h). The JWT is ES256: OpenSSL signs in DER, JWS
+ * wants r || s of 32 bytes each. Headers are cached per origin (a
+ * signature per push would cost an ECDSA each time) and remade an hour
+ * before they expire; the cache is small and the soonest to expire goes.
+ */
+#include "vapid.h"
+
+#include "alloc.h"
+#include "base64url.h"
+#include "log.h"
+#include "webpush_crypt.h"
+
+#include <jansson.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ORIGIN_MAX 256
+
+struct cached
+{
+	char		origin[ORIGIN_MAX];
+	char	   *header;
+	int64_t		exp;
+};
+
+static EVP_PKEY *key;
+static char *subject;
+static char public_b64[BASE64URL_LEN(WEBPUSH_KEY_LEN) + 1];
+static struct cached cache[VAPID_CACHE];
+
+static void
+cache_clear(void)
+{
+	for (int i = 0; i < VAPID_CACHE; i++)
+	{
+		free(cache[i].header);
+		cache[i] = (struct cached) {0};
+	}
+}
+
+/* The key at path if it is an EC P-256 private key, else NULL (logged). */
+static EVP_PKEY *
+read_key(const char *path)
+{
+	FILE	   *f = fopen(path, "r");
+	EVP_PKEY   *k;
+	char		group[32] = "";
+
+	if (f == NULL)
+	{
+		log_error("vapid_key_file %s: cannot be read", path);
+		return NULL;
+	}
+	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (k && (!EVP_PKEY_is_a(k, "EC") ||
+			  EVP_PKEY_get_utf8_string_param(k, "group", group, sizeof(group), NULL) <= 0 ||
+			  (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0)))
+	{
+		EVP_PKEY_free(k);
+		k = NULL;
+	}
+	if (k == NULL)
+		log_error("vapid_key_file %s: not a PEM private key of EC P-256", path);
+	return k;
+}
+
+int
+vapid_load(const char *path, const char *sub)
+{
+	unsigned char pub[WEBPUSH_KEY_LEN];
+	EVP_PKEY   *k = read_key(path);
+
+	if (k == NULL)
+		return -1;
+	if (webpush_p256_public(k, pub) != 0)
+	{
+		log_error("vapid_key_file %s: its public key cannot be had", path);
+		EVP_PKEY_free(k);
+		return -1;
+	}
+	EVP_PKEY_free(key);
+	key = k;
+	free(subject);
+	subject = xstrdup(sub);
+	base64url_encode(pub, sizeof(pub), public_b64);
+	cache_clear();
+	return 0;
+}
+
+bool
+vapid_loaded(void)
+{
+	return key != NULL;
+}
+
+const char *
+vapid_public_key(void)
+{
+	return key ? public_b64 : NULL;
+}
+
+int
+vapid_origin(const char *url, char *out, size_t cap)
+{
+	const char *host;
+	size_t		len;
+
+	if (strncmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else if (strncmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else
+		return -1;
+	/* the authority ends at the path, query or fragment; no user@ in it */
+	len = (size_t) (host - url) + strcspn(host, "/?#");
+	if (len == (size_t) (host - url) || len >= cap || memchr(host, '@', len - (size_t) (host - url)))
+		return -1;
+	memcpy(out, url, len);
+	out[len] = '\0';
+	return 0;
+}
+
+/* The ES256 signature of data as base64url of r || s (malloc'd), or NULL. */
+static char *
+sign_es256(const char *data)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char der[80], raw[64];
+	const unsigned char *p = der;
+	size_t		der_len = sizeof(der);
+	ECDSA_SIG  *sig = NULL;
+	int			ok;
+
+	ok = md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) > 0 &&
+		EVP_DigestSign(md, der, &der_len, (const unsigned char *) data, strlen(data)) > 0 &&
+		(sig = d2i_ECDSA_SIG(NULL, &p, (long) der_len)) != NULL &&
+		BN_bn2binpad(ECDSA_SIG_get0_r(sig), raw, 32) == 32 &&
+		BN_bn2binpad(ECDSA_SIG_get0_s(sig), raw + 32, 32) == 32;
+	ECDSA_SIG_free(sig);
+	EVP_MD_CTX_free(md);
+	return ok ? base64url_encode_new(raw, sizeof(raw)) : NULL;
+}
+
+char *
+vapid_jwt(const char *aud, int64_t exp)
+{
+	static const char header[] = "{\"typ\":\"JWT\",\"alg\":\"ES256\"}";
+	json_t	   *claims;
+	char	   *claims_text, *h, *c, *input, *sig, *jwt = NULL;
+
+	if (key == NULL)
+		return NULL;
+	claims = json_pack("{s:s, s:I, s:s}", "aud", aud, "exp", (json_int_t) exp, "sub", subject);
+	claims_text = claims ? json_dumps(claims, JSON_COMPACT) : NULL;
+	json_decref(claims);
+	if (claims_text == NULL)
+		return NULL;
+	h = base64url_encode_new((const unsigned char *) header, strlen(header));
+	c = base64url_encode_new((const unsigned char *) claims_text, strlen(claims_text));
+	xasprintf(&input, "%s.%s", h, c);
+	if ((sig = sign_es256(input)) != NULL)
+		xasprintf(&jwt, "%s.%s", input, sig);
+	free(sig);
+	free(input);
+	free(c);
+	free(h);
+	free(claims_text);
+	return jwt;
+}
+
+/* The cache entry for origin, or the one to replace. */
+static struct cached *
+cache_slot(const char *origin)
+{
+	struct cached *victim = &cache[0];
+
+	for (int i = 0; i < VAPID_CACHE; i++)
+	{
+		if (cache[i].header && strcmp(cache[i].origin, origin) == 0)
+			return &cache[i];
+		if (cache[i].header == NULL || (victim->header && cache[i].exp < victim->exp))
+			victim = &cache[i];
+	}
+	return victim;
+}
+
+char *
+vapid_authorization(const char *endpoint)
+{
+	char		origin[ORIGIN_MAX];
+	int64_t		now = (int64_t) time(NULL);
+	struct cached *slot;
+	char	   *jwt;
+
+	if (key == NULL || vapid_origin(endpoint, origin, sizeof(origin)) != 0)
+		return NULL;
+	slot = cache_slot(origin);
+	if (slot->header && strcmp(slot->origin, origin) == 0 && slot->exp - VAPID_RENEW_S > now)
+		return xstrdup(slot->header);
+	if ((jwt = vapid_jwt(origin, now + VAPID_LIFETIME_S)) == NULL)
+		return NULL;
+	free(slot->header);
+	snprintf(slot->origin, sizeof(slot->origin), "%s", origin);
+	xasprintf(&slot->header, "vapid t=%s, k=%s", jwt, public_b64);
+	slot->exp = now + VAPID_LIFETIME_S;
+	free(jwt);
+	return xstrdup(slot->header);
+}
+
+void
+vapid_free(void)
+{
+	cache_clear();
+	EVP_PKEY_free(key);
+	key = NULL;
+	free(subject);
+	subject = NULL;
+}
