@@ -130,7 +130,8 @@ add_headers(struct push *p, const char *authorization)
 {
 	char		ttl[16];
 
-	snprintf(ttl, sizeof(ttl), "%d", p->alert ? (p->ttl_s > 0 ? p->ttl_s : 0) : 0);
+	/* a clear too: a phone offline now must still lose the notification when it comes back */
+	snprintf(ttl, sizeof(ttl), "%d", p->ttl_s > 0 ? p->ttl_s : 0);
 	header(p, "TTL", ttl);
 	header(p, "Urgency", p->alert ? "high" : "normal");
 	if (valid_topic(p->collapse))

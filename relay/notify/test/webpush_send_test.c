@@ -156,8 +156,8 @@ request_checks(json_t *tok)
 	check("the request's parts are freed", p.headers == NULL && p.req_body == NULL && p.url == NULL);
 
 	check("a clear starts a request", start(&p, tok, false, "chat-1.5"));
-	check("TTL 0, Urgency normal, no Topic for a collapse key that is not base64url",
-		  strcmp(header("TTL") ?: "", "0") == 0 && strcmp(header("Urgency") ?: "", "normal") == 0 && header("Topic") == NULL);
+	check("TTL 3600 (a clear must outlive a phone offline), Urgency normal, no Topic for a collapse key that is not base64url",
+		  strcmp(header("TTL") ?: "", "3600") == 0 && strcmp(header("Urgency") ?: "", "normal") == 0 && header("Topic") == NULL);
 	webpush_abort(&p);
 	check("abort reports at once", reported == 1 && got_status == 0 && *got_error);
 }
