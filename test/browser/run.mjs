@@ -547,6 +547,14 @@ async function main() {
       assert.equal(Number(psql('SELECT count(*) FROM chat.devices WHERE user_id = 4')), 0, 'no device stored');
       assert.equal(await page.getAttribute('#status', 'data-state'), 'open');
 
+      // a click on a notification with the app open: sw.js posts {open_chat}
+      // to the window (no DevTools command clicks a notification: the app's
+      // side is checked with the message it would get)
+      const current = (id) => document.querySelector(`#chat-list li[data-chat-id="${id}"] button[aria-current="true"]`);
+      assert.equal(await page.evaluate(current, chat), null);
+      await page.evaluate((id) => navigator.serviceWorker.dispatchEvent(new MessageEvent('message', { data: { open_chat: id } })), chat);
+      await page.waitForFunction(current, chat, { timeout: WAIT });
+
       // a notification's url (?chat=) opens that chat once the list has it
       await page.goto(`${P.url}?chat=${chat}`, { timeout: WAIT });
       await page.waitForSelector('#status[data-state="open"]', { timeout: WAIT });
