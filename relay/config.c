@@ -58,6 +58,7 @@ char	   *cf_www;
 char	   *cf_www_csp;
 bool		cf_dev_tokens;
 int			cf_dev_token_ttl;
+char	   *cf_vapid_public_key;
 
 static const struct cf_entry cf_table[] = {
 	{"listen", CF_STR, &cf_listen, false, "127.0.0.1:8090", NOLIM, "HOST:PORT to serve WebSocket and HTTP on"},
@@ -115,6 +116,8 @@ static const struct cf_entry cf_table[] = {
 	{"www_csp", CF_STR, &cf_www_csp, true, "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data: http: https:; media-src 'self' blob: http: https:; connect-src 'self' ws: wss: http: https:; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'", NOLIM, "Content-Security-Policy of static files"},
 	{"dev_tokens", CF_BOOL, &cf_dev_tokens, true, "false", NOLIM, "GET /dev/token?user=N signs HS256 tokens for anyone: development only"},
 	{"dev_token_ttl", CF_INT, &cf_dev_token_ttl, true, "3600", 60, 604800, "lifetime of development tokens, seconds"},
+	/* conn.c */
+	{"vapid_public_key", CF_STR, &cf_vapid_public_key, true, "", 0, 200, "Web Push application server key (base64url of the uncompressed P-256 point, as chat-notify's VAPID key): sent in welcome as vapid_public_key so browsers can subscribe (empty: not sent)"},
 };
 
 

@@ -65,6 +65,7 @@ extern char *cf_www;			/* static.c */
 extern char *cf_www_csp;
 extern bool cf_dev_tokens;		/* devtoken.c */
 extern int	cf_dev_token_ttl;
+extern char *cf_vapid_public_key;	/* conn.c: welcome */
 
 /*
  * 0: run; 1: --help was printed (exit 0); -1: a bad setting, already

@@ -269,17 +269,45 @@ conn_tick(void)
 		}
 }
 
-/* Say welcome: who the token is for, until when, and the limits. */
+/*
+ * vapid_public_key is empty or what PushManager.subscribe takes as
+ * applicationServerKey: base64url (unpadded) of a 65-byte uncompressed
+ * P-256 point, 87 characters, the first 'B' (its byte 0x04).
+ */
+int
+conn_check_vapid(void)
+{
+	size_t		len = strlen(cf_vapid_public_key);
+
+	if (len == 0)
+		return 0;
+	if (len != 87 || cf_vapid_public_key[0] != 'B' ||
+		strspn(cf_vapid_public_key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != len)
+	{
+		log_error("vapid_public_key must be the base64url (no padding) of an uncompressed P-256 public key: "
+				  "87 characters starting with B");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Say welcome: who the token is for, until when, the limits, and the Web
+ * Push key when there is one.
+ */
 static void
 welcome(struct conn *c)
 {
 	json_t	   *rid = json_string(cf_relay_id);
 	char	   *rids = json_dumps(rid, JSON_ENCODE_ANY);
 
+	/* the key is checked (conn_check_vapid): base64url needs no escaping */
 	conn_sendf(c, "{\"type\":\"welcome\",\"v\":1,\"user_id\":%lld,\"relay_id\":%s,\"expires_at\":%lld,"
-			   "\"limits\":{\"rate\":%g,\"burst\":%d,\"max_frame\":%d}}",
+			   "\"limits\":{\"rate\":%g,\"burst\":%d,\"max_frame\":%d}%s%s%s}",
 			   (long long) c->user->id, rids ? rids : "null", (long long) c->exp,
-			   cf_rate, cf_burst, cf_max_frame);
+			   cf_rate, cf_burst, cf_max_frame,
+			   *cf_vapid_public_key ? ",\"vapid_public_key\":\"" : "", cf_vapid_public_key,
+			   *cf_vapid_public_key ? "\"" : "");
 	free(rids);
 	json_decref(rid);
 }

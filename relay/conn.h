@@ -76,6 +76,9 @@ void		conn_close_all(uint16_t code);
 /* Every second: close the connections whose token expired. */
 void		conn_tick(void);
 
+/* Is vapid_public_key empty or a well-formed key? 0, or -1 (logged). */
+int			conn_check_vapid(void);
+
 /* lws callbacks of a connection (ws.c dispatches them). */
 int			conn_established(struct lws *wsi, struct conn *c);
 void		conn_closed(struct conn *c);

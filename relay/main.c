@@ -123,13 +123,20 @@ tick(lws_sorted_usec_list_t *sul)
 	timer_schedule(&tick_sul, tick, LWS_US_PER_SEC);
 }
 
+/* What a reload must pass besides the table's limits: keys that load, a well-formed VAPID key. */
+static int
+reload_accept(void)
+{
+	return conn_check_vapid() != 0 ? -1 : auth_load_keys();
+}
+
 /* SIGHUP: reload what may change. */
 static void
 reload(void)
 {
 	log_info("SIGHUP: reloading the configuration");
 	/* all or nothing: a key that does not load keeps the old settings too */
-	if (config_reload(auth_load_keys) != 0)
+	if (config_reload(reload_accept) != 0)
 		return;
 	relay_db_reload();
 	log_info("configuration reloaded: %d allowed origins, rate %g/s burst %d",
@@ -216,7 +223,7 @@ load_settings(struct setup *s, int argc, char **argv)
 		free(cf_relay_id);
 		cf_relay_id = daemon_default_id("relay", s->port);
 	}
-	if (auth_load_keys() != 0)
+	if (conn_check_vapid() != 0 || auth_load_keys() != 0)
 		return 2;
 	s->keys = true;
 	if (strcmp(cf_event_lib, "libev") != 0 && strcmp(cf_event_lib, "poll") != 0)

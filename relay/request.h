@@ -24,7 +24,8 @@ enum param_kind
 	P_INT,						/* a JSON integer */
 	P_STR,						/* a string of at most max bytes, no NUL */
 	P_BOOL,
-	P_INTS						/* an array of at most max integers */
+	P_INTS,						/* an array of at most max integers */
+	P_OBJ						/* a JSON object of at most max bytes (compact), as its JSON text */
 };
 
 #define REQUEST_MAX_PARAMS 5	/* and the user id: DB_MAX_PARAMS */

@@ -137,12 +137,23 @@ param_text(json_t *msg, const struct request_param *p, char **out)
 				return NULL;
 			snprintf(err, sizeof(err), "%s must be an array of integers", p->name);
 			return err;
+		case P_OBJ:
+			if (!json_is_object(v))
+				break;
+			*out = json_dumps(v, JSON_COMPACT);
+			if (*out && strlen(*out) <= p->max)
+				return NULL;
+			free(*out);
+			*out = NULL;
+			snprintf(err, sizeof(err), "%s is over %zu bytes", p->name, p->max);
+			return err;
 	}
 	if (p->kind == P_INTS)
 		snprintf(err, sizeof(err), "%s must be an array of at most %zu integers", p->name, p->max);
 	else
 		snprintf(err, sizeof(err), "%s must be %s", p->name,
-				 p->kind == P_INT ? "an integer" : p->kind == P_STR ? "a string" : "true or false");
+				 p->kind == P_INT ? "an integer" : p->kind == P_STR ? "a string" :
+				 p->kind == P_OBJ ? "a JSON object" : "true or false");
 	return err;
 }
 

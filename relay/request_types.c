@@ -21,6 +21,7 @@
 #define OPT_BOOL(n)		{P_BOOL, n, false, 0}
 #define INTS(n, max)	{P_INTS, n, true, max}
 #define OPT_INTS(n, max) {P_INTS, n, false, max}
+#define OBJ(n, max)		{P_OBJ, n, true, max}
 
 const struct request_type request_types[] = {
 	{"send", "SELECT chat.send_message($1::bigint, $2::bigint, $3::text, $4::uuid, $5::bigint[])", RK_VALUE,
@@ -61,5 +62,10 @@ const struct request_type request_types[] = {
 	{"attachment_url",
 		"SELECT to_jsonb(chat.attachment_url($1::bigint, $2::bigint, $3::int, coalesce($4::bool, false)))", RK_VALUE,
 	{INT("attachment_id"), OPT_INT("expires_s"), OPT_BOOL("inline")}},
+	/* push devices (docs/notifications.md): token is PushSubscription.toJSON() for webpush */
+	{"register_device", "SELECT chat.register_device($1::bigint, $2::text, $3::jsonb)", RK_VALUE,
+	{STR("kind", 32), OBJ("token", 8192)}},
+	{"unregister_device", "SELECT chat.unregister_device($1::bigint, $2::bigint)", RK_VOID,
+	{INT("device_id")}},
 	{NULL}
 };

@@ -2,7 +2,9 @@
 # The demo relay of `make run`: a chat-relay in the background serving the
 # demo app (relay/www) with development tokens, on the cluster of
 # test/cluster.sh. Its state lives in .run/ (never committed): a generated
-# HS256 secret, the config file, the log, the pid and the port.
+# HS256 secret, the Web Push key (test/vapid-key.sh: vapid.pem for
+# chat-notify, its public half in the relay's welcome), the config file, the
+# log, the pid and the port.
 #   demo.sh start PGDIR PGPORT DB [HTTP_PORT]   start unless running; print the URL
 #   demo.sh stop                                 stop the relay (SIGTERM)
 #   demo.sh url                                  print the URL of the running relay
@@ -57,6 +59,8 @@ start)
 	if [ ! -s "$run/jwt.secret" ]; then
 		(umask 077 && head -c 48 /dev/urandom | base64 -w0 >"$run/jwt.secret")
 	fi
+	# browsers subscribe to Web Push with it; chat-notify signs with vapid.pem
+	vapid=$("$here/vapid-key.sh" "$run") || { echo "demo.sh: no VAPID key: the demo runs without Web Push" >&2; vapid=""; }
 	# the relay logs in as chat_relay: EXECUTE on the API through chat_app, nothing else
 	as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$pgdir" -p "$pgport" -U postgres -d "$db" -c \
 		"ALTER ROLE chat_relay LOGIN"
@@ -83,6 +87,7 @@ allow_origin = "http://127.0.0.1:$port"
 allow_origin = "http://localhost:$port"
 www = "$root/relay/www"
 dev_tokens = true
+vapid_public_key = "$vapid"
 CONF
 		echo "$port" >"$run/port"
 		nohup "$relay_bin" --config "$run/relay.conf" >>"$run/relay.log" 2>&1 </dev/null &

@@ -2,7 +2,9 @@
 # The chat-notify of `make run`: one chat-notify next to the demo relay
 # (test/demo.sh) on the cluster of test/cluster.sh, sending its email
 # digests to a local SMTP sink (test/notify/smtp_sink.py) that keeps every
-# message as a file in .run/mail/. State in .run/ as demo.sh keeps its:
+# message as a file in .run/mail/, and signing Web Push with the demo's
+# VAPID key (.run/vapid.pem, made by test/vapid-key.sh: the relay gives its
+# public half to browsers). State in .run/ as demo.sh keeps its:
 # notify.conf, notify.log, notify.pid, smtp.pid, smtp.log, the ports.
 #   notify-demo.sh start PGDIR PGPORT DB [ADMIN_PORT] [SMTP_PORT]   start unless running
 #   notify-demo.sh stop                                             stop both (SIGTERM)
@@ -73,9 +75,16 @@ start_sink() {
 }
 
 start_notify() {
-	local pgdir=$1 pgport=$2 db=$3 port app=""
+	local pgdir=$1 pgport=$2 db=$3 port app="" vapid=""
 	port=$(free_from "$4")
 	[ -f "$run/port" ] && app="http://127.0.0.1:$(cat "$run/port")/"
+	# the key of demo.sh's relay (made here if the relay has not run yet)
+	if "$here/vapid-key.sh" "$run" >/dev/null; then
+		vapid="vapid_key_file = \"$run/vapid.pem\"
+vapid_subject = \"mailto:demo@localhost\""
+	else
+		echo "notify-demo.sh: no VAPID key: chat-notify runs without Web Push" >&2
+	fi
 	cat >"$run/notify.conf" <<CONF
 # chat-notify of \`make run\` (written by test/notify-demo.sh): development only
 listen = "127.0.0.1:$port"
@@ -84,6 +93,7 @@ worker_id = "demo-notify"
 smtp_url = "smtp://127.0.0.1:$(cat "$run/smtp.port")"
 smtp_from = "chat@localhost"
 app_url = "$app"
+$vapid
 CONF
 	echo "$port" >"$run/notify.port"
 	nohup "$notify_bin" --config "$run/notify.conf" >>"$run/notify.log" 2>&1 </dev/null &
@@ -153,6 +163,9 @@ chat-notify:   http://127.0.0.1:$(cat "$run/notify.port")/metrics (webhooks, ema
   a user gets digests once they have an address, e.g.
     SELECT chat.set_notify_prefs(2, '{"email": "immediately", "email_address": "boris@example.test"}');
   and are offline (30 s after leaving) with an unread message
+  Web Push:    press Notifications in the demo app (a browser with a push
+  service: Chrome or Firefox, not a private window); signed with
+  $run/vapid.pem, subject mailto:demo@localhost
   log:         $run/notify.log
 MSG
 	fi

@@ -1,11 +1,12 @@
 // The chat demo: sign in as a seeded user, chat list with unread badges and
 // last messages, a conversation with older messages loaded on scrolling up,
-// live messages, typing, presence, read receipts and attachments.
+// live messages, typing, presence, read receipts and attachments; Web Push
+// notifications through sw.js when the relay sends a VAPID key.
 //
 // Every piece of user text goes into the page through textContent or an
 // attribute, never as HTML. Every event handler runs inside safe(): an
 // exception shows a notice and the rest of the app goes on.
-import { ChatClient, ChatError, backoffDelay } from './chat-client.js';
+import { ChatClient, ChatError, backoffDelay, base64UrlToBytes } from './chat-client.js';
 import { pickLang, translator } from './i18n.js';
 
 const params = new URLSearchParams(location.search);
@@ -109,6 +110,7 @@ function newSession(userId, client) {
     reloadTimer: null,
     chatsFailures: 0, // list_chats answered unavailable/rate_limited in a row
     readSent: new Map(), // chat_id -> seq sent with read
+    deviceId: null, // this browser's push device, registered for this user
     offs: [],
   };
 }
@@ -246,8 +248,19 @@ function signOut() {
   for (const id of S.timers) clearTimeout(id);
   S.observer?.disconnect();
   for (const f of S.staged) S.client.revokePreview(f.url);
-  S.client.close(); // releases its socket, timers, listeners and object URLs
+  for (const off of S.offs) off();
+  const { client, deviceId } = S;
+  // no more pushes for this user here (the next one to sign in registers
+  // the browser again); close() releases socket, timers, listeners, object URLs
+  if (deviceId != null) {
+    Promise.race([client.unregisterDevice(deviceId), new Promise((r) => setTimeout(r, 2000))])
+      .catch(() => {}).finally(() => client.close());
+  } else {
+    client.close();
+  }
   S = null;
+  setNotifyButton('off');
+  $('notify').hidden = true;
   sessionStorage.removeItem('chat-demo-user');
   $('messages').replaceChildren();
   $('chat-list').replaceChildren();
@@ -271,6 +284,8 @@ function onWelcome(w) {
   // badges and last messages may have changed while away; the open chat
   // catches up by itself (the client follows it)
   loadChats();
+  showNotifyButton();
+  refreshPush().catch((err) => console.warn('push:', err.message));
 }
 
 // ---- chat list ------------------------------------------------------------
@@ -298,6 +313,11 @@ async function loadChats() {
     s.client.follow(row.chat_id, { lastSeq: row.last_message ? row.last_message.seq : 0 });
   }
   renderChats();
+  if (wantChat != null && s.chats.has(wantChat)) {
+    const id = wantChat;
+    wantChat = null;
+    openChat(id);
+  }
   const peers = new Set();
   for (const c of s.chats.values()) for (const p of c.peer_ids || []) peers.add(p);
   if (peers.size) s.client.watchPresence([...peers]);
@@ -786,11 +806,130 @@ function wireComposer() {
   }));
 }
 
+// ---- push notifications ---------------------------------------------------------
+//
+// sw.js shows what chat-notify pushes and, on a click, tells this page to
+// open the chat (or opens the app with ?chat=). The Notifications button
+// shows when the relay's welcome has a vapid_public_key and the browser can
+// push: permission, PushManager.subscribe with that key, register_device.
+
+let wantChat = Number(params.get('chat')) || null; // a chat to open once the list has it
+
+const pushSupported = () => 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
+
+function registerServiceWorker() {
+  if (!('serviceWorker' in navigator)) return;
+  navigator.serviceWorker.register('/sw.js').catch((err) => console.warn('service worker:', err.message));
+  navigator.serviceWorker.addEventListener('message', safe((e) => {
+    const id = Number(e.data && e.data.open_chat);
+    if (Number.isSafeInteger(id) && id > 0) openChatFromNotification(id);
+  }));
+}
+
+function openChatFromNotification(chatId) {
+  if (S && S.chats.has(chatId)) {
+    openChat(chatId);
+  } else {
+    wantChat = chatId; // opened when the chat list has it
+    if (S) scheduleReloadChats();
+  }
+}
+
+/** off: can be turned on; busy: asking; on: this browser is registered for the user. */
+function setNotifyButton(state) {
+  const b = $('notify');
+  b.dataset.state = state;
+  b.disabled = state !== 'off';
+  b.textContent = t(state === 'on' ? 'notificationsOn' : 'notifications');
+}
+
+function showNotifyButton() {
+  $('notify').hidden = !(S && S.client.vapidPublicKey && pushSupported());
+}
+
+function sameBytes(a, b) {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The browser's subscription made with this key, if there is one. */
+async function currentSubscription(reg, key) {
+  const sub = await reg.pushManager.getSubscription();
+  const k = sub && sub.options && sub.options.applicationServerKey;
+  return k && sameBytes(new Uint8Array(k), key) ? sub : null;
+}
+
+/** p, or an AbortError after ms (a push service that never answers would leave the button busy). */
+function within(p, ms, message) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new DOMException(message, 'AbortError')), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+const serviceWorkerReady = () => within(navigator.serviceWorker.ready, 10000, 'the service worker did not start');
+
+/** Subscribe with the relay's key (a subscription made for another key goes first). */
+async function subscribe(reg, key) {
+  const same = await currentSubscription(reg, key);
+  if (same) return same;
+  const old = await reg.pushManager.getSubscription();
+  if (old) await old.unsubscribe(); // made for another key: chat-notify cannot sign for it
+  return within(reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key }), 30000,
+    'the push service did not answer');
+}
+
+/** The Notifications button: ask, subscribe, register; every failure is a notice, the app goes on. */
+async function enablePush() {
+  const s = S;
+  if (!s || !s.client.vapidPublicKey || !pushSupported()) return;
+  setNotifyButton('busy');
+  try {
+    const key = base64UrlToBytes(s.client.vapidPublicKey);
+    if (await Notification.requestPermission() !== 'granted') {
+      toast(t('notifyDenied'));
+      return;
+    }
+    let sub;
+    try {
+      sub = await subscribe(await serviceWorkerReady(), key);
+    } catch (err) {
+      // e.g. a browser without a push service (AbortError: push service not available)
+      console.warn('push subscribe:', err.name, err.message);
+      toast(t(err.name === 'AbortError' ? 'notifyNoService' : 'notifyFailed', { msg: err.message }));
+      return;
+    }
+    const id = await s.client.registerDevice('webpush', sub);
+    if (S !== s) return;
+    s.deviceId = id;
+    toast(t('notifyOn'));
+  } catch (err) {
+    toast(t('notifyFailed', { msg: err.message }));
+  } finally {
+    if (S === s) setNotifyButton(s.deviceId != null ? 'on' : 'off');
+  }
+}
+
+/** At welcome: a browser already subscribed (and allowed) is registered for this user, silently. */
+async function refreshPush() {
+  const s = S;
+  if (s.deviceId != null || !s.client.vapidPublicKey || !pushSupported() || Notification.permission !== 'granted') return;
+  const reg = await navigator.serviceWorker.getRegistration();
+  const sub = reg && await currentSubscription(reg, base64UrlToBytes(s.client.vapidPublicKey));
+  if (!sub) return;
+  const id = await s.client.registerDevice('webpush', sub);
+  if (S !== s) return;
+  s.deviceId = id;
+  setNotifyButton('on');
+}
+
 // ---- start ------------------------------------------------------------------
 
 async function main() {
   translatePage();
   wireComposer();
+  $('notify').addEventListener('click', safe(enablePush));
+  registerServiceWorker();
   await loadUsers();
   const again = Number(sessionStorage.getItem('chat-demo-user') || params.get('user') || 0);
   if (again > 0) signIn(again);

@@ -76,6 +76,20 @@ export function backoffDelay(attempt, { min = 500, max = 30000, factor = 2 } = {
   return Math.round(d / 2 + random() * (d / 2));
 }
 
+/**
+ * The bytes of a base64url text (padding optional), e.g. the welcome's
+ * vapid_public_key as PushManager.subscribe's applicationServerKey.
+ * Throws a TypeError on a character outside the alphabet.
+ */
+export function base64UrlToBytes(text) {
+  const s = String(text).replace(/=+$/, '');
+  if (!/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) throw new TypeError('not base64url');
+  const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4));
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
 function defaultUuid() {
   const c = globalThis.crypto;
   if (c && typeof c.randomUUID === 'function') return c.randomUUID();
@@ -139,6 +153,7 @@ export class ChatClient {
     this.userId = null;
     this.relayId = null;
     this.expiresAt = null;
+    this.vapidPublicKey = null; // the relay's Web Push key (welcome), or null: no push
     this.attempt = 0; // failed connection attempts since the last welcome
 
     this._listeners = new Map(); // type -> Set(fn)
@@ -370,6 +385,7 @@ export class ChatClient {
     this.userId = w.user_id;
     this.relayId = w.relay_id;
     this.expiresAt = w.expires_at || null;
+    this.vapidPublicKey = typeof w.vapid_public_key === 'string' && w.vapid_public_key ? w.vapid_public_key : null;
     this.attempt = 0;
     this._setState('open', { relayId: w.relay_id });
     for (const wt of [...this._waiters]) {
@@ -948,6 +964,27 @@ export class ChatClient {
     if (known && known.version > p.version) return;
     this._presence.set(p.user_id, p);
     this._emit('presence', p);
+  }
+
+  // ---- push devices -------------------------------------------------------
+
+  /**
+   * Register a push device for the user: kind 'webpush' with the browser's
+   * PushSubscription (or its toJSON()), 'fcm' or 'apns' with their token
+   * objects. Resolves with the device id; the same token again gives the
+   * same id. A malformed token fails with `invalid`.
+   */
+  registerDevice(kind, token) {
+    const t = token && typeof token.toJSON === 'function' ? token.toJSON() : token;
+    if (t === null || typeof t !== 'object' || Array.isArray(t)) {
+      return Promise.reject(new ChatError('invalid', 'registerDevice: token must be an object', { type: 'register_device' }));
+    }
+    return this.request('register_device', { kind, token: t });
+  }
+
+  /** Remove one of the user's devices (another's: `forbidden`). */
+  unregisterDevice(deviceId) {
+    return this.request('unregister_device', { device_id: deviceId });
   }
 
   // ---- attachments --------------------------------------------------------

@@ -53,6 +53,12 @@ export const MESSAGES = {
     attachment: 'Attachment',
     noText: '(attachment)',
     signInFailed: 'Could not sign in: {msg}',
+    notifications: 'Notifications',
+    notificationsOn: 'Notifications on',
+    notifyOn: 'Notifications are on: new messages will show here even when this page is closed',
+    notifyDenied: 'Notifications are blocked for this site; allow them in the browser\'s site settings, then try again',
+    notifyFailed: 'Could not turn on notifications: {msg}',
+    notifyNoService: 'Could not turn on notifications: the browser\'s push service refused or is not available ({msg})',
   },
   ru: {
     appTitle: 'Демо чата',
@@ -105,6 +111,12 @@ export const MESSAGES = {
     attachment: 'Вложение',
     noText: '(вложение)',
     signInFailed: 'Не удалось войти: {msg}',
+    notifications: 'Уведомления',
+    notificationsOn: 'Уведомления включены',
+    notifyOn: 'Уведомления включены: новые сообщения появятся, даже когда эта страница закрыта',
+    notifyDenied: 'Уведомления для этого сайта запрещены; разрешите их в настройках сайта в браузере и попробуйте снова',
+    notifyFailed: 'Не удалось включить уведомления: {msg}',
+    notifyNoService: 'Не удалось включить уведомления: push-сервис браузера отказал или недоступен ({msg})',
   },
   sr: {
     appTitle: 'Demo četa',
@@ -157,6 +169,12 @@ export const MESSAGES = {
     attachment: 'Prilog',
     noText: '(prilog)',
     signInFailed: 'Prijava nije uspela: {msg}',
+    notifications: 'Obaveštenja',
+    notificationsOn: 'Obaveštenja uključena',
+    notifyOn: 'Obaveštenja su uključena: nove poruke će se pojaviti i kada je ova stranica zatvorena',
+    notifyDenied: 'Obaveštenja su blokirana za ovaj sajt; dozvolite ih u podešavanjima sajta u pregledaču, pa pokušajte ponovo',
+    notifyFailed: 'Uključivanje obaveštenja nije uspelo: {msg}',
+    notifyNoService: 'Uključivanje obaveštenja nije uspelo: push servis pregledača je odbio ili nije dostupan ({msg})',
   },
 };
 

@@ -4,7 +4,8 @@
 //
 // Uses the cluster of test/run-tests.sh when PGHOST / PGPORT / PGDATA_DIR
 // are set, else starts a private one with test/cluster.sh (PGBIN, and
-// BROWSER_PG_PORT or 54902). Screenshots go to test/browser/artifacts/.
+// BROWSER_PG_PORT or 54902). The relays listen from BROWSER_RELAY_PORT on
+// (default 19400 + a few by pid). Screenshots go to test/browser/artifacts/.
 //
 //   Ana (user 1) on relay A and Boris (user 2) on relay B, two browser
 //   contexts: messages both ways, typing, presence, read receipts, an XSS
@@ -12,9 +13,13 @@
 //   5 appear on Boris's side exactly once and in order, and what Boris sent
 //   while cut off arrives once); older messages on scrolling up; attachments
 //   by drop and by picker; a phone-sized screen; ru and sr strings.
+//   Web Push on a third relay with a VAPID key: sw.js gets pushes through
+//   the DevTools protocol (alert, the same chat again, clear), and the
+//   Notifications button says so when chromium has no push service.
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -84,7 +89,7 @@ function cluster(...args) {
 // ---- relays -----------------------------------------------------------------
 
 class Relay {
-  constructor(dir, name, port, origins, secretFile, role = 'chat_relay') {
+  constructor(dir, name, port, origins, secretFile, role = 'chat_relay', extra = []) {
     this.name = name;
     this.port = port;
     this.conf = path.join(dir, `${name}.conf`);
@@ -100,6 +105,7 @@ class Relay {
       'heartbeat_interval = 1',
       'presence_grace = 2',
       'backoff_max_ms = 1000',
+      ...extra,
       '',
     ].join('\n'));
     this.proc = null;
@@ -181,6 +187,18 @@ async function seen(page, text) {
     text, { timeout: WAIT, polling: 50 });
 }
 
+/** A Web Push application server key: base64url of the uncompressed P-256 point, as the relay takes it. */
+function vapidPublicKey() {
+  const { publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const jwk = publicKey.export({ format: 'jwk' });
+  return Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]).toString('base64url');
+}
+
+/** The notifications sw.js shows on this page's origin: [{title, body, tag, data}]. */
+const notifications = (page) => page.evaluate(() => navigator.serviceWorker.ready
+  .then((r) => r.getNotifications())
+  .then((ns) => ns.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))));
+
 function assertOrderedUnique(list, what) {
   for (let i = 1; i < list.length; i++) assert.ok(list[i] > list[i - 1], `${what}: seq ${list[i]} after ${list[i - 1]}`);
 }
@@ -230,16 +248,20 @@ async function main() {
 
     let A;
     let B;
-    await step('two relays serving the demo with development tokens', async () => {
+    let P;
+    await step('two relays serving the demo with development tokens, a third with a VAPID key', async () => {
       const secret = path.join(tmp, 'jwt.secret');
       fs.writeFileSync(secret, `${Buffer.from(Array.from({ length: 48 }, () => Math.floor(Math.random() * 256))).toString('base64')}\n`, { mode: 0o600 });
-      const pa = await freePort(19400 + (process.pid % 200) * 2);
+      const pa = await freePort(Number(process.env.BROWSER_RELAY_PORT) || 19400 + (process.pid % 200) * 2);
       const pb = await freePort(pa + 1);
       const origins = [`http://127.0.0.1:${pa}`, `http://127.0.0.1:${pb}`];
       A = new Relay(tmp, 'browser-a', pa, origins, secret);
       B = new Relay(tmp, 'browser-b', pb, origins, secret, 'chat_relay_b');
-      relays.push(A, B);
-      await Promise.all([A.start(), B.start()]);
+      const pp = await freePort(pb + 1);
+      P = new Relay(tmp, 'browser-push', pp, [`http://127.0.0.1:${pp}`], secret, 'chat_relay',
+        [`vapid_public_key = "${vapidPublicKey()}"`]);
+      relays.push(A, B, P);
+      await Promise.all([A.start(), B.start(), P.start()]);
       const r = await fetch(`${A.url}`);
       assert.equal(r.status, 200);
       assert.match(r.headers.get('content-security-policy'), /script-src 'self'/);
@@ -251,8 +273,9 @@ async function main() {
     const watch = (page, who) => {
       page.on('pageerror', (e) => problems.push(`${who}: page error: ${e.message}`));
       page.on('console', (m) => {
-        // connection failures while a relay is down are expected noise
-        if (m.type() === 'error' && !/WebSocket connection|ERR_CONNECTION_REFUSED|Failed to load resource/.test(m.text())) problems.push(`${who}: console error: ${m.text()}`);
+        // connection failures while a relay is down are expected noise, and
+        // so is chromium's own word on push in a (Playwright: incognito) context
+        if (m.type() === 'error' && !/WebSocket connection|ERR_CONNECTION_REFUSED|Failed to load resource|support the Push API in incognito/.test(m.text())) problems.push(`${who}: console error: ${m.text()}`);
       });
       page.on('dialog', (d) => {
         dialogs.push(`${who}: ${d.type()} ${d.message()}`);
@@ -276,6 +299,11 @@ async function main() {
       assert.deepEqual((await bodies(pageA)).slice(0, 3), ['Hello! Is the bicycle still available?',
         'Yes, it is. You can come and see it tomorrow.', 'Great, what time suits you?']);
       await pageA.waitForFunction((id) => !document.querySelector(`#chat-list li[data-chat-id="${id}"] .badge`), pg.chat, { timeout: WAIT });
+    });
+
+    await step('no Notifications button when the relay sends no VAPID key', async () => {
+      await pageA.waitForFunction(() => navigator.serviceWorker.ready.then((r) => r.active?.state === 'activated'), null, { timeout: WAIT });
+      assert.equal(await pageA.isHidden('#notify'), true);
     });
 
     await step('presence: each sees the other online', async () => {
@@ -443,14 +471,96 @@ async function main() {
     });
 
     await step('interface language from the browser: Russian and Serbian', async () => {
-      for (const [locale, text] of [['ru-RU', 'Войти как демо-пользователь'], ['sr-RS', 'Prijavite se kao demo korisnik']]) {
+      for (const [locale, text, notify] of [['ru-RU', 'Войти как демо-пользователь', 'Уведомления'], ['sr-RS', 'Prijavite se kao demo korisnik', 'Obaveštenja']]) {
         const ctx = await browser.newContext({ locale });
         const page = await ctx.newPage();
         await page.goto(A.url, { timeout: WAIT });
         await page.waitForSelector('#login:not([hidden])', { timeout: WAIT });
         assert.equal(await page.textContent('#login h2'), text);
+        assert.equal(await page.textContent('#notify'), notify);
         await ctx.close();
       }
+    });
+
+    await step('Web Push: sw.js shows one notification per chat, replaces it, clears it', async () => {
+      const r = await fetch(`${P.url}sw.js`);
+      assert.equal(r.status, 200);
+      assert.match(r.headers.get('content-type'), /^text\/javascript/);
+      const origin = P.url.replace(/\/$/, '');
+      const ctx = await browser.newContext({ locale: 'en-US' });
+      await ctx.grantPermissions(['notifications'], { origin });
+      const page = await ctx.newPage();
+      watch(page, 'Dragan');
+      const cdp = await ctx.newCDPSession(page);
+      const registrations = new Map(); // registrationId -> scopeURL, live ones
+      cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
+        for (const reg of list) {
+          if (reg.isDeleted) registrations.delete(reg.registrationId);
+          else registrations.set(reg.registrationId, reg.scopeURL);
+        }
+      });
+      await cdp.send('ServiceWorker.enable');
+      await signIn(page, P, 4);
+      await page.waitForSelector('#notify:not([hidden])', { timeout: WAIT });
+      assert.equal(await page.textContent('#notify'), 'Notifications');
+      assert.equal(await page.evaluate(() => navigator.serviceWorker.ready.then((reg) => reg.active.state)), 'activated');
+      const registrationId = await until(() => [...registrations].find(([, scope]) => scope === P.url)?.[0], 'the service worker registration');
+      const push = (payload) => cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data: JSON.stringify(payload) });
+      const chat = Number(psql("SELECT chat.open_chat(4, 'direct', NULL, 3)"));
+      const other = Number(psql("SELECT chat.open_chat(4, 'direct', NULL, 2)"));
+      psql(`SELECT chat.send_message(3, ${chat}, 'Is it still for sale?')`);
+      const alert = (chatId, body, badge) => ({ type: 'alert', chat_id: chatId, title: 'Vesna', body, badge, count: 1, tag: `chat-${chatId}`, url: `/?chat=${chatId}` });
+
+      await push(alert(chat, 'Is it still for sale?', 1));
+      let shown = await until(async () => { const n = await notifications(page); return n.length ? n : null; }, 'the first notification');
+      assert.deepEqual(shown, [{ title: 'Vesna', body: 'Is it still for sale?', tag: `chat-${chat}`, data: { chat_id: chat, url: `/?chat=${chat}` } }]);
+
+      await push(alert(chat, 'Hello?', 2));
+      shown = await until(async () => { const n = await notifications(page); return n.length === 1 && n[0].body === 'Hello?' ? n : null; }, 'the notification replaced');
+      assert.deepEqual(shown.map((n) => [n.title, n.tag]), [['Vesna', `chat-${chat}`]], 'still one notification for the chat');
+
+      await push(alert(other, 'About the bicycle', 3));
+      await until(async () => (await notifications(page)).length === 2, 'a second chat, a second notification');
+      await push({ type: 'clear', chat_id: chat, tag: `chat-${chat}`, badge: 1 });
+      shown = await until(async () => { const n = await notifications(page); return n.length === 1 ? n : null; }, "the first chat's notification cleared");
+      assert.equal(shown[0].tag, `chat-${other}`, "the other chat's stays");
+      await push({ type: 'clear', chat_id: other, tag: `chat-${other}`, badge: 0 });
+      await until(async () => (await notifications(page)).length === 0, 'every notification cleared');
+
+      // a payload that is not JSON, or of an unknown type: nothing shown, the worker goes on
+      await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data: 'not json' });
+      await push({ type: 'party', chat_id: chat });
+      await push(alert(chat, 'after the junk', 1));
+      shown = await until(async () => { const n = await notifications(page); return n.length ? n : null; }, 'a notification after the junk');
+      assert.deepEqual(shown.map((n) => n.body), ['after the junk']);
+      await push({ type: 'clear', chat_id: chat, tag: `chat-${chat}`, badge: 0 });
+      await until(async () => (await notifications(page)).length === 0, 'cleared again');
+
+      // subscribing: this chromium has no push service (and a Playwright
+      // context is incognito, where Chrome refuses push), so subscribe fails;
+      // the app says so, stores no device, and goes on
+      await page.click('#notify');
+      await page.waitForFunction(() => /Could not turn on notifications: the browser's push service refused or is not available/
+        .test(document.getElementById('toast').textContent), null, { timeout: WAIT });
+      console.log(`# subscribe refused as expected: ${await page.textContent('#toast')}`);
+      await page.waitForSelector('#notify[data-state="off"]:not([disabled])', { timeout: WAIT });
+      assert.equal(Number(psql('SELECT count(*) FROM chat.devices WHERE user_id = 4')), 0, 'no device stored');
+      assert.equal(await page.getAttribute('#status', 'data-state'), 'open');
+
+      // a click on a notification with the app open: sw.js posts {open_chat}
+      // to the window (no DevTools command clicks a notification: the app's
+      // side is checked with the message it would get)
+      const current = (id) => document.querySelector(`#chat-list li[data-chat-id="${id}"] button[aria-current="true"]`);
+      assert.equal(await page.evaluate(current, chat), null);
+      await page.evaluate((id) => navigator.serviceWorker.dispatchEvent(new MessageEvent('message', { data: { open_chat: id } })), chat);
+      await page.waitForFunction(current, chat, { timeout: WAIT });
+
+      // a notification's url (?chat=) opens that chat once the list has it
+      await page.goto(`${P.url}?chat=${chat}`, { timeout: WAIT });
+      await page.waitForSelector('#status[data-state="open"]', { timeout: WAIT });
+      await page.waitForFunction((id) => document.querySelector(`#chat-list li[data-chat-id="${id}"] button[aria-current="true"]`), chat, { timeout: WAIT });
+      assert.equal(await page.isVisible('#conv-inner'), true);
+      await ctx.close();
     });
 
     await step('sign out releases the client', async () => {

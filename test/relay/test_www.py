@@ -140,9 +140,14 @@ def test_the_demo_folder_is_served(relays):
     r = relays(www=demo)
     for path, ctype in [("/", "text/html"), ("/chat-client.js", "text/javascript"), ("/app.js", "text/javascript"),
                         ("/style.css", "text/css"), ("/users.json", "application/json"),
-                        ("/manifest.webmanifest", "application/manifest+json"), ("/favicon.svg", "image/svg+xml")]:
+                        ("/manifest.webmanifest", "application/manifest+json"), ("/favicon.svg", "image/svg+xml"),
+                        ("/sw.js", "text/javascript")]:
         status, h, body = get(r, path)
         assert status == 200 and h["content-type"].startswith(ctype), path
+    # the service worker: a script type is all a registration needs (at the
+    # top of the folder its scope is the whole app: no Service-Worker-Allowed)
+    status, h, body = get(r, "/sw.js")
+    assert h["content-type"] == "text/javascript; charset=utf-8" and b"addEventListener('push'" in body
     # the page loads scripts from files only: nothing inline for the CSP to allow
     html = get(r, "/")[2].decode()
     assert '<script type="module" src="app.js"></script>' in html
