@@ -122,7 +122,6 @@ DECLARE
 	r record;
 	data jsonb;
 	last_seen timestamptz;
-	gap interval := coalesce(current_setting('chat.push_interval', true), '30s')::interval;
 BEGIN
 	SELECT m.read_seq, m.muted, c.last_seq, c.kind,
 		   CASE WHEN c.user_a = m.user_id THEN c.user_b ELSE c.user_a END AS peer_id,
@@ -145,9 +144,9 @@ BEGIN
 		   AND NOT EXISTS (SELECT FROM chat.presence AS pr WHERE pr.user_id = st.user_id) THEN
 			-- offline as for email: gone for 30 s at least (a tab reloading is not away)
 			SELECT l.last_seen INTO last_seen FROM chat.last_seen AS l WHERE l.user_id = st.user_id;
-			IF last_seen > now() - interval '30 seconds' OR st.pushed_at > now() - gap THEN
-				UPDATE chat.push_state AS s
-				SET due_at = greatest(last_seen + interval '30 seconds', s.pushed_at + gap)
+			-- (push_interval is the write path's: due_at already waits for it)
+			IF last_seen > now() - interval '30 seconds' THEN
+				UPDATE chat.push_state AS s SET due_at = last_seen + interval '30 seconds'
 				WHERE s.user_id = st.user_id AND s.chat_id = st.chat_id;
 				RETURN 'later';
 			END IF;
@@ -261,13 +260,16 @@ BEGIN
 	IF worker IS NULL OR send_id IS NULL OR status IS NULL OR gone IS NULL THEN
 		RAISE EXCEPTION 'worker, send_id, status and gone must not be null' USING ERRCODE = '22023';
 	END IF;
-	SELECT p.worker, p.attempt, p.created_at, p.device_id INTO s
+	SELECT p.worker, p.attempt, p.created_at, p.device_id, p.user_id INTO s
 	FROM chat.push_sends AS p WHERE p.send_id = push_result.send_id FOR UPDATE;
 	IF NOT FOUND THEN
 		RETURN 'stale';		-- its device was deleted, or a newer push replaced it
 	END IF;
 	IF gone THEN
 		DELETE FROM chat.devices AS d WHERE d.device_id = s.device_id;
+		-- the user's last device: nothing is due to them any more
+		DELETE FROM chat.push_state AS p WHERE p.user_id = s.user_id
+		  AND NOT EXISTS (SELECT FROM chat.devices AS d WHERE d.user_id = s.user_id);
 		RETURN 'gone';
 	END IF;
 	IF error IS NULL AND status BETWEEN 200 AND 299 THEN
