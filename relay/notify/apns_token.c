@@ -95,9 +95,12 @@ apns_token_get(time_t now)
 }
 
 void
-apns_token_expired(time_t now)
+apns_token_expired(const char *token, time_t now)
 {
-	if (tk.token && !tk.expired)
+	/* a push sent with the one before, answered after the new one was made */
+	if (tk.token == NULL || token == NULL || strcmp(token, tk.token) != 0)
+		return;
+	if (!tk.expired)
 		log_warn("APNs: ExpiredProviderToken for a token signed %ld s ago; a new one %s",
 				 (long) (now - tk.signed_at),
 				 now - tk.signed_at >= APNS_TOKEN_MIN_AGE ? "now" : "20 min after the last (APNs' limit)");

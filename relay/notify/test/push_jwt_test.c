@@ -176,7 +176,9 @@ test_apns_token(void)
 	check("APNs header {alg ES256, kid}", same(hd, json_pack("{s:s, s:s}", "alg", "ES256", "kid", "KEYID12345")));
 	check("APNs claims {iss, iat}", same(cl, json_pack("{s:s, s:i}", "iss", "TEAMID1234", "iat", (int) t0)));
 	check("the same within the refresh window", strcmp(apns_token_get(t0 + 2999), a) == 0);
-	apns_token_expired(t0 + 600);
+	apns_token_expired("an older token", t0 + 600);
+	check("another token's expiry: ignored", strcmp(apns_token_get(t0 + 1200), a) == 0);
+	apns_token_expired(a, t0 + 600);
 	check("expired before 20 min: still the same", strcmp(apns_token_get(t0 + 600), a) == 0);
 	b = strdup(apns_token_get(t0 + 1200));
 	check("expired, 20 min on: a new one", strcmp(b, a) != 0);
