@@ -93,6 +93,14 @@ def test_fcm_token_failure_fails_every_waiter(fcm):
     assert all(v[0] == 0 and "token endpoint: HTTP 500" in v[3] for v in got.values()) and len(got) == 3
 
 
+def test_fcm_token_cached_and_dropped_on_401(fcm):
+    fcm.answer["unauth"] = "401"
+    got, _ = run(["fcm"] + fcm.args + ["ALERT-SEQ", "a", "b", "unauth", "c"])
+    assert [m["message"]["token"] for m in fcm.messages] == ["a", "b", "unauth", "c"]
+    assert got["unauth"][:2] == (401, False) and got["c"][0] == 200
+    assert fcm.token_fetches == 2  # a, b on the first; c on a new one after the 401
+
+
 @pytest.fixture
 def apns(tmp):
     tls = testca.make_ca(tmp)

@@ -7,7 +7,8 @@
  *   notify-push-try fcm SA_JSON FCM_URL CA ALERT|CLEAR DEVICE...
  *   notify-push-try apns P8 KID TEAM TOPIC URL CA ALERT|CLEAR DEVICE...
  *
- * All of a run's pushes start at once (FCM: they wait for one token).
+ * All of a run's pushes start at once (FCM: they wait for one token), or
+ * one after the other with ALERT-SEQ or CLEAR-SEQ.
  * The timers are ev_timers here, not core/timer.c's (no lws context).
  */
 #include "apns_send.h"
@@ -27,6 +28,7 @@ char	   *cf_apns_key_file, *cf_apns_key_id, *cf_apns_team_id, *cf_apns_topic, *c
 
 static struct ev_loop *loop;
 static int	pending;
+static struct push **next_push; /* SEQ: the ones not started yet, NULL-ended */
 
 struct tmr
 {
@@ -93,6 +95,11 @@ delivery_sent(struct delivery *d, int status, const char *error)
 	fflush(stdout);
 	if (--pending == 0)
 		ev_break(loop, EVBREAK_ALL);
+	else if (next_push && *next_push)
+	{
+		p = *next_push++;
+		p->kind == PUSH_FCM ? fcm_send(p) : apns_send(p);
+	}
 }
 
 static struct push *
@@ -147,11 +154,13 @@ main(int argc, char **argv)
 	if ((fcm ? fcm_configure() : apns_configure()) != 0)
 		return 1;
 	n = argc - first;
-	ps = calloc((size_t) n, sizeof(*ps));
+	ps = calloc((size_t) n + 1, sizeof(*ps));
 	pending = n;
 	for (int i = 0; i < n; i++)
-		ps[i] = new_push(fcm ? PUSH_FCM : PUSH_APNS, strcmp(argv[fcm ? 5 : 8], "ALERT") == 0, argv[first + i]);
-	for (int i = 0; i < n; i++)
+		ps[i] = new_push(fcm ? PUSH_FCM : PUSH_APNS, strncmp(argv[fcm ? 5 : 8], "ALERT", 5) == 0, argv[first + i]);
+	if (strstr(argv[fcm ? 5 : 8], "-SEQ"))
+		next_push = ps + 1;
+	for (int i = 0; i < (next_push ? 1 : n); i++)
 		fcm ? fcm_send(ps[i]) : apns_send(ps[i]);
 	ev_run(loop, 0);
 	fcm ? fcm_free() : apns_free();
