@@ -43,6 +43,13 @@ apns_token_load(const char *p8_file, const char *key_id, const char *team_id, in
 		EVP_PKEY_free(key);
 		return -1;
 	}
+	if (tk.key && EVP_PKEY_eq(tk.key, key) == 1 && strcmp(tk.key_id, key_id) == 0 && strcmp(tk.team_id, team_id) == 0)
+	{
+		/* a SIGHUP with the same key: keep its token (a new one would count against the 20 min) */
+		EVP_PKEY_free(key);
+		tk.refresh_s = refresh_s < APNS_TOKEN_MIN_AGE ? APNS_TOKEN_MIN_AGE : refresh_s > 3500 ? 3500 : refresh_s;
+		return 0;
+	}
 	apns_token_free();
 	tk.key = key;
 	tk.key_id = xstrdup(key_id);

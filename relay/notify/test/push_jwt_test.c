@@ -184,6 +184,9 @@ test_apns_token(void)
 	check("expired, 20 min on: a new one", strcmp(b, a) != 0);
 	check("then reused", strcmp(apns_token_get(t0 + 1200 + 2999), b) == 0);
 	check("a new one after the refresh window", strcmp(apns_token_get(t0 + 1200 + 3000), b) != 0);
+	b = (free(b), strdup(apns_token_get(t0 + 4300)));
+	check("reloaded with the same key and ids: the token kept",
+		  apns_token_load(path, "KEYID12345", "TEAMID1234", 3000) == 0 && strcmp(apns_token_get(t0 + 4301), b) == 0);
 	check("a missing file refused, the key kept", apns_token_load("/nonexistent.p8", "K", "T", 3000) == -1 && apns_token_get(t0 + 9000));
 	apns_token_free();
 	unlink(path);
