@@ -11,7 +11,7 @@
 -- before the rest.
 BEGIN;
 \ir _helpers.psql
-SELECT plan(151);
+SELECT plan(152);
 
 -- base64url without padding, and a valid webpush subscription.
 CREATE FUNCTION pg_temp.b64url(b bytea) RETURNS text
@@ -327,6 +327,14 @@ SELECT is((pg_temp.got(:k4, 43020) -> 0 -> 'data') - 'chat_id' - 'badge',
 SELECT is(pg_temp.got(:k4, 43021) #>> '{0,data,body}', repeat('я', 1000), 'a long body is cut to 1,000 characters');
 SELECT is(coalesce(pg_temp.got(:k4, 43022) #>> '{0,data,body}', ''), '', 'an attachment-only message: no body');
 SELECT is(pg_temp.got(:k4, 43022) #>> '{0,data,attachments}', '2', 'and its attachment count');
+-- the newest 10 new messages deleted, an older one not: it is told
+SELECT pg_temp.fcm(43023) AS _ \gset
+SELECT chat.open_chat(43010, 'direct', NULL, 43023) AS r23 \gset
+SELECT count(chat.send_message(43010, :r23, 'm' || i)) AS _ FROM generate_series(1, 12) AS i \gset
+SELECT count(chat.delete_message(43010, :r23, i)) AS _ FROM generate_series(3, 12) AS i \gset
+SELECT pg_temp.due(43023) AS _ \gset
+SELECT pg_temp.claim() AS k8 \gset
+SELECT is(pg_temp.got(:k8, 43023) #>> '{0,data,body}', 'm2', 'the newest 10 new messages deleted: the one before them is told');
 
 -------------------------------------------------------------------------------
 -- Clears. 43031 writes to 43030 (a device of each kind); 43032's chat with
