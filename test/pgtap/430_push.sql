@@ -11,7 +11,7 @@
 -- before the rest.
 BEGIN;
 \ir _helpers.psql
-SELECT plan(152);
+SELECT plan(157);
 
 -- base64url without padding, and a valid webpush subscription.
 CREATE FUNCTION pg_temp.b64url(b bytea) RETURNS text
@@ -411,6 +411,17 @@ SELECT pg_temp.due(43042) AS _ \gset
 SELECT is(pg_temp.claim_for(43042, kinds => '{fcm}'), 'fcm alert', 'kinds {fcm} leases only the fcm send');
 SELECT is(pg_temp.sends(43042, :ck), 'apns alert - 0, fcm alert t 1, webpush alert - 0', 'the others wait');
 SELECT is(pg_temp.claim_for(43042, kinds => '{webpush,apns}'), 'apns alert, webpush alert', 'kinds {webpush,apns}: the other two');
+-- a clear of one chat leaves the device's sends of another chat alone
+SELECT chat.open_chat(43043, 'direct', NULL, 43042) AS ck2 \gset
+SELECT chat.send_message(43043, :ck2, 'other chat') IS NOT NULL AS _ \gset
+SELECT pg_temp.due(43042) AS _ \gset
+SELECT is(pg_temp.claim_for(43042, kinds => '{none}'), '', 'an alert of another chat, not leased');
+SELECT count(chat.push_result('t', send_id, 200)) AS _ FROM chat.push_sends WHERE user_id = 43042 AND chat_id = :ck \gset
+SELECT chat.mark_read(43042, :ck, 1) IS NOT NULL AS _ \gset
+SELECT is(pg_temp.claim_for(43042, kinds => '{none}'), '', 'the first chat read: its clear is made');
+SELECT is(pg_temp.sends(43042, :ck) || '; ' || pg_temp.sends(43042, :ck2),
+	'apns clear - 0, fcm clear - 0, webpush clear - 0; apns alert - 0, fcm alert - 0, webpush alert - 0',
+	'the other chat''s alerts are kept');
 
 -------------------------------------------------------------------------------
 -- Leases. 43050 has an fcm device.
@@ -571,6 +582,8 @@ SELECT is_empty($$SELECT p.oid::regprocedure FROM pg_proc p WHERE p.pronamespace
 	AND (NOT p.prosecdef OR NOT EXISTS (SELECT FROM unnest(p.proconfig) c WHERE c = 'search_path=pg_catalog, pg_temp'))$$,
 	'they are SECURITY DEFINER with search_path pg_catalog, pg_temp');
 SET LOCAL ROLE chat_app;
+SELECT throws_ok($$SET chat.push_delay = 0$$, '42501', NULL, 'chat.push_delay is for superusers only');
+SELECT throws_ok($$SET chat.push_interval = 0$$, '42501', NULL, 'chat.push_interval too');
 SELECT throws_ok($$SELECT chat.push_claim('t', 1, 60)$$, '42501', NULL, 'as chat_app, push_claim fails with 42501');
 SELECT throws_ok($$SELECT chat.push_result('t', 1, 200)$$, '42501', NULL, 'as chat_app, push_result fails with 42501');
 SELECT throws_ok($$SELECT count(*) FROM chat.push_state$$, '42501', NULL, 'as chat_app, push_state is out of reach');
