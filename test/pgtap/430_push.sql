@@ -11,7 +11,7 @@
 -- before the rest.
 BEGIN;
 \ir _helpers.psql
-SELECT plan(157);
+SELECT plan(158);
 
 -- base64url without padding, and a valid webpush subscription.
 CREATE FUNCTION pg_temp.b64url(b bytea) RETURNS text
@@ -510,7 +510,8 @@ SELECT chat.open_chat(43071, 'direct', NULL, 43070) AS cr \gset
 SELECT chat.send_message(43071, :cr, 'r') IS NOT NULL AS _ \gset
 SELECT pg_temp.due(43070) AS _ \gset
 SELECT is(pg_temp.claim_for(43070), 'fcm alert', 'an alert');
-SELECT is(chat.push_result('t', pg_temp.send_of(43070, :cr, 'fcm'), 503), 'retry', 'fails: a retry');
+SELECT is(chat.push_result('t', pg_temp.send_of(43070, :cr, 'fcm'), 503, NULL, false, 7200), 'retry', 'fails: a retry');
+SELECT is((SELECT next_at - now() FROM chat.push_sends WHERE user_id = 43070), interval '1 hour', 'a Retry-After of 2 h waits an hour at most');
 SELECT chat.mark_read(43070, :cr, 1) IS NOT NULL AS _ \gset
 SELECT pg_temp.expire(43070) AS _ \gset
 SELECT is(pg_temp.claim_for(43070, scan => 0), '', 'read before the retry (a claim that makes no new sends): not sent');
