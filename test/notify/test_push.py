@@ -6,11 +6,12 @@ the OAuth assertion and the bearer; the APNs one speaks HTTP/2 and checks
 the provider token). chat.push_delay is set per sending session (1 s), so
 a push comes due a second after its message."""
 import json
+import subprocess
 import time
 
 import pytest
 
-from conftest import new_users, open_chat, pg_connect, sql, wait_until
+from conftest import NOTIFY_BIN, conninfo, free_port, new_users, open_chat, pg_connect, sql, wait_until
 from push_env import Device, make_world
 
 DELAY = 1          # chat.push_delay of the test's sends, seconds
@@ -322,3 +323,23 @@ def test_the_apns_provider_token_is_not_signed_again_within_20_minutes(world, no
     psend(a, open_chat(u, a), "after the reload")
     wait_count(d, 1)
     assert world.distinct_apns_tokens() - before <= 1
+
+
+def test_certificates_are_checked_and_http_is_refused(world, notifiers):
+    """No switch turns the checks off: without the test CA the local services'
+    certificate fails (a failed attempt, nothing received); an http:// service
+    is refused at start."""
+    notify = notifiers(**world.settings(push_ca_file=None))
+    a, b, chat = pair()
+    devs = devices(world, b)
+    psend(a, chat, "over a certificate nobody signed")
+    def failures():
+        return [line for d in devs for line in notify.log().splitlines()
+                if " to device %d " % d.device_id in line and ": retry" in line]
+    wait_until(lambda: len(failures()) >= len(devs), 15, what="every push failed")
+    assert [d.count() for d in devs] == [0] * len(devs)
+    assert all("certificate" in line.lower() or "ssl" in line.lower() for line in failures()), failures()
+    for flag in ("--fcm-url", "--apns-url", "--apns-sandbox-url", "--fcm-token-url"):
+        bad = subprocess.run([NOTIFY_BIN, "--db", conninfo(), "--listen", "127.0.0.1:%d" % free_port(),
+                              flag, "http://127.0.0.1:1"], capture_output=True, text=True, timeout=20)
+        assert bad.returncode == 2 and "https only" in bad.stdout + bad.stderr, (flag, bad.stderr)

@@ -153,3 +153,15 @@ def test_the_jwt_unit_test():
                          timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "not ok" not in out.stdout.lower() and "fail" not in out.stdout.lower().replace("0 failure", "")
+
+
+def test_the_words_unit_test():
+    """relay/notify/test/push_text_test.c under ASan/UBSan: titles, previews,
+    folded counts and attachment-only messages in en, ru and sr, and the cut
+    at a character boundary."""
+    relay = os.path.join(os.path.dirname(TRY), "..")
+    subprocess.run(["make", "-s", "-C", relay, "push-text-test"], check=True, stdout=subprocess.DEVNULL)
+    out = subprocess.run([os.path.join(relay, "build", "notify-push-text-test")], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "FAIL" not in out.stdout and "0 failure(s)" in out.stdout
