@@ -13,6 +13,8 @@
  */
 #include "apns_send.h"
 
+#include "push_request.h"
+
 #include "alloc.h"
 #include "apns_token.h"
 #include "config.h"
@@ -94,17 +96,6 @@ origin_of(const struct push *p)
 	return env && strcmp(env, "sandbox") == 0 ? cf_apns_sandbox_url : cf_apns_url;
 }
 
-/* Add "name: value" to p's headers. */
-static void
-header(struct push *p, const char *name, const char *value)
-{
-	char	   *line;
-
-	xasprintf(&line, "%s: %s", name, value);
-	p->headers = curl_slist_append(p->headers, line);
-	free(line);
-}
-
 #define BEARER "authorization: bearer "
 
 /* The provider token p was sent with (in its headers). */
@@ -163,15 +154,9 @@ classify(struct push *p, char *error, size_t cap)
 static void
 finish(struct push *p, int status, const char *error)
 {
-	curl_slist_free_all(p->headers);
-	p->headers = NULL;
-	free(p->req_body);
-	p->req_body = NULL;
-	free(p->url);
-	p->url = NULL;
 	if (p->gone)
 		log_info("APNs: device %" PRId64 " is no more (%s)", p->device_id, error);
-	delivery_sent(&p->d, status, error);
+	push_request_end(p, status, error);
 }
 
 static void
@@ -194,13 +179,13 @@ headers_of(struct push *p, const char *jwt, time_t now)
 	xasprintf(&auth, BEARER "%s", jwt);
 	p->headers = curl_slist_append(p->headers, auth);
 	free(auth);
-	header(p, "apns-topic", cf_apns_topic);
-	header(p, "apns-push-type", p->alert ? "alert" : "background");
-	header(p, "apns-priority", p->alert ? "10" : "5");
-	header(p, "apns-collapse-id", p->collapse);
+	push_header(p, "apns-topic", cf_apns_topic);
+	push_header(p, "apns-push-type", p->alert ? "alert" : "background");
+	push_header(p, "apns-priority", p->alert ? "10" : "5");
+	push_header(p, "apns-collapse-id", p->collapse);
 	snprintf(buf, sizeof(buf), "%" PRId64, p->alert && p->ttl_s > 0 ? (int64_t) now + p->ttl_s : (int64_t) 0);
-	header(p, "apns-expiration", buf);
-	header(p, "content-type", "application/json");
+	push_header(p, "apns-expiration", buf);
+	push_header(p, "content-type", "application/json");
 }
 
 void

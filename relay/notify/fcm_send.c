@@ -13,6 +13,8 @@
  */
 #include "fcm_send.h"
 
+#include "push_request.h"
+
 #include "alloc.h"
 #include "config.h"
 #include "fcm_auth.h"
@@ -190,15 +192,9 @@ classify(struct push *p, char *error, size_t cap)
 static void
 finish(struct push *p, int status, const char *error)
 {
-	curl_slist_free_all(p->headers);
-	p->headers = NULL;
-	free(p->req_body);
-	p->req_body = NULL;
-	free(p->url);
-	p->url = NULL;
 	if (p->gone)
 		log_info("FCM: device %" PRId64 " is no more (%s)", p->device_id, error);
-	delivery_sent(&p->d, status, error);
+	push_request_end(p, status, error);
 }
 
 static void

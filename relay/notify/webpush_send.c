@@ -13,6 +13,8 @@
  */
 #include "webpush_send.h"
 
+#include "push_request.h"
+
 #include "alloc.h"
 #include "base64url.h"
 #include "config.h"
@@ -45,26 +47,6 @@ void
 webpush_free(void)
 {
 	vapid_free();
-}
-
-/* What webpush_send made for the request, freed. */
-static void
-release(struct push *p)
-{
-	curl_slist_free_all(p->headers);
-	p->headers = NULL;
-	free(p->req_body);
-	p->req_body = NULL;
-	free(p->url);
-	p->url = NULL;
-}
-
-/* Ended: what was made freed, then reported. */
-static void
-ended(struct push *p, int status, const char *error)
-{
-	release(p);
-	delivery_sent(&p->d, status, error);
 }
 
 /* s holds only base64url characters and is 1 to TOPIC_MAX long. */
@@ -114,16 +96,6 @@ parse_token(json_t *token, unsigned char p256dh[WEBPUSH_KEY_LEN],
 	return NULL;
 }
 
-static void
-header(struct push *p, const char *name, const char *value)
-{
-	char	   *line;
-
-	xasprintf(&line, "%s: %s", name, value);
-	p->headers = curl_slist_append(p->headers, line);
-	free(line);
-}
-
 /* The request's headers; authorization is VAPID's. */
 static void
 add_headers(struct push *p, const char *authorization)
@@ -132,16 +104,16 @@ add_headers(struct push *p, const char *authorization)
 
 	/* a clear too: a phone offline now must still lose the notification when it comes back */
 	snprintf(ttl, sizeof(ttl), "%d", p->ttl_s > 0 ? p->ttl_s : 0);
-	header(p, "TTL", ttl);
-	header(p, "Urgency", p->alert ? "high" : "normal");
+	push_header(p, "TTL", ttl);
+	push_header(p, "Urgency", p->alert ? "high" : "normal");
 	if (valid_topic(p->collapse))
-		header(p, "Topic", p->collapse);
+		push_header(p, "Topic", p->collapse);
 	else if (p->collapse[0])
 		log_debug("push %lld: collapse key is no RFC 8030 Topic, sent without one", (long long) p->send_id);
-	header(p, "Content-Encoding", "aes128gcm");
-	header(p, "Content-Type", "application/octet-stream");
-	header(p, "Authorization", authorization);
-	header(p, "User-Agent", "chat-notify/" NOTIFY_VERSION);
+	push_header(p, "Content-Encoding", "aes128gcm");
+	push_header(p, "Content-Type", "application/octet-stream");
+	push_header(p, "Authorization", authorization);
+	push_header(p, "User-Agent", "chat-notify/" NOTIFY_VERSION);
 	p->headers = curl_slist_append(p->headers, "Expect:");	/* no 100-continue round trip */
 }
 
@@ -197,7 +169,7 @@ answered(struct http_request *r)
 	char		error[DELIVERY_ERROR_MAX + 1];
 	int			status = classify(p, error, sizeof(error));
 
-	ended(p, status, error);
+	push_request_end(p, status, error);
 }
 
 /* The encrypted payload into p->req_body; its length, or 0 and *error. */
@@ -238,7 +210,7 @@ webpush_send(struct push *p)
 		error = "cannot make the VAPID Authorization for the endpoint";
 	if (error)
 	{
-		ended(p, 0, error);
+		push_request_end(p, 0, error);
 		return;
 	}
 	add_headers(p, authorization);
@@ -251,7 +223,7 @@ webpush_send(struct push *p)
 		.direct = true, .done = answered,
 	};
 	if (http_send(&p->http) != 0)
-		ended(p, 0, "cannot start the request");
+		push_request_end(p, 0, "cannot start the request");
 }
 
 void
