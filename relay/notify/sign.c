@@ -5,6 +5,8 @@
  */
 #include "sign.h"
 
+#include "base64url.h"
+
 #include "alloc.h"
 #include "log.h"
 
@@ -19,52 +21,6 @@
 #define SIG_B64_LEN 44			/* base64 of 32 bytes */
 
 static EVP_MAC *hmac;
-
-/* The value of one base64 character, or -1. */
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int
-sign_base64_decode(const char *in, size_t len, unsigned char *out, size_t cap)
-{
-	uint32_t	acc = 0;
-	int			bits = 0;
-	size_t		n = 0;
-
-	for (int pad = 0; pad < 2 && len > 0 && in[len - 1] == '='; pad++)
-		len--;
-	for (size_t i = 0; i < len; i++)
-	{
-		int			v = b64_value((unsigned char) in[i]);
-
-		if (v < 0)
-			return -1;
-		acc = (acc << 6 | (uint32_t) v) & 0xffffff;
-		bits += 6;
-		if (bits >= 8)
-		{
-			bits -= 8;
-			if (n == cap)
-				return -1;
-			out[n++] = (unsigned char) (acc >> bits);
-		}
-	}
-	/* one character alone cannot end a base64 text */
-	return bits >= 6 ? -1 : (int) n;
-}
 
 /* HMAC-SHA256 of id.ts.body under key, as base64 in out; 0, or -1. */
 static int
@@ -109,7 +65,7 @@ sign_secret(const char *secret, size_t len, const char *id, const char *ts,
 
 	if (len <= 6 || strncmp(secret, "whsec_", 6) != 0)
 		return -1;
-	key_len = sign_base64_decode(secret + 6, len - 6, key, sizeof(key));
+	key_len = base64url_decode(secret + 6, len - 6, key, sizeof(key));
 	rc = key_len > 0 ? sign_one(key, (size_t) key_len, id, ts, body, body_len, b64) : -1;
 	OPENSSL_cleanse(key, sizeof(key));
 	if (rc != 0)

@@ -21,8 +21,6 @@
 char	   *sign_webhook(const char *secrets, const char *msg_id, int64_t timestamp,
 						 const char *body, size_t body_len);
 
-/* Decode standard base64 (padding optional); the length, or -1. */
-int			sign_base64_decode(const char *in, size_t len, unsigned char *out, size_t cap);
 
 /* Free what the signer keeps (the HMAC implementation). */
 void		sign_free(void);
