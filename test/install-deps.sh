@@ -23,7 +23,7 @@ run=(
 s3=(ceph-mon ceph-osd ceph-common radosgw uuid-runtime curl python3-botocore)
 test=(
 	postgresql-contrib postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-	python3-psycopg2 python3-pytest python3-websockets python3-cryptography python3-aiosmtpd
+	python3-psycopg2 python3-pytest python3-websockets python3-cryptography python3-aiosmtpd python3-h2
 	openssl # test/notify/test_email.py: a throwaway certificate for STARTTLS
 	valgrind # the relay test that runs the plain build under it
 	chromium # the browser test (playwright-core drives Debian's chromium)

@@ -1,0 +1,28 @@
+/*
+ * jwt_sign.h: compact JWS (RFC 7515) signed on OpenSSL's EVP: RS256 (FCM's
+ * OAuth2 assertion) and ES256 (APNs provider tokens, Web Push's VAPID).
+ * Done here rather than with libjwt: its ES256 support and API vary across
+ * the versions Debian ships, and this is about a hundred lines.
+ */
+#ifndef NOTIFY_JWT_SIGN_H
+#define NOTIFY_JWT_SIGN_H
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stddef.h>
+
+/* base64url of len bytes, no padding (malloc'd). */
+char	   *b64url(const unsigned char *data, size_t len);
+
+/* A private key from PEM text (PKCS#8, or traditional); NULL when unusable. */
+EVP_PKEY   *jwt_key_from_pem(const char *pem, size_t len);
+/* The same from a file; NULL when unreadable or not a key (nothing logged). */
+EVP_PKEY   *jwt_key_from_file(const char *path);
+
+/*
+ * header.claims.signature, malloc'd, with header's "alg": "RS256" needs an
+ * RSA key, "ES256" a P-256 key. NULL on any failure (alg and key apart).
+ */
+char	   *jwt_sign(const json_t *header, const json_t *claims, EVP_PKEY *key);
+
+#endif
