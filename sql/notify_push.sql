@@ -86,18 +86,27 @@ $$;
 -- messages since the read and told cursors, the newest one not deleted
 -- (body only when the user allows previews, at most 1,000 characters; an
 -- attachment-only message has an empty body and its attachment count).
--- NULL when every new message is deleted.
+-- NULL when every new message is deleted. The new messages are read a page
+-- of at most 10 at a time, newest first, until one is not deleted: the
+-- newest 10 deleted do not hide an older one.
 CREATE FUNCTION chat.push_alert_data(u bigint, c bigint, kind text, peer bigint, last_seq bigint,
 									 since bigint, preview boolean, language text)
 RETURNS jsonb LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	msg jsonb;
+	before bigint := last_seq + 1;
+	oldest bigint;
 BEGIN
-	SELECT h.m INTO msg
-	FROM chat.history(u, c, last_seq + 1, least(last_seq - since, 10)::int) AS h(m)
-	WHERE (h.m ->> 'seq')::bigint > since AND NOT (h.m ->> 'deleted')::boolean
-	ORDER BY (h.m ->> 'seq')::bigint DESC LIMIT 1;
+	WHILE msg IS NULL AND before - 1 > since LOOP
+		SELECT min((h.m ->> 'seq')::bigint),
+			   (array_agg(h.m ORDER BY (h.m ->> 'seq')::bigint DESC)
+					FILTER (WHERE (h.m ->> 'seq')::bigint > since AND NOT (h.m ->> 'deleted')::boolean))[1]
+		INTO oldest, msg
+		FROM chat.history(u, c, before, least(before - 1 - since, 10)::int) AS h(m);
+		EXIT WHEN oldest IS NULL;	-- nothing older (history ends)
+		before := oldest;
+	END LOOP;
 	IF msg IS NULL THEN
 		RETURN NULL;
 	END IF;

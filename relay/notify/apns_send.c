@@ -105,6 +105,18 @@ header(struct push *p, const char *name, const char *value)
 	free(line);
 }
 
+#define BEARER "authorization: bearer "
+
+/* The provider token p was sent with (in its headers). */
+static const char *
+bearer_of(const struct push *p)
+{
+	for (const struct curl_slist *h = p->headers; h; h = h->next)
+		if (strncmp(h->data, BEARER, strlen(BEARER)) == 0)
+			return h->data + strlen(BEARER);
+	return NULL;
+}
+
 /* APNs's {"reason": …}, letters and digits only (it is logged). */
 static void
 reason_of(const struct http_request *r, char *out, size_t cap)
@@ -141,7 +153,7 @@ classify(struct push *p, char *error, size_t cap)
 		|| (r->status == 400 && (strcmp(reason, "BadDeviceToken") == 0 || strcmp(reason, "DeviceTokenNotForTopic") == 0)))
 		p->gone = true;
 	else if (r->status == 403 && strcmp(reason, "ExpiredProviderToken") == 0)
-		apns_token_expired(time(NULL));
+		apns_token_expired(bearer_of(p), time(NULL));
 	else if (r->status == 429 || r->status >= 500)
 		p->retry_after_s = r->retry_after_s;
 	return r->status < 100 || r->status > 599 ? 0 : (int) r->status;
@@ -179,8 +191,8 @@ headers_of(struct push *p, const char *jwt, time_t now)
 	char		buf[32];
 	char	   *auth;
 
-	xasprintf(&auth, "bearer %s", jwt);
-	header(p, "authorization", auth);
+	xasprintf(&auth, BEARER "%s", jwt);
+	p->headers = curl_slist_append(p->headers, auth);
 	free(auth);
 	header(p, "apns-topic", cf_apns_topic);
 	header(p, "apns-push-type", p->alert ? "alert" : "background");

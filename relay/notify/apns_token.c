@@ -43,6 +43,13 @@ apns_token_load(const char *p8_file, const char *key_id, const char *team_id, in
 		EVP_PKEY_free(key);
 		return -1;
 	}
+	if (tk.key && EVP_PKEY_eq(tk.key, key) == 1 && strcmp(tk.key_id, key_id) == 0 && strcmp(tk.team_id, team_id) == 0)
+	{
+		/* a SIGHUP with the same key: keep its token (a new one would count against the 20 min) */
+		EVP_PKEY_free(key);
+		tk.refresh_s = refresh_s < APNS_TOKEN_MIN_AGE ? APNS_TOKEN_MIN_AGE : refresh_s > 3500 ? 3500 : refresh_s;
+		return 0;
+	}
 	apns_token_free();
 	tk.key = key;
 	tk.key_id = xstrdup(key_id);
@@ -95,9 +102,12 @@ apns_token_get(time_t now)
 }
 
 void
-apns_token_expired(time_t now)
+apns_token_expired(const char *token, time_t now)
 {
-	if (tk.token && !tk.expired)
+	/* a push sent with the one before, answered after the new one was made */
+	if (tk.token == NULL || token == NULL || strcmp(token, tk.token) != 0)
+		return;
+	if (!tk.expired)
 		log_warn("APNs: ExpiredProviderToken for a token signed %ld s ago; a new one %s",
 				 (long) (now - tk.signed_at),
 				 now - tk.signed_at >= APNS_TOKEN_MIN_AGE ? "now" : "20 min after the last (APNs' limit)");

@@ -23,8 +23,8 @@ bool		apns_token_loaded(void);
 /* The token to send at now (signed anew when due); NULL when none can be made. */
 const char *apns_token_get(time_t now);
 
-/* APNs said ExpiredProviderToken to a push sent at now: sign anew when allowed. */
-void		apns_token_expired(time_t now);
+/* APNs said ExpiredProviderToken to token at now: sign anew when allowed (an older token's: nothing). */
+void		apns_token_expired(const char *token, time_t now);
 
 void		apns_token_free(void);
 

@@ -93,6 +93,9 @@ fcm_auth_load(const char *path)
 		json_decref(doc);
 		return -1;
 	}
+	/* another account's token is no good: fetch anew (a fetch under way still answers its waiters) */
+	if (sa.key == NULL || EVP_PKEY_eq(sa.key, key) != 1 || strcmp(sa.client_email, email) != 0)
+		fcm_auth_invalidate(tok.token);
 	EVP_PKEY_free(sa.key);
 	free(sa.client_email);
 	free(sa.token_uri);
@@ -102,8 +105,6 @@ fcm_auth_load(const char *path)
 	sa.token_uri = xstrdup(uri);
 	sa.project_id = xstrdup(project);
 	json_decref(doc);
-	/* another account's token is no good: fetch anew (a fetch under way still answers its waiters) */
-	fcm_auth_invalidate(tok.token);
 	return 0;
 }
 

@@ -123,7 +123,10 @@ INSERT INTO daemon_fns VALUES ('chat.webhook_claim(text, int, int, int)'), ('cha
 	('chat.webhook_backlog()'),
 	-- email digests (sql/notify_email.sql, 420_email_due.sql)
 	('chat.email_claim(text, int, int, int)'), ('chat.email_result(text, bigint, jsonb, bool, text)'),
-	('chat.email_backlog()');
+	('chat.email_backlog()'),
+	-- push (sql/notify_push.sql, 430_push.sql)
+	('chat.push_claim(text, int, int, int, text[])'), ('chat.push_result(text, bigint, int, text, boolean, int)'),
+	('chat.push_backlog()');
 SELECT is_empty($$SELECT r, sig FROM unnest(ARRAY['chat_app', 'chat_relay', 'chat_notify', 'chat_event_reader']) r,
 	operator_fns WHERE has_function_privilege(r, sig, 'EXECUTE')$$, 'no chat role may call the operator''s webhook functions');
 SELECT is_empty($$SELECT r, sig FROM unnest(ARRAY['chat_app', 'chat_relay', 'chat_event_reader']) r,

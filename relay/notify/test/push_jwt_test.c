@@ -176,12 +176,17 @@ test_apns_token(void)
 	check("APNs header {alg ES256, kid}", same(hd, json_pack("{s:s, s:s}", "alg", "ES256", "kid", "KEYID12345")));
 	check("APNs claims {iss, iat}", same(cl, json_pack("{s:s, s:i}", "iss", "TEAMID1234", "iat", (int) t0)));
 	check("the same within the refresh window", strcmp(apns_token_get(t0 + 2999), a) == 0);
-	apns_token_expired(t0 + 600);
+	apns_token_expired("an older token", t0 + 600);
+	check("another token's expiry: ignored", strcmp(apns_token_get(t0 + 1200), a) == 0);
+	apns_token_expired(a, t0 + 600);
 	check("expired before 20 min: still the same", strcmp(apns_token_get(t0 + 600), a) == 0);
 	b = strdup(apns_token_get(t0 + 1200));
 	check("expired, 20 min on: a new one", strcmp(b, a) != 0);
 	check("then reused", strcmp(apns_token_get(t0 + 1200 + 2999), b) == 0);
 	check("a new one after the refresh window", strcmp(apns_token_get(t0 + 1200 + 3000), b) != 0);
+	b = (free(b), strdup(apns_token_get(t0 + 4300)));
+	check("reloaded with the same key and ids: the token kept",
+		  apns_token_load(path, "KEYID12345", "TEAMID1234", 3000) == 0 && strcmp(apns_token_get(t0 + 4301), b) == 0);
 	check("a missing file refused, the key kept", apns_token_load("/nonexistent.p8", "K", "T", 3000) == -1 && apns_token_get(t0 + 9000));
 	apns_token_free();
 	unlink(path);

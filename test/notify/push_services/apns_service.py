@@ -199,7 +199,8 @@ class ApnsService:
         token = h[":path"][len("/3/device/"):]
         mode = self.answer.get(token, "ok")
         with self.lock:
-            self.notifications.append({"token": token, "headers": h, "body": json.loads(body), "answer": mode})
+            self.notifications.append({"token": token, "headers": h, "body": json.loads(body), "answer": mode,
+                                       "at": time.time()})
         if mode == "ok":
             self._reply(conn, stream, 200)
         elif mode == "hang":

@@ -9,7 +9,7 @@ messages:send, checking what chat-notify sends with its own code.
 
 Answers per device token (answer[token]): "ok" (default), "unregistered"
 (404, FCM's error JSON), "invalid" (400 INVALID_ARGUMENT naming the
-token), "429" (with Retry-After: retry_after), "500", "garbage" (not
+token), "401" (the access token refused), "429" (with Retry-After: retry_after), "500", "garbage" (not
 HTTP), "hang" (no answer until stopped), "huge" (a 200 of huge_bytes)."""
 import http.server
 import json
@@ -220,7 +220,8 @@ class FcmService:
         token = doc["message"]["token"]
         mode = self.answer.get(token, "ok")
         with self.lock:
-            self.messages.append({"headers": dict(h.headers), "message": doc["message"], "answer": mode})
+            self.messages.append({"headers": dict(h.headers), "message": doc["message"], "answer": mode,
+                                  "at": time.time()})
         self._answer(h, mode)
 
     def _answer(self, h, mode):
@@ -234,6 +235,8 @@ class FcmService:
             h._reply(429, _fcm_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded.", [
                 {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "QUOTA_EXCEEDED"}]),
                 headers=[("Retry-After", str(self.retry_after))])
+        elif mode == "401":
+            h._reply(401, _fcm_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.", []))
         elif mode == "500":
             h._reply(500, _fcm_error(500, "INTERNAL", "Internal error encountered.", [
                 {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "INTERNAL"}]))
