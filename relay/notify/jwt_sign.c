@@ -6,6 +6,8 @@
  */
 #include "jwt_sign.h"
 
+#include "base64url.h"
+
 #include "alloc.h"
 
 #include <openssl/bio.h>
@@ -17,20 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-char *
-b64url(const unsigned char *data, size_t len)
-{
-	char	   *out = xmalloc(4 * ((len + 2) / 3) + 1);
-	int			n = EVP_EncodeBlock((unsigned char *) out, data, (int) len);
-
-	while (n > 0 && out[n - 1] == '=')
-		n--;
-	out[n] = '\0';
-	for (char *c = out; *c; c++)
-		*c = *c == '+' ? '-' : *c == '/' ? '_' : *c;
-	return out;
-}
 
 EVP_PKEY *
 jwt_key_from_pem(const char *pem, size_t len)
@@ -107,7 +95,7 @@ static char *
 b64url_json(const json_t *j)
 {
 	char	   *text = json_dumps(j, JSON_COMPACT);
-	char	   *out = text ? b64url((unsigned char *) text, strlen(text)) : NULL;
+	char	   *out = text ? base64url_encode_new((unsigned char *) text, strlen(text)) : NULL;
 
 	free(text);
 	return out;
@@ -132,7 +120,7 @@ jwt_sign(const json_t *header, const json_t *claims, EVP_PKEY *key)
 	sig = sign_sha256(key, input, &len);
 	if (sig == NULL || (es && der_to_raw(sig, len, raw) != 0))
 		goto out;
-	s = es ? b64url(raw, sizeof(raw)) : b64url(sig, len);
+	s = es ? base64url_encode_new(raw, sizeof(raw)) : base64url_encode_new(sig, len);
 	xasprintf(&jwt, "%s.%s", input, s);
 out:
 	free(h);

@@ -11,9 +11,6 @@
 #include <openssl/evp.h>
 #include <stddef.h>
 
-/* base64url of len bytes, no padding (malloc'd). */
-char	   *b64url(const unsigned char *data, size_t len);
-
 /* A private key from PEM text (PKCS#8, or traditional); NULL when unusable. */
 EVP_PKEY   *jwt_key_from_pem(const char *pem, size_t len);
 /* The same from a file; NULL when unreadable or not a key (nothing logged). */

@@ -6,6 +6,8 @@
  */
 #include "vapid.h"
 
+#include "jwt_sign.h"
+
 #include "alloc.h"
 #include "base64url.h"
 #include "log.h"
@@ -127,51 +129,20 @@ vapid_origin(const char *url, char *out, size_t cap)
 	return 0;
 }
 
-/* The ES256 signature of data as base64url of r || s (malloc'd), or NULL. */
-static char *
-sign_es256(const char *data)
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char der[80], raw[64];
-	const unsigned char *p = der;
-	size_t		der_len = sizeof(der);
-	ECDSA_SIG  *sig = NULL;
-	int			ok;
-
-	ok = md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) > 0 &&
-		EVP_DigestSign(md, der, &der_len, (const unsigned char *) data, strlen(data)) > 0 &&
-		(sig = d2i_ECDSA_SIG(NULL, &p, (long) der_len)) != NULL &&
-		BN_bn2binpad(ECDSA_SIG_get0_r(sig), raw, 32) == 32 &&
-		BN_bn2binpad(ECDSA_SIG_get0_s(sig), raw + 32, 32) == 32;
-	ECDSA_SIG_free(sig);
-	EVP_MD_CTX_free(md);
-	return ok ? base64url_encode_new(raw, sizeof(raw)) : NULL;
-}
-
 char *
 vapid_jwt(const char *aud, int64_t exp)
 {
-	static const char header[] = "{\"typ\":\"JWT\",\"alg\":\"ES256\"}";
-	json_t	   *claims;
-	char	   *claims_text, *h, *c, *input, *sig, *jwt = NULL;
+	json_t	   *header,
+			   *claims;
+	char	   *jwt;
 
 	if (key == NULL)
 		return NULL;
+	header = json_pack("{s:s, s:s}", "typ", "JWT", "alg", "ES256");
 	claims = json_pack("{s:s, s:I, s:s}", "aud", aud, "exp", (json_int_t) exp, "sub", subject);
-	claims_text = claims ? json_dumps(claims, JSON_COMPACT) : NULL;
+	jwt = header && claims ? jwt_sign(header, claims, key) : NULL;
+	json_decref(header);
 	json_decref(claims);
-	if (claims_text == NULL)
-		return NULL;
-	h = base64url_encode_new((const unsigned char *) header, strlen(header));
-	c = base64url_encode_new((const unsigned char *) claims_text, strlen(claims_text));
-	xasprintf(&input, "%s.%s", h, c);
-	if ((sig = sign_es256(input)) != NULL)
-		xasprintf(&jwt, "%s.%s", input, sig);
-	free(sig);
-	free(input);
-	free(c);
-	free(h);
-	free(claims_text);
 	return jwt;
 }
 
