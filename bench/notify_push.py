@@ -188,6 +188,9 @@ def service_main(args):
         # with Nagle on, the body waits for the client's delayed ACK, 40 ms
         # a response on Linux loopback, which no real FCM front end does
         fcm_service._Handler.disable_nagle_algorithm = True
+        # and listens with socketserver's backlog of 5: chat-notify's 64
+        # connections at once overflow it and wait for SYN retransmits (1 s, 3 s)
+        http.server.ThreadingHTTPServer.request_queue_size = 256
         svc = BenchFcm(tls, args.service_account, port=args.port)
         svc.__enter__()
         subs = None
