@@ -45,7 +45,7 @@ root or the postgres OS user (test/cluster.sh, /proc of the server).
 
     bench/notify_push.py [--pgbin DIR] [--notify PATH] [--runs N] [--pushes N]
         [--rate R] [--lat-seconds S] [--big N] [--backlog N] [--only throughput,latency,memory]
-About 7 minutes at the defaults on 2 cores.
+About 3.5 minutes at the defaults on 2 cores.
 """
 import argparse
 import base64
