@@ -68,7 +68,7 @@ S3 ?= 0
 RUN_S3_PORT ?= 7480
 export RUN_S3_PORT
 
-.PHONY: deps deps-run deps-test run stop test bench bench-relay bench-maintenance bench-presence bench-notify
+.PHONY: deps deps-run deps-test run stop test bench bench-relay bench-maintenance bench-presence bench-notify bench-push
 # Packages (test/install-deps.sh): `deps` everything, `deps-run` what
 # `make run` needs, `deps-test` what `make test` needs.
 deps:
@@ -140,6 +140,8 @@ bench: deps
 	bench/presence_reconnect.py $(PRESENCE_BENCH_ARGS)
 	bench/notify_webhooks.py $(NOTIFY_BENCH_ARGS)
 	bench/notify_email.py
+	$(MAKE) -C relay chat-notify
+	bench/notify_push.py $(PUSH_BENCH_ARGS)
 	bench/relay.sh
 
 # libFuzzer harnesses (test/fuzz: request parsing, tokens, event payloads;
@@ -186,6 +188,20 @@ bench-notify: deps
 	$(MAKE) install
 	bench/notify_webhooks.py $(NOTIFY_BENCH_ARGS)
 	bench/notify_email.py
+	$(MAKE) -C relay chat-notify
+	bench/notify_push.py $(PUSH_BENCH_ARGS)
+
+# chat-notify's push (bench/notify_push.py): Web Push, FCM and APNs to the
+# local services of test/notify/push_services/, each in its own process:
+# pushes per second of a preloaded backlog, due -> service latency, and
+# chat-notify's memory with 100,000 devices registered. PUSH_BENCH_EXTRA:
+# more options (--runs, --only throughput,latency,memory, ...).
+PUSH_BENCH_ARGS = --pgbin $(shell $(PG_CONFIG) --bindir) --notify relay/chat-notify $(PUSH_BENCH_EXTRA)
+bench-push: deps
+	$(MAKE) all
+	$(MAKE) install
+	$(MAKE) -C relay chat-notify
+	bench/notify_push.py $(PUSH_BENCH_ARGS)
 
 # chat.maintain against pg_partman (SMALL=1 for a quick run)
 bench-maintenance: deps
