@@ -184,13 +184,8 @@ def service_main(args):
                 rec.arrive(t, chat, ["refused: %s" % p for p in problems] or
                            ([] if chat is not None else ["no collapse_key chat-<id>"]), True)
 
-        # fcm_service.py answers with two writes (headers, then the body):
-        # with Nagle on, the body waits for the client's delayed ACK, 40 ms
-        # a response on Linux loopback, which no real FCM front end does
-        fcm_service._Handler.disable_nagle_algorithm = True
-        # and listens with socketserver's backlog of 5: chat-notify's 64
-        # connections at once overflow it and wait for SYN retransmits (1 s, 3 s)
-        http.server.ThreadingHTTPServer.request_queue_size = 256
+        # (fcm_service.py listens with a backlog of 256 and without Nagle:
+        # both cost 120 pushes/s before, SYN retransmits and delayed ACKs)
         svc = BenchFcm(tls, args.service_account, port=args.port)
         svc.__enter__()
         subs = None

@@ -71,6 +71,9 @@ INVALID_TOKEN = _fcm_error(400, "INVALID_ARGUMENT", "The registration token is n
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    # answers go as two writes (headers, body): with Nagle on, the body waits
+    # for the client's delayed ACK, 40 ms an answer on loopback
+    disable_nagle_algorithm = True
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args):
@@ -97,6 +100,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._reply(404, _fcm_error(404, "NOT_FOUND", "no such path", []))
 
 
+class _Listener(http.server.ThreadingHTTPServer):
+    """socketserver's backlog of 5 overflows when chat-notify opens its 64
+    connections at once: the kernel drops SYNs, each retried after 1-3 s."""
+    request_queue_size = 256
+
+
 class FcmService:
     def __init__(self, tls, service_account, port=None, expires_in=3599, retry_after=7, huge_bytes=4 << 20):
         with open(service_account) as f:
@@ -121,7 +130,7 @@ class FcmService:
     def __enter__(self):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.tls["cert"], self.tls["key"])
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), _Handler)
+        self.httpd = _Listener(("127.0.0.1", self.port), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.httpd.service = self

@@ -170,6 +170,7 @@ class Subscription:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True      # no 40 ms delayed ACK between headers and body
     server_version = "fake-webpush/1"
 
     def log_message(self, *args):
@@ -225,6 +226,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256            # chat-notify opens up to push_concurrency connections at once
 
     def __init__(self, service, ctx):
         self.service = service
