@@ -51,6 +51,19 @@ relay-asan:
 relay-clean:
 	$(MAKE) -C relay clean
 
+# The daemons on a host of their own (docs/deploying.md): the binaries, the
+# systemd units (their paths follow PREFIX) and the sample configs;
+# DESTDIR for a staging tree (a package). Never overwrites a config.
+PREFIX ?= /usr/local
+.PHONY: install-daemons
+install-daemons: relay
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/chat $(DESTDIR)/etc/systemd/system $(DESTDIR)$(PREFIX)/share/doc/chat
+	install -m 755 relay/chat-relay relay/chat-notify $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 deploy/relay.conf.sample deploy/notify.conf.sample $(DESTDIR)/etc/chat/
+	for u in chat-relay chat-notify; do \
+		sed 's|/usr/local|$(PREFIX)|g' deploy/$$u.service > $(DESTDIR)/etc/systemd/system/$$u.service; done
+	install -m 644 docs/deploying.md docs/notifications.md docs/operations.md $(DESTDIR)$(PREFIX)/share/doc/chat/
+
 clean: relay-clean
 
 # Local cluster of `make run` lives under the project folder.
