@@ -25,6 +25,7 @@ test=(
 	postgresql-contrib postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	python3-psycopg2 python3-pytest python3-websockets python3-cryptography python3-aiosmtpd python3-h2
 	openssl # test/notify/test_email.py: a throwaway certificate for STARTTLS
+	pgbouncer # test/events/test_pgbouncer.py: API calls through transaction pooling
 	valgrind # the relay test that runs the plain build under it
 	chromium # the browser test (playwright-core drives Debian's chromium)
 	clang libclang-rt-dev # the fuzz suite: libFuzzer and the sanitizers' runtimes of Debian's clang
