@@ -20,10 +20,24 @@
  * over arrays (LockUsers, then ApplyChanges) rather than a few per user.
  *
  * Dead relays: each relay holds a session advisory lock keyed by its relay id
- * on its LISTEN connection (relay_register). relay_heartbeat, called by every
- * relay periodically, refreshes the caller's row and clears every relay whose
+ * on its LISTEN connection (relay_register, which also records that
+ * connection's backend pid). relay_heartbeat, called by every relay
+ * periodically, refreshes the caller's row and clears every relay whose
  * heartbeat is older than the grace period and whose lock is free: its
  * process or its database session is gone.
+ *
+ * Frozen relays (SIGSTOP, a stuck host): the process stops but its session
+ * lives, holds the lock, and its LISTEN backend, no longer read, pins the
+ * cluster's NOTIFY queue (it grows until NOTIFY fails for everyone). When
+ * such a relay is silent for longer than both the sweeper's grace and its
+ * own (chat.relays.grace_s, so a peer with a smaller grace cannot cut off
+ * live relays), the sweep terminates its LISTEN backend (pid reuse and other
+ * databases guarded against) and clears it once the lock is free. This
+ * needs the extension's owner to be a superuser (CREATE EXTENSION requires
+ * one) or a member of pg_signal_backend and pg_read_all_stats; otherwise the
+ * sweep warns and leaves the relay. On waking, the relay finds its LISTEN
+ * connection gone, registers again, resyncs its clients and sends its whole
+ * presence (relay/presence.c).
  *
  * Going online or offline publishes one `presence` event (events.c) with
  * no recipients, whatever the number of the user's chats: relays send it
@@ -48,6 +62,8 @@ PG_FUNCTION_INFO_V1(chat_presence);
 /* first key of the relays' advisory locks: 'chat' */
 #define CHAT_RELAY_LOCK_NS	1667785076
 #define CHAT_RELAY_ID_MAX	200
+/* how long a sweep waits for a frozen relay's LISTEN backend to exit */
+#define CHAT_RELAY_TERM_WAIT_MS 1000
 #define CHAT_PRESENCE_MAX	100000
 
 /*
@@ -233,9 +249,32 @@ ClearRelay(text *relay_id)
 }
 
 /*
+ * Record the caller as relay_id's LISTEN connection: its backend pid and
+ * the time it registered (the sweep terminates that backend only if it
+ * started before then: a pid reused by a later backend is left alone).
+ */
+static void
+RegisterRelay(text *relay_id)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[1] = {TEXTOID};
+	Datum		v[1];
+
+	ChatPlanOnce(&plan,
+				 "INSERT INTO chat.relays (relay_id, listen_pid, registered_at) "
+				 "VALUES ($1, pg_catalog.pg_backend_pid(), now()) "
+				 "ON CONFLICT (relay_id) DO UPDATE SET heartbeat_at = now(), "
+				 "  listen_pid = EXCLUDED.listen_pid, registered_at = EXCLUDED.registered_at",
+				 1, types);
+	v[0] = PointerGetDatum(relay_id);
+	ChatExec(plan, v, NULL, false, 0);
+}
+
+/*
  * relay_register(relay_id): take the relay's session advisory lock (on the
- * relay's LISTEN connection) and record it; false when another live session
- * holds the lock (a relay with the same id, or a sweep clearing it now).
+ * relay's LISTEN connection) and record it with this backend's pid; false
+ * when another live session holds the lock (a relay with the same id, or a
+ * sweep clearing it now).
  */
 Datum
 chat_relay_register(PG_FUNCTION_ARGS)
@@ -254,27 +293,145 @@ chat_relay_register(PG_FUNCTION_ARGS)
 	ChatExec(plan, v, NULL, false, 0);
 	locked = DatumGetBool(ChatGetDatum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (locked)
-		TouchRelay(relay_id);
+		RegisterRelay(relay_id);
 	SPI_finish();
 	PG_RETURN_BOOL(locked);
 }
 
+/* The caller's heartbeat, with the grace it sweeps others with. */
+static void
+TouchRelayGrace(text *relay_id, int32 grace)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {TEXTOID, INT4OID};
+	Datum		v[2];
+
+	ChatPlanOnce(&plan,
+				 "INSERT INTO chat.relays (relay_id, grace_s) VALUES ($1, $2) "
+				 "ON CONFLICT (relay_id) DO UPDATE SET heartbeat_at = now(), grace_s = EXCLUDED.grace_s",
+				 2, types);
+	v[0] = PointerGetDatum(relay_id);
+	v[1] = Int32GetDatum(grace);
+	ChatExec(plan, v, NULL, false, 0);
+}
+
+/*
+ * Try relay_id's advisory lock for this transaction: true when it is free
+ * (its LISTEN session is gone), and then held until we commit, so the
+ * relay cannot register again while we clear it.
+ */
+static bool
+TryRelayLock(text *relay_id)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT4OID, TEXTOID};
+	Datum		v[2];
+	bool		isnull;
+
+	ChatPlanOnce(&plan, "SELECT pg_catalog.pg_try_advisory_xact_lock($1, pg_catalog.hashtext($2))", 2, types);
+	v[0] = Int32GetDatum(CHAT_RELAY_LOCK_NS);
+	v[1] = PointerGetDatum(relay_id);
+	ChatExec(plan, v, NULL, false, 0);
+	return DatumGetBool(ChatGetDatum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* May the extension's owner see and signal other roles' backends? */
+static bool
+MaySignalBackends(void)
+{
+	static SPIPlanPtr plan = NULL;
+	bool		isnull;
+
+	ChatPlanOnce(&plan,
+				 "SELECT pg_catalog.pg_has_role('pg_signal_backend', 'USAGE') "
+				 "  AND pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')",
+				 0, NULL);
+	ChatExec(plan, NULL, NULL, true, 0);
+	return DatumGetBool(ChatGetDatum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * relay_id is silent for longer than grace and its own grace, but its
+ * session holds its lock: the relay is frozen (SIGSTOP, a stuck host), and
+ * its LISTEN backend, which no longer reads, holds the cluster's NOTIFY
+ * queue. Terminate that backend, if it is still the one that registered
+ * (this database, started before the registration) and not us, waiting up
+ * to CHAT_RELAY_TERM_WAIT_MS for it to exit. True when it did.
+ */
+static bool
+TerminateListener(text *relay_id, int32 grace)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[3] = {TEXTOID, INT4OID, INT8OID};
+	Datum		v[3];
+	bool		isnull;
+	int32		pid;
+	bool		gone;
+
+	ChatPlanOnce(&plan,
+				 "SELECT a.pid, pg_catalog.pg_terminate_backend(a.pid, $3) "
+				 "FROM chat.relays r, LATERAL pg_catalog.pg_stat_get_activity(r.listen_pid) a "
+				 "WHERE r.relay_id = $1 AND r.listen_pid IS NOT NULL "
+				 "  AND r.heartbeat_at < now() - pg_catalog.make_interval(secs => greatest($2, coalesce(r.grace_s, 0))) "
+				 "  AND a.pid = r.listen_pid AND a.pid <> pg_catalog.pg_backend_pid() "
+				 "  AND a.datid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()) "
+				 "  AND a.backend_start < r.registered_at",
+				 3, types);
+	v[0] = PointerGetDatum(relay_id);
+	v[1] = Int32GetDatum(grace);
+	v[2] = Int64GetDatum(CHAT_RELAY_TERM_WAIT_MS);
+	ChatExec(plan, v, NULL, false, 0);
+	if (SPI_processed == 0)
+	{
+		if (!MaySignalBackends())
+			ereport(WARNING,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("chat: relay \"%s\" is silent but its session is alive, and the extension's owner may not terminate it",
+							text_to_cstring(relay_id)),
+					 errhint("The owner of extension chat needs to be a superuser, or a member of pg_signal_backend and pg_read_all_stats.")));
+		return false;
+	}
+	pid = DatumGetInt32(ChatGetDatum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	gone = DatumGetBool(ChatGetDatum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	ereport(LOG,
+			(errmsg("chat: terminated%s the LISTEN backend %d of relay \"%s\", silent for more than %d s",
+					gone ? "" : " (not yet exited)", pid, text_to_cstring(relay_id), grace)));
+	return gone;
+}
+
+/*
+ * Sweep one relay silent for longer than the grace: clear it if its lock
+ * is free; if not and it is overdue (past its own grace too), terminate
+ * its LISTEN backend and clear it once that lock is free. True if cleared.
+ */
+static bool
+SweepRelay(text *relay_id, bool overdue, int32 grace)
+{
+	bool		frozen = !TryRelayLock(relay_id);
+
+	if (frozen && (!overdue || !TerminateListener(relay_id, grace) || !TryRelayLock(relay_id)))
+		return false;			/* alive, or left to the next sweep */
+	ClearRelay(relay_id);
+	ereport(LOG, (errmsg("chat: cleared the presence of %s relay \"%s\"",
+						 frozen ? "frozen" : "dead", text_to_cstring(relay_id))));
+	return true;
+}
+
 /*
  * relay_heartbeat(relay_id, grace_s): refresh the caller's heartbeat, then
- * clear every other relay silent for more than grace_s seconds whose lock is
- * free. Returns the number of relays cleared.
+ * sweep every other relay silent for more than grace_s seconds
+ * (SweepRelay). Returns the number of relays cleared.
  */
 Datum
 chat_relay_heartbeat(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan_stale = NULL;
-	static SPIPlanPtr plan_lock = NULL;
 	static const Oid types[2] = {TEXTOID, INT4OID};
-	static const Oid lock_types[2] = {INT4OID, TEXTOID};
 	text	   *relay_id = RelayIdArg(fcinfo, 0);
 	int32		grace;
 	Datum		v[2];
 	text	  **stale;
+	bool	   *overdue;
 	uint64		n,
 				i;
 	int			cleared = 0;
@@ -287,40 +444,29 @@ chat_relay_heartbeat(PG_FUNCTION_ARGS)
 				 errmsg("grace_s must not be negative, not %d", grace)));
 
 	SPI_connect();
-	TouchRelay(relay_id);
+	TouchRelayGrace(relay_id, grace);
 	ChatPlanOnce(&plan_stale,
-				 "SELECT relay_id FROM chat.relays WHERE relay_id <> $1 "
-				 "AND heartbeat_at < now() - make_interval(secs => $2) ORDER BY relay_id",
+				 "SELECT relay_id, heartbeat_at < now() - pg_catalog.make_interval(secs => greatest($2, coalesce(grace_s, 0))) "
+				 "FROM chat.relays WHERE relay_id <> $1 "
+				 "AND heartbeat_at < now() - pg_catalog.make_interval(secs => $2) ORDER BY relay_id",
 				 2, types);
-	ChatPlanOnce(&plan_lock,
-				 "SELECT pg_catalog.pg_try_advisory_xact_lock($1, pg_catalog.hashtext($2))",
-				 2, lock_types);
 	v[0] = PointerGetDatum(relay_id);
 	v[1] = Int32GetDatum(grace);
 	ChatExec(plan_stale, v, NULL, false, 0);
 	n = SPI_processed;
 	stale = palloc(sizeof(text *) * Max(n, 1));
+	overdue = palloc(sizeof(bool) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
 		bool		isnull;
 		Datum		d = ChatGetDatum(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
 
 		stale[i] = DatumGetTextPCopy(d);
+		overdue[i] = DatumGetBool(ChatGetDatum(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 	}
 	for (i = 0; i < n; i++)
-	{
-		bool		isnull;
-
-		v[0] = Int32GetDatum(CHAT_RELAY_LOCK_NS);
-		v[1] = PointerGetDatum(stale[i]);
-		ChatExec(plan_lock, v, NULL, false, 0);
-		if (!DatumGetBool(ChatGetDatum(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-			continue;			/* its session is alive */
-		ClearRelay(stale[i]);
-		cleared++;
-		ereport(LOG, (errmsg("chat: cleared the presence of dead relay \"%s\"",
-							 text_to_cstring(stale[i]))));
-	}
+		if (SweepRelay(stale[i], overdue[i], grace))
+			cleared++;
 	SPI_finish();
 	PG_RETURN_INT32(cleared);
 }

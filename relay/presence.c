@@ -8,7 +8,10 @@
  * database in order. After the LISTEN connection (and with it the relay's
  * advisory lock) comes back, or after a failed update, presence_sync sends
  * the whole set instead. A heartbeat every heartbeat_interval seconds keeps
- * this relay's row fresh and clears dead relays. On SIGTERM relay_gone
+ * this relay's row fresh and clears dead relays (and cuts off frozen ones,
+ * whose LISTEN backend it terminates: extension/presence.c); a frozen relay
+ * that wakes finds its LISTEN connection gone and, once it is back, resyncs
+ * and sends presence_sync like after any other loss. On SIGTERM relay_gone
  * takes every user of this relay offline (unless connected elsewhere).
  *
  * One update or sync at a time goes down the channel below; the heartbeat

@@ -189,9 +189,16 @@ CREATE TABLE chat.blocks (
 -- Presence across relays (extension/presence.c). A row per (user, relay)
 -- while the user has a connection on that relay; online = any row.
 CREATE TABLE chat.relays (
-	relay_id     text PRIMARY KEY,
-	started_at   timestamptz NOT NULL DEFAULT now(),
-	heartbeat_at timestamptz NOT NULL DEFAULT now()
+	relay_id      text PRIMARY KEY,
+	started_at    timestamptz NOT NULL DEFAULT now(),
+	heartbeat_at  timestamptz NOT NULL DEFAULT now(),
+	-- relay_register: the backend of the relay's LISTEN connection, and
+	-- when it registered (a backend started after that is not it: pid reuse)
+	listen_pid    int,
+	registered_at timestamptz,
+	-- relay_heartbeat: the relay's own presence_grace; its LISTEN backend is
+	-- terminated only after a silence longer than this and the sweeper's
+	grace_s       int
 );
 
 CREATE TABLE chat.presence (
