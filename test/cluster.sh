@@ -69,11 +69,13 @@ createdb)
 	fi
 	# ... or by a build from before sealed events (no chat.event_keys),
 	# presence among contacts (no chat.contacts), webhooks (no chat.webhooks)
-	# email digests (no chat.members.pending_since) or push (no chat.push_state)
+	# email digests (no chat.members.pending_since), push (no chat.push_state)
+	# or frozen-relay sweeps (no chat.relays.listen_pid)
 	if [ "$(psql_db -d "$db" -tAc "SELECT to_regclass('chat.event_keys') IS NULL OR to_regclass('chat.contacts') IS NULL
 			OR to_regclass('chat.webhooks') IS NULL OR to_regclass('chat.push_state') IS NULL
-			OR NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'chat.members'::regclass AND attname = 'pending_since' AND NOT attisdropped)")" = t ]; then
-		echo "the chat extension in $db predates sealed events, contacts, webhooks, email digests or push: recreating it (its data is dropped)" >&2
+			OR NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'chat.members'::regclass AND attname = 'pending_since' AND NOT attisdropped)
+			OR NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'chat.relays'::regclass AND attname = 'listen_pid' AND NOT attisdropped)")" = t ]; then
+		echo "the chat extension in $db predates sealed events, contacts, webhooks, email digests, push or frozen-relay sweeps: recreating it (its data is dropped)" >&2
 		psql_db -d "$db" -c "DROP EXTENSION chat CASCADE" -c "CREATE EXTENSION chat"
 	fi
 	# only the chat roles (and superusers) may connect (docs/security.md)
