@@ -90,7 +90,7 @@ class Balancer:
         self.proc = subprocess.Popen(cmd, stdout=self.log_handle, stderr=subprocess.STDOUT)
         wait_port(self.port, self.proc, self.log)
         if kind == "haproxy":
-            wait_until(lambda: all(s == "UP" for s in self.server_states().values()), 15, "haproxy: every relay UP")
+            wait_until(self.all_up, 15, "haproxy: every relay UP")
 
     @property
     def url(self):
@@ -156,6 +156,13 @@ class Balancer:
             if row.get("pxname") == "chat_relays" and row.get("svname") not in ("BACKEND", None):
                 out[row["svname"]] = row["status"]
         return out
+
+    def all_up(self):
+        try:
+            states = self.server_states()
+        except OSError:      # the stats socket may come a moment after the port
+            return False
+        return len(states) == len(self.backends) and all(s == "UP" for s in states.values())
 
     def stop(self):
         if self.proc.poll() is None:
