@@ -288,3 +288,31 @@ def test_haproxy_drain_by_runtime_api_then_restart(relays, balancer):
             await ws.close()
 
     asyncio.run(scenario())
+
+
+def test_haproxy_keeps_relays_whose_database_is_down(relays, balancer):
+    """Why the shipped configs check /livez, not /healthz: two relays whose
+    database is unreachable (as every relay's is during a failover) answer
+    /healthz 503 but stay UP in haproxy, and a client still gets in
+    through it (welcomed, its requests answered `unavailable` until the
+    database is back) instead of every relay being taken out at once."""
+    pid = os.getpid()
+    nowhere = "host=127.0.0.1 port=%d dbname=chat_test user=chat_relay connect_timeout=2" % rc.free_port()
+    ra = relays("ha-%d-nodb-a" % pid, wait=False, db=nowhere, **RELAY_OPTS)
+    rb = relays("ha-%d-nodb-b" % pid, wait=False, db=nowhere, **RELAY_OPTS)
+    assert ra.http("/healthz")[0] == 503 and rb.http("/healthz")[0] == 503
+    lb = balancer("haproxy", {"relay1": ra, "relay2": rb})     # waits until both are UP
+    time.sleep(2.5)                                            # past fall × inter of checks
+    assert lb.server_states() == {"relay1": "UP", "relay2": "UP"}
+
+    async def client():
+        import websockets
+        user = rc.new_users(1)[0]
+        async with websockets.connect(lb.url + "?access_token=" + rc.jwt(user), origin=rc.ORIGIN,
+                                      open_timeout=10, close_timeout=2) as ws:
+            welcome = json.loads(await ws.recv())
+            assert welcome["type"] == "welcome" and welcome["user_id"] == user, welcome
+            await ws.send(json.dumps({"type": "unread", "id": 1}))
+            answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert answer["type"] == "error" and answer["code"] == "unavailable", answer
+    asyncio.run(client())
