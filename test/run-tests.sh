@@ -149,6 +149,8 @@ check_tools() {
 			case $t in
 			pytest | psycopg2 | websockets | cryptography | botocore | aiosmtpd)
 				/usr/bin/python3 -c "import $t" 2>/dev/null || missing+=("python3 $t ($s)") ;;
+			haproxy | nginx) # in /usr/sbin, which a user's PATH may lack
+				command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || missing+=("$t ($s)") ;;
 			*) command -v "$t" >/dev/null 2>&1 || missing+=("$t ($s)") ;;
 			esac
 		done
