@@ -88,9 +88,13 @@ class Balancer:
             cmd = [NGINX, "-e", os.path.join(tmp, "nginx-error.log"), "-p", tmp, "-c", self.config, "-g", "daemon off;"]
             subprocess.run(cmd[:-2] + ["-t", "-q"], check=True)
         self.proc = subprocess.Popen(cmd, stdout=self.log_handle, stderr=subprocess.STDOUT)
-        wait_port(self.port, self.proc, self.log)
-        if kind == "haproxy":
-            wait_until(self.all_up, 15, "haproxy: every relay UP")
+        try:
+            wait_port(self.port, self.proc, self.log)
+            if kind == "haproxy":
+                wait_until(self.all_up, 15, "haproxy: every relay UP")
+        except BaseException:
+            self.stop()      # not yet the fixture's to stop
+            raise
 
     @property
     def url(self):
