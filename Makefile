@@ -125,7 +125,7 @@ test: deps-test
 # suites like PGXS's (which, with REGRESS unset, would run nothing): on the
 # server of PGHOST / PGPORT when either is set (it must preload chat), else
 # on a throwaway cluster. (NO_INSTALLCHECK above keeps PGXS's out.)
-CHECKS = client pgtap tour dump events relay notify maintenance browser attachments demo fuzz
+CHECKS = client pgtap tour dump events relay ha notify maintenance browser attachments demo fuzz
 .PHONY: installcheck relay-current $(CHECKS:%=check-%)
 installcheck:
 	test/run-tests.sh $(if $(PGHOST)$(PGPORT),--existing) pgtap
@@ -133,10 +133,11 @@ installcheck:
 check-client check-pgtap check-tour check-dump check-events check-maintenance check-attachments check-fuzz:
 	test/run-tests.sh $(@:check-%=%)
 
-# the relay and notify tests run the ASan builds when there are: keep them
-# current too (check-demo: `make run S3=1`'s scripts and the plain build, in
-# chromium)
-check-relay check-notify check-browser check-demo: relay-current
+# the relay, ha and notify tests run the ASan builds when there are: keep
+# them current too (check-demo: `make run S3=1`'s scripts and the plain
+# build, in chromium; check-ha: relays behind the haproxy and nginx of
+# deploy/)
+check-relay check-ha check-notify check-browser check-demo: relay-current
 	test/run-tests.sh $(@:check-%=%)
 
 relay-current: relay

@@ -29,6 +29,7 @@ test=(
 	valgrind # the relay test that runs the plain build under it
 	chromium # the browser test (playwright-core drives Debian's chromium)
 	clang libclang-rt-dev # the fuzz suite: libFuzzer and the sanitizers' runtimes of Debian's clang
+	haproxy nginx-light # the ha suite: relays behind deploy/haproxy.cfg and deploy/nginx.conf (the tests start their own on test ports; Debian also starts the packaged services: `systemctl disable --now haproxy nginx` where unwanted)
 )
 bench=(postgresql-15-partman jq bc)
 

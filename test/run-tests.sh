@@ -3,7 +3,7 @@
 # each `make check-SUITE` (and `make installcheck` for pgtap) runs one.
 #   run-tests.sh                    every suite, in the order below
 #   run-tests.sh SUITE...           these: client pgtap tour dump events relay
-#                                   notify maintenance browser attachments demo fuzz
+#                                   ha notify maintenance browser attachments demo fuzz
 #   run-tests.sh --existing pgtap   on the server of the PG* environment
 # Every suite but client and fuzz needs a server: a throwaway cluster on TEST_PORT
 # (54329) under /tmp, with the database chat_test (chat, pgtap, dblink),
@@ -15,14 +15,15 @@
 # and PGUSER a superuser. Only pgtap may run so.
 # Ports beside TEST_PORT: +1 the worker and no-preload clusters of the
 # maintenance and event tests, +2 the crash cluster, +40 and +41 radosgw of
-# the attachment tests, +50, +51 and +60 the demo's store and relay; the
-# relay tests take theirs from RELAY_TEST_PORT_BASE, the notify tests (their
+# the attachment tests, +50, +51 and +60 the demo's store and relay, +70 on
+# the ha suite's relays and balancers (or HA_TEST_PORT_BASE); the relay
+# tests take theirs from RELAY_TEST_PORT_BASE, the notify tests (their
 # daemons and webhook receivers) from NOTIFY_TEST_PORT_BASE.
 # Exits non-zero on the first failing suite.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-ALL=(client pgtap tour dump events relay notify maintenance browser attachments demo fuzz)
+ALL=(client pgtap tour dump events relay ha notify maintenance browser attachments demo fuzz)
 PYTEST=(/usr/bin/python3 -m pytest -q -p no:cacheprovider)
 export PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 
@@ -57,6 +58,13 @@ suite_events() {
 suite_relay() {
 	echo "== chat-relay (pytest, $(relay_build))"
 	"${PYTEST[@]}" "$here/relay"
+}
+
+# Relays behind the shipped load-balancer configs (deploy/haproxy.cfg,
+# deploy/nginx.conf): real haproxy and nginx, chat-client.js in Node.
+suite_ha() {
+	echo "== relays behind haproxy and nginx (pytest, $(relay_build))"
+	"${PYTEST[@]}" "$here/ha"
 }
 
 suite_notify() {
@@ -125,6 +133,7 @@ needs() {
 	pgtap) echo pg_prove ;;
 	events | maintenance) echo pytest psycopg2 ;;
 	relay) echo pytest psycopg2 websockets cryptography valgrind ;;
+	ha) echo pytest psycopg2 websockets node haproxy nginx ;;
 	notify) echo pytest psycopg2 aiosmtpd openssl ;;
 	browser) echo node chromium ;;
 	attachments) echo pytest psycopg2 botocore radosgw ;;
@@ -140,6 +149,8 @@ check_tools() {
 			case $t in
 			pytest | psycopg2 | websockets | cryptography | botocore | aiosmtpd)
 				/usr/bin/python3 -c "import $t" 2>/dev/null || missing+=("python3 $t ($s)") ;;
+			haproxy | nginx) # in /usr/sbin, which a user's PATH may lack
+				command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || missing+=("$t ($s)") ;;
 			*) command -v "$t" >/dev/null 2>&1 || missing+=("$t ($s)") ;;
 			esac
 		done

@@ -9,8 +9,10 @@
 // What it guarantees (docs/client.md has the whole API):
 // - one socket per client object: a socket is only made when none exists,
 //   and every handler of an abandoned socket is detached and ignored;
-// - reconnection with exponential backoff and jitter, at once after close
-//   code 1012 (relay restarting), later after 1013 (overloaded);
+// - reconnection with exponential backoff and jitter; after close code 1012
+//   (relay restarting) within a random 0 to backoff.restart ms (1 s), so the
+//   clients a relay closed together do not all come back at the same moment;
+//   later after 1013 (overloaded);
 // - after every (re)connect and every `resync`, `catch_up` for each chat
 //   followed from its cursor (and presence asked again for watched users); live events of a chat wait while it catches up,
 //   then everything is deduplicated by (chat_id, seq) and cursor, so each
@@ -77,6 +79,16 @@ export function backoffDelay(attempt, { min = 500, max = 30000, factor = 2 } = {
 }
 
 /**
+ * The delay before reconnecting after close code 1012 (the relay is
+ * restarting): uniform ("full jitter") from 0 to `restart` ms, so that the
+ * clients of a relay, which it closed all together, reconnect spread over
+ * that time instead of in one burst.
+ */
+export function restartDelay({ restart = 1000 } = {}, random = Math.random) {
+  return Math.round(random() * Math.max(0, restart));
+}
+
+/**
  * The bytes of a base64url text (padding optional), e.g. the welcome's
  * vapid_public_key as PushManager.subscribe's applicationServerKey.
  * Throws a TypeError on a character outside the alphabet.
@@ -116,7 +128,8 @@ export class ChatClient {
    * @param {number} [o.requestTimeout]    ms before a request fails with `timeout` (10000)
    * @param {number} [o.connectTimeout]    ms for a connection to say welcome (10000)
    * @param {number} [o.sendTimeout]       ms a send may wait and retry before it fails (60000)
-   * @param {object} [o.backoff]           {min, max, factor, slow}: reconnect delays, ms (500, 30000, 2, 5000 after 1013)
+   * @param {object} [o.backoff]           {min, max, factor, slow, restart}: reconnect delays, ms (500, 30000, 2,
+   *                                       at least 5000 after 1013, random 0 to 1000 after 1012)
    * @param {number} [o.typingInterval]    ms between two typing notices of one chat (3000)
    * @param {number} [o.pingInterval]      ms of silence before a ping checks the connection (25000; 0: never)
    * @param {number} [o.tokenRefreshMargin] s before expiry to renew the token with `auth` (60; token functions only)
@@ -142,7 +155,7 @@ export class ChatClient {
     this.requestTimeout = o.requestTimeout ?? 10000;
     this.connectTimeout = o.connectTimeout ?? 10000;
     this.sendTimeout = o.sendTimeout ?? 60000;
-    this.backoff = { min: 500, max: 30000, factor: 2, slow: 5000, ...(o.backoff || {}) };
+    this.backoff = { min: 500, max: 30000, factor: 2, slow: 5000, restart: 1000, ...(o.backoff || {}) };
     this.typingInterval = o.typingInterval ?? 3000;
     this.pingInterval = o.pingInterval ?? 25000;
     this.tokenRefreshMargin = o.tokenRefreshMargin ?? 60;
@@ -360,7 +373,13 @@ export class ChatClient {
     if (this.state === 'closed') return;
     let delay;
     if (code === 1012 && wasOpen) {
-      delay = 0; // the relay is restarting: come back at once (to any relay)
+      // The relay is restarting (SIGTERM) and closed all its clients at the
+      // same moment: come back soon (to any relay, the load balancer
+      // chooses), but each at a random moment within backoff.restart, not
+      // all at once onto the relays that remain (a thundering herd of
+      // handshakes and catch-ups). The attempt count stays: a failure from
+      // here backs off from the first delay.
+      delay = restartDelay(this.backoff, this._random);
     } else {
       delay = backoffDelay(this.attempt, this.backoff, this._random);
       if (code === 1013) delay = Math.max(delay, this.backoff.slow);

@@ -69,16 +69,19 @@ test('reconnects with growing, jittered delays and resets after a welcome', asyn
   client.close();
 });
 
-test('close code 1012 reconnects at once; 1013 waits at least backoff.slow', async () => {
+test('close code 1012 reconnects within backoff.restart; 1013 waits at least backoff.slow', async () => {
   const { client, clock, sockets } = makeClient();
   client.connect().catch(() => {});
   await flush();
   sockets[0].welcome();
   sockets[0].drop(1012, 'relay restarting');
   assert.equal(client.state, 'reconnecting');
-  assert.deepEqual(clock.delays(), [0]);
-  await clock.advance(0);
-  assert.equal(sockets.length, 2, 'reconnected without waiting');
+  // random 0.5 of backoff.restart (1000 ms by default)
+  assert.deepEqual(clock.delays(), [500]);
+  await clock.advance(499);
+  assert.equal(sockets.length, 1, 'not before its jitter');
+  await clock.advance(1);
+  assert.equal(sockets.length, 2, 'reconnected after its jitter');
   // the relay is still down: normal backoff from there
   sockets[1].drop(1006);
   assert.deepEqual(clock.delays(), [75]);
