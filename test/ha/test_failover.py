@@ -500,8 +500,8 @@ def test_failover_loses_no_acknowledged_message(pair, ha_relays):
         preload = query(conn, "SHOW shared_preload_libraries")[0][0]
     finally:
         conn.close()
-    print("\nsettings: %s\nsynchronous_standby_names=%r synchronous_commit=%s" % (
-        json.dumps(settings), sync_names, sync_commit))
+    print("\npair started in %.1f s; settings: %s\nsynchronous_standby_names=%r synchronous_commit=%s" % (
+        pair.timings["start_s"], json.dumps(settings), sync_names, sync_commit))
     assert sync_names.startswith("ANY 1 ("), sync_names
     assert sync_commit == "on" and "chat" in preload
     load, clients, rows, times, old, new = asyncio.run(
