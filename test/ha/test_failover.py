@@ -68,7 +68,11 @@ def pair():
             for r in _started_relays:
                 if r.proc.poll() is None:
                     r.proc.kill()
+                    r.proc.wait(10)
             p.cleanup(keep=bool(os.environ.get("HA_KEEP")))
+            if not os.environ.get("HA_KEEP"):
+                for r in _started_relays:
+                    shutil.rmtree(r.dir, ignore_errors=True)
         finally:
             os._exit(128 + signum)
     previous = {s: signal.signal(s, killed) for s in (signal.SIGTERM, signal.SIGHUP)}
