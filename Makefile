@@ -119,6 +119,19 @@ test: deps-test
 	$(MAKE) install
 	test/run-tests.sh
 
+# The PostgreSQL failover test (test/ha/test_failover.py; docs/deploying.md,
+# "Failover"): a pg_auto_failover monitor and pair on loopback (ports from
+# HA_PORT_BASE, within 25000-25999), two relays (the ASan build when there
+# is one), 200 clients; the primary is killed under load. Not in `make
+# test` (it wants pg_auto_failover and a minute): .ci/run runs it after.
+# HA_CLIENTS, HA_RATE: the load; HA_KEEP=1 keeps the logs.
+.PHONY: test-ha
+test-ha:
+	test/install-deps.sh ha
+	$(MAKE) relay-current
+	$(MAKE) install
+	/usr/bin/python3 -m pytest -q -p no:cacheprovider -s test/ha/test_failover.py
+
 # One suite each (test/run-tests.sh), on a machine `make test` (or `make
 # deps`, `make`, `make install`) has set up; each starts a throwaway cluster
 # on TEST_PORT (54329) and removes it. `make installcheck` runs the pgTAP

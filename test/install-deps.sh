@@ -5,7 +5,8 @@
 #   install-deps.sh run     build the extension and the daemons, run the demo (make run)
 #   install-deps.sh s3      the local object store of the tests and of make run S3=1
 #   install-deps.sh test    run + s3 + what the test suites use (make test)
-#   install-deps.sh bench   test + what the benchmarks use (make bench)
+#   install-deps.sh ha      run + the PostgreSQL failover test's (make test-ha: pg_auto_failover, pytest)
+#   install-deps.sh bench   test + ha + what the benchmarks use (make bench)
 # Several profiles may be given; none means bench (everything).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,6 +32,8 @@ test=(
 	clang libclang-rt-dev # the fuzz suite: libFuzzer and the sanitizers' runtimes of Debian's clang
 	haproxy nginx-light # the ha suite: relays behind deploy/haproxy.cfg and deploy/nginx.conf (the tests start their own on test ports; Debian also starts the packaged services: `systemctl disable --now haproxy nginx` where unwanted)
 )
+# test/ha/test_failover.py: a pg_auto_failover monitor and pair (pg_autoctl)
+ha=(postgresql-15-auto-failover pg-auto-failover-cli python3-psycopg2 python3-pytest python3-websockets)
 bench=(postgresql-15-partman jq bc)
 
 profiles=("$@")
@@ -41,9 +44,10 @@ for p in "${profiles[@]}"; do
 	run) packages+=("${run[@]}") ;;
 	s3) packages+=("${s3[@]}") ;;
 	test) packages+=("${run[@]}" "${s3[@]}" "${test[@]}") node=1 ;;
-	bench) packages+=("${run[@]}" "${s3[@]}" "${test[@]}" "${bench[@]}") node=1 ;;
+	ha) packages+=("${run[@]}" "${ha[@]}") ;;
+	bench) packages+=("${run[@]}" "${s3[@]}" "${test[@]}" "${ha[@]}" "${bench[@]}") node=1 ;;
 	*)
-		echo "usage: $0 [run|s3|test|bench]..." >&2
+		echo "usage: $0 [run|s3|test|ha|bench]..." >&2
 		exit 2
 		;;
 	esac
