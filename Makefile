@@ -126,11 +126,13 @@ test: deps-test
 # test` (it wants pg_auto_failover and a minute): .ci/run runs it after.
 # HA_CLIENTS, HA_RATE: the load; HA_KEEP=1 keeps the logs.
 .PHONY: test-ha
+# its own pg_auto_failover pair; --noconftest: test/ha/conftest.py is the
+# balancer suite's, which wants make test's database
 test-ha:
 	test/install-deps.sh ha
 	$(MAKE) relay-current
 	$(MAKE) install
-	/usr/bin/python3 -m pytest -q -p no:cacheprovider -s test/ha/test_failover.py
+	/usr/bin/python3 -m pytest -q -p no:cacheprovider --noconftest -s test/ha/test_failover.py
 
 # One suite each (test/run-tests.sh), on a machine `make test` (or `make
 # deps`, `make`, `make install`) has set up; each starts a throwaway cluster
