@@ -55,7 +55,7 @@ def _waiting(like):
         "SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND query LIKE %s", (like,))]
 
 
-def _cancel_send_when_waiting(application_name):
+def _cancel_send_when_waiting(application_name, how="pg_cancel_backend"):
     """Wait for the relay's pool backend whose send_message waits for the
     standby, and cancel that wait. Other writes of the relay (heartbeats,
     presence) waiting ahead of it on the same pipelined connection are
@@ -73,7 +73,7 @@ def _cancel_send_when_waiting(application_name):
             sql("SELECT pg_cancel_backend(%s)", (pid,))
         return False
     wait_until(send_waits, 15, what="the relay's send waiting for the synchronous standby", interval=0.1)
-    assert sql("SELECT pg_cancel_backend(%s)", (found[0],))[0][0]
+    assert sql("SELECT %s(%%s)" % how, (found[0],))[0][0]
 
 
 def test_a_cancelled_wait_commits_with_only_a_warning(restore_standby):
@@ -114,7 +114,13 @@ def test_a_cancelled_wait_commits_with_only_a_warning(restore_standby):
         conn.close()
 
 
-def test_send_whose_commit_is_not_replicated_is_unavailable_then_retried(relays, restore_standby):
+@pytest.mark.parametrize("how, reason", [
+    ("pg_cancel_backend", "not_replicated"),
+    # the backend is terminated after its warning (57P01), as at a
+    # primary's shutdown: the connection is lost with the commit
+    ("pg_terminate_backend", "connection_lost"),
+])
+def test_send_whose_commit_is_not_replicated_is_unavailable_then_retried(relays, restore_standby, how, reason):
     r = relays(heartbeat_interval=30)
     a, b = new_users()
     chat = open_chat(a, b)
@@ -128,10 +134,10 @@ def test_send_whose_commit_is_not_replicated_is_unavailable_then_retried(relays,
         ca.next_id += 1
         rid = ca.next_id
         await ca.ws.send('{"type":"send","id":%d,"chat_id":%d,"body":"first","client_id":"%s"}' % (rid, chat, cid))
-        await asyncio.to_thread(_cancel_send_when_waiting, "chat-relay")
+        await asyncio.to_thread(_cancel_send_when_waiting, "chat-relay", how)
         m = await ca.reply(rid, 10)
         assert m["type"] == "error" and m["code"] == "unavailable", m
-        assert m["reason"] == "not_replicated", m
+        assert m["reason"] == reason, m
         # committed on the primary: the row is there (a failover might lose it)
         stored = sql("SELECT seq FROM chat.messages WHERE chat_id = %s AND client_id = %s", (chat, cid))
         assert len(stored) == 1, stored
@@ -141,6 +147,7 @@ def test_send_whose_commit_is_not_replicated_is_unavailable_then_retried(relays,
         # is no longer asked for (here: the setting reset)
         ca.next_id += 1
         rid = ca.next_id
+        await asyncio.to_thread(wait_until, r.healthy, 15, "the relay's pool back")
         await ca.ws.send('{"type":"send","id":%d,"chat_id":%d,"body":"ignored","client_id":"%s"}' % (rid, chat, cid))
         await asyncio.to_thread(wait_until, lambda: _waiting("%send_message%"), 15,
                                 "the retry waiting for the standby")
@@ -155,8 +162,8 @@ def test_send_whose_commit_is_not_replicated_is_unavailable_then_retried(relays,
         await ca.close()
 
     run(go())
-    assert r.metric("chat_relay_unreplicated_total") == 1
-    assert "maybe not on the synchronous standby; answered as not replicated" in r.log()
+    assert r.metric("chat_relay_unreplicated_total") == (1 if reason == "not_replicated" else 0)
+    assert "maybe not on the synchronous standby" in r.log()
 
 
 def test_multi_host_conninfo_dead_host_first(relays):
