@@ -121,8 +121,8 @@ db_notice(void *arg, const PGresult *res)
 
 	if (is_unreplicated_commit(res))
 	{
-		log_warn("database %s: %s: committed locally, maybe not on the synchronous standby%s",
-				 db_conn_name(c), msg ? msg : "", c->head ? "; answered as not replicated" : "");
+		log_warn("database %s: %s: committed locally, maybe not on the synchronous standby",
+				 db_conn_name(c), msg ? msg : "");
 		if (c->head)
 			c->head->unreplicated = true;
 		return;
