@@ -55,11 +55,11 @@ def _waiting(like):
         "SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND query LIKE %s", (like,))]
 
 
-def _cancel_send_when_waiting(application_name, how="pg_cancel_backend"):
-    """Wait for the relay's pool backend whose send_message waits for the
-    standby, and cancel that wait. Other writes of the relay (heartbeats,
-    presence) waiting ahead of it on the same pipelined connection are
-    cancelled first: they stand between the send and its commit."""
+def _send_waiting(application_name):
+    """The pid of the relay's pool backend whose send_message waits for the
+    standby, once it does. Other writes of the relay (heartbeats, presence)
+    waiting ahead of it on the same pipelined connection are cancelled
+    first: they stand between the send and its commit."""
     found = []
 
     def send_waits():
@@ -73,7 +73,7 @@ def _cancel_send_when_waiting(application_name, how="pg_cancel_backend"):
             sql("SELECT pg_cancel_backend(%s)", (pid,))
         return False
     wait_until(send_waits, 15, what="the relay's send waiting for the synchronous standby", interval=0.1)
-    assert sql("SELECT %s(%%s)" % how, (found[0],))[0][0]
+    return found[0]
 
 
 def test_a_cancelled_wait_commits_with_only_a_warning(restore_standby):
@@ -127,20 +127,29 @@ def test_send_whose_commit_is_not_replicated_is_unavailable_then_retried(relays,
     cid = str(uuid.uuid4())
 
     async def go():
-        ca = await connect(r, a)
+        ca, cb = await connect(r, a), await connect(r, b)
         await ca.ok("ping")
         await asyncio.sleep(0.5)        # the login's presence write is done
         await asyncio.to_thread(standby_missing, True)
         ca.next_id += 1
         rid = ca.next_id
         await ca.ws.send('{"type":"send","id":%d,"chat_id":%d,"body":"first","client_id":"%s"}' % (rid, chat, cid))
-        await asyncio.to_thread(_cancel_send_when_waiting, "chat-relay", how)
+        pid = await asyncio.to_thread(_send_waiting, "chat-relay")
+        # the events of a commit go out once it is visible: not while it waits
+        with pytest.raises(asyncio.TimeoutError):
+            while True:
+                e = await cb.recv(0.5)
+                assert e.get("chat_id") != chat, e
+        assert sql("SELECT %s(%%s)" % how, (pid,))[0][0]
         m = await ca.reply(rid, 10)
         assert m["type"] == "error" and m["code"] == "unavailable", m
         assert m["reason"] == reason, m
         # committed on the primary: the row is there (a failover might lose it)
         stored = sql("SELECT seq FROM chat.messages WHERE chat_id = %s AND client_id = %s", (chat, cid))
         assert len(stored) == 1, stored
+        # ... and visible: its event goes out, though it is not replicated
+        e = await cb.event(lambda e: e.get("type") == "message" and e.get("chat_id") == chat)
+        assert e["seq"] == stored[0][0]
 
         # the retry is a commit too: it waits for the standby, whose WAL
         # position then covers the first commit; released when the standby
@@ -160,6 +169,7 @@ def test_send_whose_commit_is_not_replicated_is_unavailable_then_retried(relays,
         hist = await ca.ok("history", chat_id=chat, page_size=10)
         assert [h["body"] for h in hist].count("first") == 1 and "ignored" not in [h["body"] for h in hist]
         await ca.close()
+        await cb.close()
 
     run(go())
     assert r.metric("chat_relay_unreplicated_total") == (1 if reason == "not_replicated" else 0)
