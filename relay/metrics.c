@@ -41,6 +41,9 @@ render_clients(struct prom_out *o)
 				(double) writer_total_bytes());
 	prom_metric(o, "chat_relay_requests_total", "counter", "Client messages received.", (double) metrics.requests);
 	prom_metric(o, "chat_relay_rate_limited_total", "counter", "Requests refused by the rate limits.", (double) metrics.rate_limited);
+	prom_metric(o, "chat_relay_unreplicated_total", "counter",
+				"Requests committed on the primary whose wait for the synchronous standby was cancelled, answered unavailable.",
+				(double) metrics.unreplicated);
 	prom_put(o, "# HELP chat_relay_errors_total Error answers by code.\n# TYPE chat_relay_errors_total counter\n");
 	for (int i = 0; request_error_name(i); i++)
 		prom_put(o, "chat_relay_errors_total{code=\"%s\"} %llu\n", request_error_name(i),

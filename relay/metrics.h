@@ -25,6 +25,7 @@ struct metrics
 	uint64_t	total_queue_drops;	/* largest queues closed with 1013 at max_total_queue_bytes */
 	uint64_t	requests;
 	uint64_t	rate_limited;
+	uint64_t	unreplicated;	/* answered unavailable: committed, standby wait cancelled */
 	uint64_t	auth_refused;
 	uint64_t	origin_refused;
 	uint64_t	resyncs;

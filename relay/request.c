@@ -319,6 +319,14 @@ req_done(struct db_query *q, PGresult *res)
 		if (res == NULL)
 			send_error(c, r->id, E_UNAVAILABLE, "connection_lost",
 					   "database connection lost; retry (send is idempotent with client_id)");
+		else if (q->unreplicated)
+		{
+			/* committed on the primary only: a failover may lose it, so no ok */
+			metrics.unreplicated++;
+			send_error(c, r->id, E_UNAVAILABLE, "not_replicated",
+					   "committed on the database primary but not confirmed by its standby; "
+					   "retry (send is idempotent with client_id)");
+		}
 		else if (PQresultStatus(res) == PGRES_TUPLES_OK)
 		{
 			if (r->type->subscribes)

@@ -431,6 +431,8 @@ connect_now(struct db_conn *c)
 	}
 	kw[n] = val[n] = NULL;
 	c->conn = PQconnectStartParams(kw, val, 1);
+	if (c->conn)
+		PQsetNoticeReceiver(c->conn, db_notice, c);
 	db_lookup_free(c->lookup);	/* libpq keeps copies */
 	c->lookup = NULL;
 	if (c->conn == NULL || PQstatus(c->conn) == CONNECTION_BAD)

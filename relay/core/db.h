@@ -32,6 +32,13 @@ struct db_query
 	char	   *params[DB_MAX_PARAMS];	/* malloc'd text, NULL for SQL NULL */
 	db_done_fn	done;
 	void	   *arg;
+	/*
+	 * Set by db before done: the commit came with PostgreSQL's warning that
+	 * the wait for the synchronous standby was cancelled. The transaction
+	 * committed here but may not have been replicated: a failover now may
+	 * lose it, so it must not be acknowledged as durable.
+	 */
+	bool		unreplicated;
 	/* db's own */
 	PGresult   *res;
 	const char *sql;			/* set-up: run this text, unprepared */

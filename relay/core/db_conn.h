@@ -71,6 +71,7 @@ void		db_fail_list(struct db_query *q);
 void		db_fail_waiting(void);
 void		db_collect(struct db_conn *c);
 void		db_drain_notifies(struct db_conn *c);
+void		db_notice(void *arg, const PGresult *res);
 void		db_dispatch(void);
 void		db_statements_free(void);
 

@@ -46,6 +46,7 @@ db_send_query(struct db_conn *c, struct db_query *q)
 	int			ok;
 
 	q->next = NULL;
+	q->unreplicated = false;
 	if (c->tail)
 		c->tail->next = q;
 	else
@@ -83,6 +84,53 @@ db_drain_notifies(struct db_conn *c)
 			db_on.notify(n->extra, strlen(n->extra));
 		PQfreemem(n);
 	}
+}
+
+/*
+ * PostgreSQL's warning that a commit's wait for the synchronous standby was
+ * cancelled (pg_cancel_backend, or the server shutting down): the
+ * transaction committed locally but may not be on the standby. Matched on
+ * the SQLSTATE and the message (the server's lc_messages must be English,
+ * as it is by default): 01000 for a cancel, 57P01 when the backend is
+ * being terminated as well.
+ */
+static bool
+is_unreplicated_commit(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+
+	if (!state || (strcmp(state, "01000") != 0 && strcmp(state, "57P01") != 0))
+		return false;
+	return (msg && strstr(msg, "wait for synchronous replication")) ||
+		(detail && strstr(detail, "committed locally"));
+}
+
+/*
+ * libpq's notice receiver on every connection. A notice comes between the
+ * results of the query at the head and its Sync (results are collected in
+ * order, one query answered per Sync): a commit's warning is the head's.
+ */
+void
+db_notice(void *arg, const PGresult *res)
+{
+	struct db_conn *c = arg;
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+	if (is_unreplicated_commit(res))
+	{
+		log_warn("database %s: %s: committed locally, maybe not on the synchronous standby",
+				 db_conn_name(c), msg ? msg : "");
+		if (c->head)
+			c->head->unreplicated = true;
+		return;
+	}
+	if (sev && !strcmp(sev, "WARNING"))
+		log_warn("database %s: %s: %s", db_conn_name(c), sev, msg ? msg : "");
+	else
+		log_info("database %s: %s: %s", db_conn_name(c), sev ? sev : "NOTICE", msg ? msg : "");
 }
 
 /* The query at the head is complete (its Sync came): answer it. */
