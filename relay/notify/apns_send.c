@@ -150,15 +150,6 @@ classify(struct push *p, char *error, size_t cap)
 	return r->status < 100 || r->status > 599 ? 0 : (int) r->status;
 }
 
-/* The end of p's send: reported once. */
-static void
-finish(struct push *p, int status, const char *error)
-{
-	if (p->gone)
-		log_info("APNs: device %" PRId64 " is no more (%s)", p->device_id, error);
-	push_request_end(p, status, error);
-}
-
 static void
 answered(struct http_request *r)
 {
@@ -166,7 +157,7 @@ answered(struct http_request *r)
 	char		error[DELIVERY_ERROR_MAX + 1];
 	int			status = classify(p, error, sizeof(error));
 
-	finish(p, status, error);
+	push_request_end(p, status, error);
 }
 
 /* The headers of p, signed with jwt. */
@@ -199,14 +190,14 @@ apns_send(struct push *p)
 	p->retry_after_s = -1;
 	if (!apns_on() || jwt == NULL)
 	{
-		finish(p, 0, apns_on() ? "APNs: no provider token could be signed" : "APNs is not configured (apns_key_file)");
+		push_request_end(p, 0, apns_on() ? "APNs: no provider token could be signed" : "APNs is not configured (apns_key_file)");
 		return;
 	}
 	if (dev == NULL)
 	{
 		/* not a token APNs ever gave: it never will be one */
 		p->gone = true;
-		finish(p, 0, "APNs: the device's token is not hex");
+		push_request_end(p, 0, "APNs: the device's token is not hex");
 		return;
 	}
 	xasprintf(&p->url, "%s/3/device/%s", origin_of(p), dev);
@@ -219,7 +210,7 @@ apns_send(struct push *p)
 		.http2 = true, .direct = true, .keep_answer = true, .done = answered,
 	};
 	if (http_send(&p->http) != 0)
-		finish(p, 0, "APNs: cannot start the request");
+		push_request_end(p, 0, "APNs: cannot start the request");
 }
 
 void

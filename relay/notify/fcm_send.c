@@ -188,15 +188,6 @@ classify(struct push *p, char *error, size_t cap)
 	return r->status < 100 || r->status > 599 ? 0 : (int) r->status;
 }
 
-/* The end of p's send: reported once. */
-static void
-finish(struct push *p, int status, const char *error)
-{
-	if (p->gone)
-		log_info("FCM: device %" PRId64 " is no more (%s)", p->device_id, error);
-	push_request_end(p, status, error);
-}
-
 static void
 answered(struct http_request *r)
 {
@@ -204,7 +195,7 @@ answered(struct http_request *r)
 	char		error[DELIVERY_ERROR_MAX + 1];
 	int			status = classify(p, error, sizeof(error));
 
-	finish(p, status, error);
+	push_request_end(p, status, error);
 }
 
 /* POST p with the access token. */
@@ -225,7 +216,7 @@ post(struct push *p, const char *token)
 		.direct = true, .keep_answer = true, .done = answered,
 	};
 	if (http_send(&p->http) != 0)
-		finish(p, 0, "FCM: cannot start the request");
+		push_request_end(p, 0, "FCM: cannot start the request");
 }
 
 /* fcm_auth's answer to a push that waited for a token. */
@@ -238,7 +229,7 @@ token_ready(void *arg, const char *token, const char *error)
 	if (token)
 		post(p, token);
 	else
-		finish(p, 0, error);
+		push_request_end(p, 0, error);
 }
 
 void
@@ -251,7 +242,7 @@ fcm_send(struct push *p)
 	p->waiting = false;
 	if (!fcm_on())
 	{
-		finish(p, 0, "FCM is not configured (fcm_service_account_file)");
+		push_request_end(p, 0, "FCM is not configured (fcm_service_account_file)");
 		return;
 	}
 	p->req_body = message_of(p);
@@ -259,7 +250,7 @@ fcm_send(struct push *p)
 	{
 		/* nothing to send it to, ever */
 		p->gone = true;
-		finish(p, 0, "FCM: the device has no token");
+		push_request_end(p, 0, "FCM: the device has no token");
 		return;
 	}
 	xasprintf(&p->url, "%s/v1/projects/%s/messages:send", cf_fcm_url, fcm_auth_project());
@@ -280,5 +271,5 @@ fcm_abort(struct push *p)
 	}
 	fcm_auth_cancel(p);
 	p->waiting = false;
-	finish(p, 0, "stopped by chat-notify's shutdown while waiting for an FCM access token");
+	push_request_end(p, 0, "stopped by chat-notify's shutdown while waiting for an FCM access token");
 }

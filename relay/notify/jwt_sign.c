@@ -41,9 +41,8 @@ jwt_key_from_file(const char *path)
 	return key;
 }
 
-/* Is key a P-256 one? */
-static bool
-is_p256(EVP_PKEY *key)
+bool
+jwt_key_is_p256(EVP_PKEY *key)
 {
 	char		group[64];
 
@@ -110,7 +109,7 @@ jwt_sign(const json_t *header, const json_t *claims, EVP_PKEY *key)
 	unsigned char *sig = NULL, raw[64];
 	size_t		len;
 
-	if (key == NULL || alg == NULL || (es ? !is_p256(key) : strcmp(alg, "RS256") != 0 || !EVP_PKEY_is_a(key, "RSA")))
+	if (key == NULL || alg == NULL || (es ? !jwt_key_is_p256(key) : strcmp(alg, "RS256") != 0 || !EVP_PKEY_is_a(key, "RSA")))
 		return NULL;
 	h = b64url_json(header);
 	c = b64url_json(claims);

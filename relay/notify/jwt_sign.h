@@ -9,12 +9,15 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* A private key from PEM text (PKCS#8, or traditional); NULL when unusable. */
 EVP_PKEY   *jwt_key_from_pem(const char *pem, size_t len);
 /* The same from a file; NULL when unreadable or not a key (nothing logged). */
 EVP_PKEY   *jwt_key_from_file(const char *path);
+/* key is an EC P-256 one (ES256's, VAPID's). */
+bool		jwt_key_is_p256(EVP_PKEY *key);
 
 /*
  * header.claims.signature, malloc'd, with header's "alg": "RS256" needs an

@@ -36,8 +36,6 @@ static struct notify_channel channel;
 static int	claim_stmt,
 			result_stmt;
 
-const char *const push_kind_names[PUSH_NKINDS] = {"webpush", "fcm", "apns"};
-
 static bool
 kind_on(enum push_kind k)
 {

@@ -14,7 +14,7 @@ void		push_header(struct push *p, const char *name, const char *value);
 /* p->headers, p->req_body and p->url freed (NULL again). */
 void		push_request_free(struct push *p);
 
-/* The send has ended: the request freed, then delivery_sent(&p->d, status, error). */
+/* The send has ended: the request freed, a gone device logged, then delivery_sent(&p->d, status, error). */
 void		push_request_end(struct push *p, int status, const char *error);
 
 #endif

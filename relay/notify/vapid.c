@@ -50,26 +50,15 @@ cache_clear(void)
 static EVP_PKEY *
 read_key(const char *path)
 {
-	FILE	   *f = fopen(path, "r");
-	EVP_PKEY   *k;
-	char		group[32] = "";
+	EVP_PKEY   *k = jwt_key_from_file(path);
 
-	if (f == NULL)
-	{
-		log_error("vapid_key_file %s: cannot be read", path);
-		return NULL;
-	}
-	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	if (k && (!EVP_PKEY_is_a(k, "EC") ||
-			  EVP_PKEY_get_utf8_string_param(k, "group", group, sizeof(group), NULL) <= 0 ||
-			  (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0)))
+	if (k && !jwt_key_is_p256(k))
 	{
 		EVP_PKEY_free(k);
 		k = NULL;
 	}
 	if (k == NULL)
-		log_error("vapid_key_file %s: not a PEM private key of EC P-256", path);
+		log_error("vapid_key_file %s: not readable, or not a PEM private key of EC P-256", path);
 	return k;
 }
 
