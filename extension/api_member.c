@@ -25,36 +25,16 @@ ReadState(int64 chat_id, int64 user_id, int64 read_seq, int64 unread)
 }
 
 /*
- * The chat is read to its end: no alert is due any more, and one that was
- * shown is cleared by a silent push now (sql/notify_push.sql), so no phone
- * keeps a notification for what was read elsewhere. One key probe; nothing
- * for a user without a device.
- */
-static void
-ClearPush(int64 chat_id, int64 user_id)
-{
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[2] = {INT8OID, INT8OID};
-	Datum		v[2];
-
-	ChatPlanOnce(&plan,
-				 "UPDATE chat.push_state SET pending_since = NULL, clear = shown, "
-				 "  due_at = CASE WHEN shown THEN now() END "
-				 "WHERE user_id = $1 AND chat_id = $2 AND (shown OR pending_since IS NOT NULL)",
-				 2, types);
-	v[0] = Int64GetDatum(user_id);
-	v[1] = Int64GetDatum(chat_id);
-	ChatExec(plan, v, NULL, false, 0);
-}
-
-/*
  * mark_read(user_id, chat_id, seq): move the read cursor forward, never back
  * and never past the last message; the other members get a read receipt.
  * Every message after a member's cursor is someone else's (sending moves the
  * sender's cursor), so unread drops by exactly the distance moved; computed
  * from the row itself, it stays right under concurrent sends. Reading
  * everything leaves nothing pending for an email digest (pending_since);
- * after a partial read the oldest pending time stays.
+ * after a partial read the oldest pending time stays. Read to its end, no
+ * push is due any more, and one shown is cleared by a silent push
+ * (chat.push_state, sql/notify_push.sql), in the same statement: one key
+ * probe, nothing for a user without a device.
  */
 Datum
 chat_mark_read(PG_FUNCTION_ARGS)
@@ -87,9 +67,14 @@ chat_mark_read(PG_FUNCTION_ARGS)
 	SPI_connect();
 	ChatLoadAccess(user_id, chat_id, false, &acc);
 	ChatPlanOnce(&plan_move,
-				 "UPDATE chat.members SET unread = greatest(0, unread - ($3 - read_seq)), read_seq = $3, "
+				 "WITH m AS (UPDATE chat.members SET unread = greatest(0, unread - ($3 - read_seq)), read_seq = $3, "
 				 "  pending_since = CASE WHEN unread - ($3 - read_seq) > 0 THEN pending_since END "
-				 "WHERE chat_id = $1 AND user_id = $2 AND read_seq < $3 RETURNING read_seq, unread::bigint",
+				 "  WHERE chat_id = $1 AND user_id = $2 AND read_seq < $3 RETURNING read_seq, unread), "
+				 "p AS (UPDATE chat.push_state SET pending_since = NULL, clear = shown, "
+				 "  due_at = CASE WHEN shown THEN now() END "
+				 "  WHERE user_id = $2 AND chat_id = $1 AND (shown OR pending_since IS NOT NULL) "
+				 "  AND EXISTS (SELECT FROM m WHERE m.unread = 0)) "
+				 "SELECT read_seq, unread::bigint FROM m",
 				 3, types);
 	ChatPlanOnce(&plan_get,
 				 "SELECT read_seq, unread::bigint FROM chat.members WHERE chat_id = $1 AND user_id = $2",
@@ -106,8 +91,6 @@ chat_mark_read(PG_FUNCTION_ARGS)
 	read_seq = ChatGetInt8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, NULL);
 	unread = ChatGetInt8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, NULL);
 
-	if (moved && unread == 0)
-		ClearPush(chat_id, user_id);
 	if (moved)
 	{
 		int64	   *members;

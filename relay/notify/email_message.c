@@ -12,6 +12,8 @@
  */
 #include "email_message.h"
 
+#include "utf8.h"
+
 #include "alloc.h"
 #include "email_text.h"
 
@@ -106,17 +108,6 @@ put_plain(FILE *f, const char *s, size_t n)
 
 		fputc(c == '\n' || (c >= 0x20 && c != 0x7f) ? c : ' ', f);
 	}
-}
-
-/* The length of s cut to at most max bytes, not inside a UTF-8 character. */
-static size_t
-utf8_cut(const char *s, size_t len, size_t max)
-{
-	if (len <= max)
-		return len;
-	while (max > 0 && ((unsigned char) s[max] & 0xc0) == 0x80)
-		max--;
-	return max;
 }
 
 /* data as base64 lines of 76 characters; LF in data becomes CRLF first. */

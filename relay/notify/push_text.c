@@ -6,6 +6,7 @@
 #include "push_text.h"
 
 #include "alloc.h"
+#include "utf8.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,22 +40,9 @@ words_for(const char *language)
 void
 push_text_cut(char *s, size_t max_chars, size_t max_bytes)
 {
-	size_t		chars = 0,
-				i = 0;
+	size_t		len = utf8_chars(s, strlen(s), max_chars);
 
-	while (s[i])
-	{
-		size_t		n = 1;
-
-		/* the length of the UTF-8 sequence that starts here (the database's text is valid UTF-8) */
-		while ((s[i + n] & 0xC0) == 0x80)
-			n++;
-		if (chars + 1 > max_chars || i + n > max_bytes)
-			break;
-		chars++;
-		i += n;
-	}
-	s[i] = '\0';
+	s[utf8_cut(s, len, max_bytes)] = '\0';
 }
 
 void
